@@ -1,0 +1,1 @@
+"""One module per `python -m trainer` command: `add_arguments(parser)` and `main(args) -> int`."""

@@ -1,0 +1,287 @@
+"""The one training configuration, shared by the studio, the CLI and the trainer.
+
+Strict on purpose: unknown keys are rejected and every problem is reported at once, by field name, so a user
+fixes a config in one pass. This module imports nothing heavy (the studio process imports it without torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+TINY_MODEL = "tiny"
+DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
+DEFAULT_HUB_REVISION = "diffusers/base/post-trained"
+RECIPE_TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2")
+
+AdapterType = Literal["lora", "dora"]
+MixedPrecision = Literal["no", "bf16", "fp16"]
+CaptionVariant = Literal["long", "medium", "short"]
+CacheMode = Literal["auto", "off"]
+CheckpointingPolicy = Literal["off", "every_block", "selective"]
+AttentionBackend = Literal["auto", "native", "flash", "cudnn"]
+
+
+def _f(default: Any, help: str, group: str = "advanced", **kw: Any) -> Any:
+    """A config field with its help text and form group (the studio builds its form from these)."""
+    meta = {"help": help, "group": group}
+    if callable(default) and not isinstance(default, type):
+        return field(default_factory=default, metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass
+class TrainConfig:
+    # --- basics -----------------------------------------------------------------------------------
+    data: str = _f("", "Dataset folder (canonical layout videos/*.mp4 + metas/*.txt, or any accepted layout).", "basic")
+    model: str = _f(TINY_MODEL, '"tiny" (embedded default), a local diffusers folder, or a Hub model id.', "basic")
+    revision: str = _f("", f"Hub revision; empty means {DEFAULT_HUB_REVISION!r} for a Hub id.", "basic")
+    output_dir: str = _f("runs", "Folder that holds run folders; the run is <output_dir>/<name>/.", "basic")
+    name: str = _f("run", "Run name: letters, digits, '-', '_' and '.'.", "basic")
+    adapter: AdapterType = _f("lora", "Adapter type: lora, or dora (weight-decomposed LoRA).", "basic")
+    rank: int = _f(32, "Adapter rank r (the recipe uses 32).", "basic")
+    alpha: float = _f(32.0, "LoRA alpha; the update is scaled by alpha / rank.", "basic")
+    learning_rate: float = _f(2**-14.5, "Peak AdamW learning rate before f_max scaling.", "basic")
+    epochs: int = _f(100, "Passes over the dataset; ignored when max_steps is set.", "basic")
+    max_steps: int = _f(0, "Optimizer steps for the whole run; 0 means use epochs.", "basic")
+    height: int = _f(432, "Training height in pixels, a multiple of 16.", "basic")
+    width: int = _f(768, "Training width in pixels, a multiple of 16.", "basic")
+    num_frames: int = _f(93, "Frames per training clip, 4k+1 (93, 17, 9 ...).", "basic")
+    # --- adapter ----------------------------------------------------------------------------------
+    target_modules: list[str] = _f(lambda: list(RECIPE_TARGET_MODULES), "Transformer Linear layers that get adapters.")
+    # --- optimizer and schedule -------------------------------------------------------------------
+    weight_decay: float = _f(1e-3, "AdamW weight decay.")
+    warmup_steps: int = _f(1000, "Linear warm-up steps (clipped to the run's length).")
+    f_max: float = _f(0.5, "Learning-rate factor at the end of warm-up.")
+    f_min: float = _f(0.2, "Learning-rate factor at the last step (linear decay from f_max).")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm; 0 disables clipping.")
+    fused_adamw: bool = _f(True, "Use the fused AdamW kernel on CUDA (ignored on CPU).")
+    # --- data -------------------------------------------------------------------------------------
+    batch_size: int = _f(1, "Clips per optimizer micro-step on each process.")
+    gradient_accumulation: int = _f(1, "Micro-steps per optimizer step.")
+    caption_variant: CaptionVariant = _f("long", "Which prompt of captions/*.json to train on.")
+    prompt_prefix: str = _f("", 'Text put before every caption (GR1-100 uses "The robot arm is performing a task. ").')
+    skip_invalid: bool = _f(False, "Drop unusable clips (recorded in the run folder) instead of refusing to start.")
+    # --- objective --------------------------------------------------------------------------------
+    cfg_dropout: float = _f(0.2, "Probability of training a step with an empty prompt (for guidance).")
+    conditional_frames: dict[int, float] = _f(
+        lambda: {1: 0.5, 2: 0.5}, "Probabilities of keeping 1 or 2 first latent frames clean (they condition)."
+    )
+    conditional_frame_timestep: float = _f(1e-4, "Timestep given to the clean conditioning frames.")
+    # --- precision and speed ----------------------------------------------------------------------
+    mixed_precision: MixedPrecision = _f("bf16", "Autocast precision of the frozen model; adapters stay fp32.")
+    allow_tf32: bool = _f(True, "Allow TF32 matmuls on Ampere and newer GPUs.")
+    gradient_checkpointing: bool = _f(True, "Recompute transformer blocks in the backward pass to save memory.")
+    checkpointing_policy: CheckpointingPolicy = _f(
+        "every_block", "With gradient_checkpointing: every_block, or selective (keeps attention outputs)."
+    )
+    attention_backend: AttentionBackend = _f("auto", "Attention kernel: auto picks the fastest available one.")
+    compile: bool = _f(False, "torch.compile each transformer block (regional compilation).")
+    cache: CacheMode = _f("auto", "auto: encode latents and prompts once to disk and train from the cache.")
+    cache_windows: int = _f(4, "Cached windows per clip longer than num_frames (temporal augmentation).")
+    # --- run management ---------------------------------------------------------------------------
+    seed: int = _f(0, "Random seed for noise, timesteps, dropout and data order.")
+    checkpoint_every: int = _f(500, "Write a resumable checkpoint every N steps; 0 only at the end.")
+    keep_checkpoints: int = _f(3, "Checkpoints kept (oldest removed first); 0 keeps all.")
+    resume: str = _f("", 'Continue a run: "latest", or a checkpoint folder path.')
+    guardrail: bool = _f(
+        True,
+        "Use NVIDIA's cosmos_guardrail when generating. false is your decision under NVIDIA's Open Model License.",
+    )
+
+    # -------------------------------------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    @property
+    def model_revision(self) -> str | None:
+        """The revision to fetch: the default post-trained one for the Hub model, else what was given."""
+        if self.revision:
+            return self.revision
+        return DEFAULT_HUB_REVISION if self.model == DEFAULT_HUB_MODEL else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def validate(self) -> list[str]:
+        """Every problem of this config as 'field: what is wrong (the fix)'; empty when valid."""
+        return _validate(self)
+
+
+class ConfigError(ValueError):
+    """A config with problems; `problems` lists each as 'field: message'."""
+
+    def __init__(self, problems: list[str], source: str = "config"):
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source} has {len(problems)} problem(s):\n{lines}")
+
+
+FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> TrainConfig:
+    """Build a validated TrainConfig; raises ConfigError listing every problem at once."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for key, value in raw.items():
+        if key not in types:
+            close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{key}: unknown key{hint}")
+            continue
+        try:
+            values[key] = _coerce(value, _resolve_type(types[key]))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{key}: {exc}")
+    cfg = TrainConfig(**values)
+    problems += [p for p in cfg.validate() if p.split(":", 1)[0] not in {q.split(":", 1)[0] for q in problems}]
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a JSON or TOML config file (by extension), apply overrides, validate."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"file: cannot read {path} ({exc.strerror})"], str(path)) from None
+    try:
+        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError([f"file: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}"], str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(["file: the top level must be a table of key = value"], str(path))
+    raw.update(overrides or {})
+    return config_from_dict(raw, str(path))
+
+
+def field_help() -> dict[str, dict[str, Any]]:
+    """Per-field default, help text and group: the studio form and the docs are generated from this."""
+    out = {}
+    for f in fields(TrainConfig):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        choices = get_args(_resolve_type(f.type)) if get_origin(_resolve_type(f.type)) is Literal else ()
+        out[f.name] = {"default": default, "choices": list(choices), **f.metadata}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+_TYPE_NAMES = {
+    "str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str],
+    "dict[int, float]": dict[int, float], "AdapterType": AdapterType, "MixedPrecision": MixedPrecision,
+    "CaptionVariant": CaptionVariant, "CacheMode": CacheMode, "CheckpointingPolicy": CheckpointingPolicy,
+    "AttentionBackend": AttentionBackend,
+}  # fmt: skip
+
+
+def _resolve_type(annotation: Any) -> Any:
+    return _TYPE_NAMES[annotation] if isinstance(annotation, str) else annotation
+
+
+def _coerce(value: Any, typ: Any) -> Any:
+    """Check a raw JSON/TOML value against a field type, converting only where it loses nothing."""
+    if get_origin(typ) is Literal:
+        if value not in get_args(typ):
+            raise ValueError(f"must be one of {', '.join(map(repr, get_args(typ)))} (got {value!r})")
+        return value
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"must be true or false (got {value!r})")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise TypeError(f"must be a whole number (got {value!r})")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"must be a number (got {value!r})")
+        return float(value)
+    if typ is str:
+        if not isinstance(value, str):
+            raise TypeError(f"must be text (got {value!r})")
+        return value
+    if typ == list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"must be a list of names (got {value!r})")
+        return list(value)
+    if typ == dict[int, float]:
+        if not isinstance(value, dict):
+            raise TypeError(f"must be a table like {{1 = 0.5, 2 = 0.5}} (got {value!r})")
+        try:
+            return {int(k): float(v) for k, v in value.items()}
+        except (TypeError, ValueError):
+            raise TypeError(f"keys must be frame counts and values probabilities (got {value!r})") from None
+    raise TypeError(f"unsupported type {typ}")  # pragma: no cover - a new field type needs a branch above
+
+
+def _validate(c: TrainConfig) -> list[str]:
+    p: list[str] = []
+
+    def need(ok: bool, name: str, msg: str) -> None:
+        if not ok:
+            p.append(f"{name}: {msg} (got {getattr(c, name)!r})")
+
+    def finite(name: str) -> bool:
+        v = getattr(c, name)
+        ok = isinstance(v, (int, float)) and math.isfinite(v)
+        need(ok, name, "must be a finite number")
+        return ok
+
+    need(bool(c.data.strip()), "data", "must name a dataset folder")
+    need(bool(c.model.strip()), "model", 'must be "tiny", a local folder or a Hub id')
+    need(bool(c.name) and all(ch.isalnum() or ch in "-_." for ch in c.name) and c.name not in {".", ".."},
+         "name", "must be letters, digits, '-', '_' or '.'")  # fmt: skip
+    need(c.rank >= 1, "rank", "must be at least 1")
+    if finite("alpha"):
+        need(c.alpha > 0, "alpha", "must be greater than 0")
+    if finite("learning_rate"):
+        need(0 < c.learning_rate < 1, "learning_rate", "must be between 0 and 1")
+    if finite("weight_decay"):
+        need(c.weight_decay >= 0, "weight_decay", "must be 0 or more")
+    if finite("f_max"):
+        need(0 < c.f_max <= 10, "f_max", "must be in (0, 10]")
+    if finite("f_min"):
+        need(0 <= c.f_min <= 10, "f_min", "must be in [0, 10]")
+    if finite("max_grad_norm"):
+        need(c.max_grad_norm >= 0, "max_grad_norm", "must be 0 (off) or more")
+    need(c.warmup_steps >= 0, "warmup_steps", "must be 0 or more")
+    need(c.max_steps >= 0, "max_steps", "must be 0 (use epochs) or more")
+    need(c.max_steps > 0 or c.epochs >= 1, "epochs", "must be at least 1 when max_steps is 0")
+    for name in ("height", "width"):
+        need(getattr(c, name) >= 16 and getattr(c, name) % 16 == 0, name, "must be a positive multiple of 16")
+    latent_frames = (c.num_frames - 1) // 4 + 1
+    need(c.num_frames >= 5 and (c.num_frames - 1) % 4 == 0, "num_frames", "must be 4k+1, for example 9, 17 or 93")
+    need(bool(c.target_modules), "target_modules", "must name at least one layer")
+    need(c.batch_size >= 1, "batch_size", "must be at least 1")
+    need(c.gradient_accumulation >= 1, "gradient_accumulation", "must be at least 1")
+    if finite("cfg_dropout"):
+        need(0 <= c.cfg_dropout <= 1, "cfg_dropout", "must be a probability in [0, 1]")
+    if finite("conditional_frame_timestep"):
+        need(0 <= c.conditional_frame_timestep < 1, "conditional_frame_timestep", "must be in [0, 1)")
+    cf = c.conditional_frames
+    probs_ok = bool(cf) and all(math.isfinite(v) and v >= 0 for v in cf.values()) and abs(sum(cf.values()) - 1) < 1e-6
+    need(probs_ok, "conditional_frames", "probabilities must be 0 or more and sum to 1")
+    need(all(1 <= k < latent_frames for k in cf) or not (c.num_frames - 1) % 4 == 0, "conditional_frames",
+         f"frame counts must be at least 1 and below the {latent_frames} latent frames of num_frames")  # fmt: skip
+    need(c.checkpoint_every >= 0, "checkpoint_every", "must be 0 (end only) or more")
+    need(c.keep_checkpoints >= 0, "keep_checkpoints", "must be 0 (keep all) or more")
+    need(c.cache_windows >= 1, "cache_windows", "must be at least 1")
+    need(c.seed >= 0, "seed", "must be 0 or more")
+    return p

@@ -1,0 +1,135 @@
+"""The run folder contract between the trainer and everything that watches it (the studio, scripts, tests).
+
+A run is the folder `<output_dir>/<name>/`:
+
+    config.json          the validated TrainConfig the run was started with
+    status.json          how the run stands: see `Status`; with the exit code, the truth about how it ended
+    metrics.jsonl        one JSON object per line, appended by the main process only; see `EVENTS`
+    train.log            human-readable log of every phase
+    invalid_items.json   clips dropped by `skip_invalid: true`, each with its reason (only when some were)
+    checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE
+    adapter/             pytorch_lora_weights.safetensors + adapter_card.json + README.md
+    samples/             videos rendered during training
+
+This module is dependency-free: the studio imports it without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "train.log"
+INVALID_FILE = "invalid_items.json"
+CHECKPOINTS_DIR = "checkpoints"
+ADAPTER_DIR = "adapter"
+SAMPLES_DIR = "samples"
+CHECKPOINT_DONE_MARK = "DONE"
+
+# Every event has `event` (its kind) and `time` (Unix seconds). The other fields of each kind:
+EVENTS: dict[str, dict[str, str]] = {
+    "start": {
+        "run": "run name", "total_steps": "optimizer steps of the whole run", "epochs": "passes over the data",
+        "steps_per_epoch": "optimizer steps per pass", "clips": "usable training clips",
+        "num_processes": "data-parallel processes", "trainable_params": "adapter parameters",
+        "resumed_from": "checkpoint step the run continues from, or 0",
+    },
+    "cache": {"done": "items encoded so far", "total": "items to encode", "reused": "items found in the cache"},
+    "step": {
+        "step": "optimizer step just finished (1-based)", "epoch": "0-based pass over the data",
+        "loss": "mean flow-matching loss of the step over processes", "lr": "learning rate used by the step",
+        "step_time": "wall seconds of the step",
+    },
+    "checkpoint": {"step": "step saved", "path": "checkpoint folder"},
+    "sample": {"step": "step sampled at", "path": "mp4 written"},
+    "done": {"step": "last step", "state": "finished or stopped", "final_loss": "loss of the last step",
+             "adapter": "adapter folder"},
+    "error": {"message": "one sentence saying what went wrong and how to fix it"},
+}  # fmt: skip
+
+
+class RunState(str, Enum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass
+class Status:
+    state: RunState
+    pid: int | None = None
+    step: int = 0
+    total: int = 0
+    error: str | None = None
+    updated: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["state"] = self.state.value
+        return d
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON so that a reader never sees a half-written file (rename is atomic on POSIX)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+def write_status(run_dir: Path, status: Status) -> None:
+    status.updated = time.time()
+    write_json_atomic(Path(run_dir) / STATUS_FILE, status.to_dict())
+
+
+def read_status(run_dir: Path) -> Status | None:
+    """The run's status, or None when it has none yet (or it cannot be parsed)."""
+    try:
+        raw = json.loads((Path(run_dir) / STATUS_FILE).read_text())
+        raw["state"] = RunState(raw["state"])
+        return Status(**raw)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class EventWriter:
+    """Appends events to metrics.jsonl; a no-op on non-main processes so each event is written once."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True):
+        self.path = Path(run_dir) / METRICS_FILE
+        self.enabled = enabled
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        if event not in EVENTS:
+            raise ValueError(f"unknown event kind {event!r}; add it to trainer.events.EVENTS first")
+        record = {"event": event, "time": round(time.time(), 3), **fields}
+        if self.enabled:
+            with self.path.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+                fh.flush()
+        return record
+
+
+def read_events(run_dir: Path) -> list[dict[str, Any]]:
+    """All complete events of a run (a partly written last line is left for the next read)."""
+    try:
+        text = (Path(run_dir) / METRICS_FILE).read_text()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.endswith("\n") and line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
