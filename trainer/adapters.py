@@ -1,0 +1,131 @@
+"""LoRA/DoRA adapters on the Cosmos transformer: attach, save in the diffusers format, describe with a card.
+
+The saved file is what plain diffusers loads (`pipe.load_lora_weights(dir)`). The LoRA config is stored as
+metadata beside the weights: without it an adapter whose alpha differs from its rank reloads with the wrong
+scale (measured).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+
+from trainer import __version__
+from trainer.config import TrainConfig
+
+WEIGHTS_NAME = "pytorch_lora_weights.safetensors"
+CARD_NAME = "adapter_card.json"
+
+
+def lora_config(cfg: TrainConfig) -> LoraConfig:
+    return LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        target_modules=list(cfg.target_modules),
+        use_dora=cfg.adapter == "dora",
+        init_lora_weights=True,
+    )
+
+
+def attach(transformer: torch.nn.Module, cfg: TrainConfig) -> LoraConfig:
+    """Freeze the transformer, add the adapter, and keep the adapter's parameters in fp32 (recipe: stability
+    under bf16). Fails with the field name when a target module matches nothing."""
+    transformer.requires_grad_(False)
+    config = lora_config(cfg)
+    try:
+        transformer.add_adapter(config)
+    except ValueError as exc:
+        raise ValueError(f"target_modules: {exc}") from None
+    for param in transformer.parameters():
+        if param.requires_grad:
+            param.data = param.data.float()
+    return config
+
+
+def trainable_parameters(transformer: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in transformer.parameters() if p.requires_grad]
+
+
+def adapter_state(transformer: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The adapter's weights in peft naming (for checkpoints: loads back with `load_adapter_state`)."""
+    return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(transformer).items()}
+
+
+def load_adapter_state(transformer: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    result = set_peft_model_state_dict(transformer, state)
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(f"checkpoint holds weights this adapter does not have: {result.unexpected_keys[:3]}")
+
+
+def save_adapter(out_dir: Path, transformer: torch.nn.Module, config: LoraConfig, card: dict) -> Path:
+    """Write `pytorch_lora_weights.safetensors` (+ LoRA metadata), `adapter_card.json` and a README model card."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+
+    from trainer.cosmos import PIPELINE_CLASS
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layers = convert_state_dict_to_diffusers(adapter_state(transformer))
+    PIPELINE_CLASS.save_lora_weights(
+        out_dir,
+        transformer_lora_layers=layers,
+        transformer_lora_adapter_metadata=config.to_dict(),
+        safe_serialization=True,
+    )
+    (out_dir / CARD_NAME).write_text(json.dumps(card, indent=2, default=str))
+    (out_dir / "README.md").write_text(model_card_markdown(card))
+    return out_dir
+
+
+def make_card(cfg: TrainConfig, base: dict, dataset: dict, steps: int, final_loss: float | None) -> dict:
+    """Provenance of an adapter: what it was trained from, how, and on which exact files."""
+    return {
+        "base_model": base["base_model"],
+        "revision": base["revision"],
+        "adapter": cfg.adapter,
+        "rank": cfg.rank,
+        "alpha": cfg.alpha,
+        "target_modules": list(cfg.target_modules),
+        "dataset": {"path": cfg.data, **dataset},
+        "steps": steps,
+        "final_loss": final_loss,
+        "config": cfg.to_dict(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "project_version": __version__,
+    }
+
+
+def model_card_markdown(card: dict) -> str:
+    loss = "n/a" if card["final_loss"] is None else f"{card['final_loss']:.4f}"
+    return f"""---
+library_name: diffusers
+base_model: {card['base_model']}
+tags: [lora, cosmos-predict2.5, robotics, video-generation, cosmos-lora-studio]
+---
+# {card['adapter'].upper()} adapter for {card['base_model']}
+
+| | |
+|---|---|
+| base model | `{card['base_model']}` (revision `{card['revision']}`) |
+| adapter | {card['adapter']}, rank {card['rank']}, alpha {card['alpha']} |
+| targets | {', '.join(card['target_modules'])} |
+| training | {card['steps']} steps, final loss {loss} |
+| dataset | `{card['dataset']['path']}`, {card['dataset'].get('clips', '?')} clips, digest `{card['dataset'].get('digest', '?')}` |
+| created | {card['created']} with Cosmos LoRA Studio {card['project_version']} |
+
+## Use with diffusers
+```python
+import torch
+from diffusers import Cosmos2_5_PredictBasePipeline
+
+pipe = Cosmos2_5_PredictBasePipeline.from_pretrained("{card['base_model']}", revision="{card['revision']}",
+                                                     dtype=torch.bfloat16)
+pipe.load_lora_weights("path/to/this/folder", adapter_name="adapter")
+```
+The full training config is in `adapter_card.json`.
+"""

@@ -1,0 +1,230 @@
+"""The model seam: everything that knows it is Cosmos Predict 2.5 lives here.
+
+Loading the pipeline (tiny, local folder or Hub), encoding videos to normalised latents, encoding prompts to
+embeddings, the rectified-flow objective, and the guardrail choice. The trainer, `generate` and `evaluate`
+only call these functions, so a second model would only need a second module like this one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from trainer import compat
+from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
+
+compat.install()
+from diffusers import Cosmos2_5_PredictBasePipeline  # noqa: E402  (after the compat shim)
+
+PIPELINE_CLASS = Cosmos2_5_PredictBasePipeline
+TIMESTEP_SHIFT = 5.0  # sigma = shift*t / (1 + (shift-1)*t), the recipe's shift for 432x768 training
+log = logging.getLogger(__name__)
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be loaded, with one sentence saying why and how to fix it."""
+
+
+class NoGuardrail:
+    """Stands in for NVIDIA's guardrail when the user has chosen to run without it (`guardrail: false`)."""
+
+    def to(self, *args, **kwargs):
+        return self
+
+    def check_text_safety(self, prompt: str) -> bool:
+        return True
+
+
+# --------------------------------------------------------------------------------------------- loading
+def cache_root() -> Path:
+    return Path(os.environ.get("COSMOS_STUDIO_CACHE", Path.home() / ".cache" / "cosmos-lora-studio"))
+
+
+def tiny_model_dir() -> Path:
+    """The embedded tiny pipeline: the committed pretrained base when present, else built once into the cache."""
+    from trainer import tiny
+
+    shipped = Path(__file__).resolve().parent / "assets" / "tiny-base"
+    if (shipped / "model_index.json").exists():
+        return shipped
+    target = cache_root() / f"tiny-random-{tiny.spec_digest()}"
+    if not (target / "model_index.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Build beside the target and rename: processes racing here (DDP ranks) never see a half-built folder.
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".building-"))
+        tiny.build_tiny(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first; its build is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model(model: str, revision: str | None) -> Path:
+    """A local folder holding the pipeline: tiny, a folder as given, or a Hub snapshot (downloaded with progress)."""
+    if model == TINY_MODEL:
+        return tiny_model_dir()
+    local = Path(model).expanduser()
+    if local.exists():
+        if not (local / "model_index.json").exists():
+            raise ModelError(f"{local} has no model_index.json; point model at a diffusers pipeline folder.")
+        return local
+    return _download(model, revision)
+
+
+def _download(repo_id: str, revision: str | None) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub import errors as hub
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision))
+    except hub.GatedRepoError:
+        raise ModelError(
+            f"{repo_id} is gated: accept its license on its Hub page with your account, then set HF_TOKEN "
+            "(or run `hf auth login`) on this machine."
+        ) from None
+    except hub.RepositoryNotFoundError:
+        token = "" if os.environ.get("HF_TOKEN") else " If it is private or gated, set HF_TOKEN first."
+        raise ModelError(f"model {repo_id!r} is neither a local folder nor a Hub model id you can reach.{token}") from None
+    except hub.RevisionNotFoundError:
+        raise ModelError(f"{repo_id} has no revision {revision!r}; check the revision field.") from None
+    except hub.LocalEntryNotFoundError:
+        raise ModelError(
+            f"{repo_id} is not in the local Hugging Face cache and the Hub cannot be reached (offline?); connect to "
+            "the network once, or set model to a local folder."
+        ) from None
+    except hub.HfHubHTTPError as exc:
+        raise ModelError(f"downloading {repo_id} failed: {exc}. Check the network and HF_TOKEN.") from None
+
+
+def make_guardrail(enabled: bool, model: str):
+    """NVIDIA's guardrail, or the explicit no-guardrail stand-in when the user turned it off."""
+    if not enabled:
+        return NoGuardrail()
+    try:
+        from cosmos_guardrail import CosmosSafetyChecker
+    except ImportError:
+        if model == TINY_MODEL:  # our own toy weights are not NVIDIA's model; the guardrail has nothing to guard
+            log.info("cosmos_guardrail is not installed; the embedded tiny model runs without it.")
+            return NoGuardrail()
+        raise ModelError(
+            "guardrail is on but the cosmos_guardrail package is not installed: `pip install cosmos_guardrail`, "
+            "or set guardrail to false (your decision under NVIDIA's Open Model License)."
+        ) from None
+    return CosmosSafetyChecker()
+
+
+def load_pipeline(model: str, revision: str | None = None, dtype: torch.dtype = torch.float32,
+                  guardrail: bool = False) -> Cosmos2_5_PredictBasePipeline:  # fmt: skip
+    path = resolve_model(model, revision)
+    try:
+        pipe = PIPELINE_CLASS.from_pretrained(path, dtype=dtype, safety_checker=make_guardrail(guardrail, model))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load a Cosmos Predict 2.5 pipeline from {path}: {exc}") from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def model_identity(model: str, revision: str | None) -> dict:
+    """What an adapter card records about its base model."""
+    if model == TINY_MODEL:
+        path = tiny_model_dir()
+        return {"base_model": TINY_MODEL, "revision": path.name}
+    return {"base_model": model, "revision": revision or ("" if Path(model).exists() else DEFAULT_HUB_MODEL)}
+
+
+# --------------------------------------------------------------------------------------------- encoding
+def frames_to_video_tensor(frames, height: int, width: int) -> torch.Tensor:
+    """uint8 frames [F,H,W,3] (numpy or torch) -> float [3,F,height,width] in [-1, 1], resized like the recipe."""
+    video = torch.as_tensor(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # [F,3,H,W]
+    if video.shape[-2:] != (height, width):
+        video = F.interpolate(video, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return video.permute(1, 0, 2, 3).contiguous()
+
+
+def latent_normalisers(pipe, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    # The pipeline's latents_std already holds 1/sigma: normalised = (mean - latents_mean) * latents_std.
+    return pipe.latents_mean.to(device, dtype), pipe.latents_std.to(device, dtype)
+
+
+@torch.no_grad()
+def encode_video(pipe, video: torch.Tensor) -> torch.Tensor:
+    """Pixel video [B,3,F,H,W] in [-1,1] -> normalised clean latents [B,16,T,H/8,W/8] (VAE posterior mean)."""
+    vae = pipe.vae
+    latents = vae.encode(video.to(vae.device, vae.dtype)).latent_dist.mean.float()
+    mean, inv_std = latent_normalisers(pipe, latents.device, latents.dtype)
+    return (latents - mean) * inv_std
+
+
+@torch.no_grad()
+def encode_prompts(pipe, prompts: list[str], device=None) -> torch.Tensor:
+    """Prompts -> embeddings [B, 512, layers*hidden] exactly as the pipeline computes them (no CFG pair)."""
+    device = device or pipe.text_encoder.device
+    return pipe._get_prompt_embeds(prompt=prompts, device=device, dtype=pipe.text_encoder.dtype)
+
+
+def latent_frames(num_frames: int) -> int:
+    return (num_frames - 1) // 4 + 1
+
+
+# --------------------------------------------------------------------------------------------- objective
+@dataclass
+class FlowBatch:
+    """The random draws of one training micro-batch; drawn from a seeded generator so runs are reproducible."""
+
+    noise: torch.Tensor  # [B,C,T,H,W]
+    sigma: torch.Tensor  # [B]
+    cond_frames: torch.Tensor  # [B] long, latent frames kept clean
+    drop_prompt: torch.Tensor  # [B] bool, classifier-free-guidance dropout
+
+
+def draw_flow_batch(shape, conditional_frames: dict[int, float], cfg_dropout: float,
+                    generator: torch.Generator) -> FlowBatch:  # fmt: skip
+    b = shape[0]
+    noise = torch.randn(shape, generator=generator)
+    t = torch.sigmoid(torch.randn(b, generator=generator))  # logit-normal timesteps
+    sigma = TIMESTEP_SHIFT * t / (1 + (TIMESTEP_SHIFT - 1) * t)
+    counts = torch.tensor(sorted(conditional_frames))
+    probs = torch.tensor([conditional_frames[int(k)] for k in counts], dtype=torch.float)
+    cond = counts[torch.multinomial(probs, b, replacement=True, generator=generator)]
+    drop = torch.rand(b, generator=generator) < cfg_dropout
+    return FlowBatch(noise=noise, sigma=sigma, cond_frames=cond, drop_prompt=drop)
+
+
+def flow_matching_loss(transformer, clean: torch.Tensor, prompt_embeds: torch.Tensor, draw: FlowBatch,
+                       conditional_frame_timestep: float) -> torch.Tensor:  # fmt: skip
+    """The recipe's rectified-flow loss: predict velocity noise - clean on the frames that are not conditions."""
+    b, c, t, h, w = clean.shape
+    device, dtype = clean.device, clean.dtype
+    noise, sigma = draw.noise.to(device, dtype), draw.sigma.to(device, dtype).view(b, 1, 1, 1, 1)
+    frame_index = torch.arange(t, device=device).view(1, 1, t, 1, 1)
+    cond_indicator = (frame_index < draw.cond_frames.to(device).view(b, 1, 1, 1, 1)).to(dtype)  # [B,1,T,1,1]
+    cond_mask = cond_indicator.expand(b, 1, t, h, w)
+    noisy = sigma * noise + (1 - sigma) * clean
+    hidden = cond_mask * clean + (1 - cond_mask) * noisy
+    timestep = cond_indicator * conditional_frame_timestep + (1 - cond_indicator) * sigma
+    embeds = prompt_embeds * (~draw.drop_prompt.to(device)).to(prompt_embeds.dtype).view(b, 1, 1)
+    model_dtype = next(p for p in transformer.parameters() if not p.requires_grad).dtype
+    padding_mask = clean.new_zeros(1, 1, h * 8, w * 8, dtype=model_dtype)
+    pred = transformer(
+        hidden_states=hidden.to(model_dtype), condition_mask=cond_mask.to(model_dtype), timestep=timestep,
+        encoder_hidden_states=embeds.to(model_dtype), padding_mask=padding_mask, return_dict=False,
+    )[0].float()  # fmt: skip
+    weight = 1 - cond_mask  # loss only where the model had to denoise
+    err = (pred - (noise - clean)) ** 2 * weight
+    return err.sum() / (weight.sum() * c).clamp_min(1.0)
+
+
+def assert_finite(loss: torch.Tensor, step: int) -> None:
+    if not math.isfinite(loss.item()):
+        raise FloatingPointError(
+            f"the loss became {loss.item()} at step {step}; lower learning_rate or use mixed_precision bf16."
+        )

@@ -1,0 +1,165 @@
+"""The embedded tiny Cosmos Predict 2.5 pipeline: the real five components, small, built offline.
+
+Same classes, same layout on disk and same code path as `nvidia/Cosmos-Predict2.5-2B`; only the sizes differ.
+Building is deterministic (fixed seed, a tokenizer trained in-process on a fixed corpus), so two builds give
+identical weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# The system prompt and chat template of Qwen2-VL, which the Cosmos pipeline's `_get_prompt_embeds` applies.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}{% if content['type'] == 'text' %}{{ content['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SPECIAL_TOKENS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+]  # fmt: skip
+
+# Words the tiny tokenizer learns whole: the prompts of the built-in worlds and common video-caption words.
+_CORPUS = """
+You are a helpful assistant who will provide prompts to an image generator.
+The left arm picks up the green cucumber and places it in the bowl.
+The right arm picks up the red apple and places it in the bowl.
+The left arm picks up the yellow banana and places it in the bowl.
+The right arm picks up the blue cube and places it in the bowl.
+The left arm picks up the orange carrot and places it in the bowl.
+The right arm picks up the purple grape and places it in the bowl.
+The robot arm is performing a task. A robot gripper grasps an object on the table and moves it to the plate.
+A red circle moves to the right and bounces off the wall while a blue square drifts down.
+A green triangle moves to the left, a yellow circle moves up, a white square moves down and grows, shrinks.
+A purple circle drifts slowly across a dark background and bounces off the top wall and the bottom wall.
+An orange square slides diagonally, a cyan triangle spins, two shapes collide, one shape stays still.
+The camera is fixed. The scene shows a table, a bowl, a cup, a box, a bottle, a kitchen, a hand, a person.
+The video shows smooth motion, high quality, static background, slow, fast, small, large, bright, dark.
+"""
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """Sizes of the tiny pipeline. Constraints come from the real architecture: the DiT's RoPE splits
+    attention_head_dim three ways (>= 12); the text projection input is text_layers x text_hidden; Qwen's
+    mrope_section must sum to text head_dim / 2; the VAE keeps z_dim 16 and 8x/4x compression."""
+
+    dit_heads: int = 2
+    dit_head_dim: int = 16
+    dit_layers: int = 2
+    dit_text_dim: int = 32
+    dit_adaln_lora_dim: int = 16
+    vae_base_dim: int = 8
+    text_hidden: int = 32
+    text_layers: int = 2
+    text_heads: int = 2
+    text_intermediate: int = 64
+    vocab_size: int = 400
+    seed: int = 0
+
+
+def build_tokenizer(vocab_size: int):
+    """A byte-level BPE tokenizer trained on the fixed corpus, with Qwen's special tokens and chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(SPECIAL_TOKENS),
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS.strip().splitlines(), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=32768,
+    )
+
+
+def build_components(spec: TinySpec = TinySpec()) -> dict:
+    """The five pipeline components with deterministic random weights."""
+    import torch
+    from diffusers import AutoencoderKLWan, CosmosTransformer3DModel, UniPCMultistepScheduler
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    tokenizer = build_tokenizer(spec.vocab_size)
+    torch.manual_seed(spec.seed)
+    transformer = CosmosTransformer3DModel(
+        in_channels=17, out_channels=16, num_attention_heads=spec.dit_heads, attention_head_dim=spec.dit_head_dim,
+        num_layers=spec.dit_layers, mlp_ratio=4.0, text_embed_dim=spec.dit_text_dim,
+        adaln_lora_dim=spec.dit_adaln_lora_dim, max_size=(128, 240, 240), patch_size=(1, 2, 2),
+        rope_scale=(1.0, 3.0, 3.0), concat_padding_mask=True, extra_pos_embed_type=None,
+        use_crossattn_projection=True, crossattn_proj_in_channels=spec.text_layers * spec.text_hidden,
+        encoder_hidden_states_channels=spec.dit_text_dim,
+    )  # fmt: skip
+    vae = AutoencoderKLWan(
+        base_dim=spec.vae_base_dim, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1, attn_scales=[],
+        temperal_downsample=[False, True, True],
+    )  # fmt: skip
+    head_dim = spec.text_hidden // spec.text_heads
+    third = head_dim // 2 // 3
+    text_config = {
+        "vocab_size": len(tokenizer), "hidden_size": spec.text_hidden, "intermediate_size": spec.text_intermediate,
+        "num_hidden_layers": spec.text_layers, "num_attention_heads": spec.text_heads, "num_key_value_heads": 1,
+        "max_position_embeddings": 1024, "rope_parameters": {
+            "rope_type": "default", "rope_theta": 1000000.0,
+            "mrope_section": [head_dim // 2 - 2 * third, third, third]},
+        "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id, "bos_token_id": None,
+    }  # fmt: skip
+    vision_config = {"depth": 1, "hidden_size": 16, "intermediate_size": 32, "num_heads": 2,
+                     "out_hidden_size": spec.text_hidden, "fullatt_block_indexes": [0]}  # fmt: skip
+    config = Qwen2_5_VLConfig(text_config=text_config, vision_config=vision_config, vocab_size=len(tokenizer),
+                              bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
+                              pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
+    scheduler = UniPCMultistepScheduler(
+        use_karras_sigmas=True, use_flow_sigmas=True, prediction_type="flow_prediction",
+        sigma_max=200.0, sigma_min=0.01,
+    )  # fmt: skip
+    return dict(transformer=transformer, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+
+
+def build_tiny(out_dir: str | Path, spec: TinySpec = TinySpec()) -> Path:
+    """Write the tiny pipeline in diffusers layout (model_index.json + one folder per component)."""
+    from trainer.cosmos import PIPELINE_CLASS, NoGuardrail
+
+    out_dir = Path(out_dir)
+    from diffusers.utils import logging as diffusers_logging
+
+    pipe = PIPELINE_CLASS(**build_components(spec), safety_checker=NoGuardrail())
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # it would warn that the stand-in checker is not saved: by design
+    try:
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+    # The checker is a run-time choice, not a saved component: loading must not expect one on disk.
+    index_path = out_dir / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index.pop("safety_checker", None)
+    index_path.write_text(json.dumps(index, indent=2))
+    (out_dir / "tiny_spec.json").write_text(json.dumps(asdict(spec), indent=2))
+    return out_dir
+
+
+def spec_digest(spec: TinySpec = TinySpec()) -> str:
+    """Names the cached build: a new spec or library version gets a fresh folder, never a stale one."""
+    import hashlib
+
+    import diffusers
+    import transformers
+
+    key = json.dumps([asdict(spec), diffusers.__version__, transformers.__version__, _CORPUS, CHAT_TEMPLATE])
+    return hashlib.sha256(key.encode()).hexdigest()[:12]

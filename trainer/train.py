@@ -1,0 +1,224 @@
+"""The training run, as named phases: load -> adapter -> data -> optimizer -> resume -> loop -> finalize.
+
+Runs identically as one process or under `accelerate launch` with several: every process computes the same
+data plan and its own share of each batch; only the main process writes files and events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import signal
+import time
+import traceback
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+from trainer import adapters, checkpoints, cosmos
+from trainer.batches import LiveBatches, load_clips
+from trainer.config import TrainConfig
+from trainer.data_plan import DataPlan, step_generator
+from trainer.events import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
+
+log = logging.getLogger("trainer")
+
+
+class StopRequest:
+    """SIGTERM/SIGINT ask the run to stop after the current step (checkpoint and adapter are still written)."""
+
+    def __init__(self):
+        self.requested = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if not self.requested:
+            log.info("received %s: stopping after this step", signal.Signals(signum).name)
+        self.requested = True
+
+    def agreed(self, accelerator: Accelerator) -> bool:
+        """True on every process as soon as any process was asked to stop, so all stop at the same step."""
+        flag = torch.tensor([1.0 if self.requested else 0.0], device=accelerator.device)
+        return bool(accelerator.reduce(flag, "sum").item() > 0)
+
+
+def run(cfg: TrainConfig) -> int:
+    """Train; returns the process exit code (0 finished or stopped, 1 failed)."""
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    main = accelerator.is_main_process
+    run_dir = cfg.run_dir
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / CONFIG_FILE).write_text(cfg.to_json())
+    accelerator.wait_for_everyone()
+    _setup_logging(run_dir / LOG_FILE if main else None)
+    events = EventWriter(run_dir, enabled=main)
+    status = Status(state=RunState.RUNNING, pid=os.getpid())
+    stop = StopRequest()
+    if main:
+        write_status(run_dir, status)
+    try:
+        return _train(cfg, accelerator, events, status, stop)
+    except Exception as exc:  # every failure ends in status.json + an error event, never silently
+        message = _user_message(exc)
+        log.error("run failed: %s\n%s", message, traceback.format_exc())
+        if main:
+            events.emit("error", message=message)
+            status.state, status.error = RunState.FAILED, message
+            write_status(run_dir, status)
+        return 1
+
+
+def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, status: Status, stop: StopRequest) -> int:
+    main, run_dir, device = accelerator.is_main_process, cfg.run_dir, accelerator.device
+    torch.backends.cuda.matmul.allow_tf32 = cfg.allow_tf32
+    torch.backends.cudnn.allow_tf32 = cfg.allow_tf32
+
+    # --- load: the frozen pipeline, in the precision its forward passes will run in
+    weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.mixed_precision, torch.float32)
+    log.info("loading %s", cfg.model)
+    pipe = cosmos.load_pipeline(cfg.model, cfg.model_revision, dtype=weight_dtype)
+    pipe.vae.requires_grad_(False)
+    pipe.text_encoder.requires_grad_(False)
+
+    # --- adapter
+    lora_config = adapters.attach(pipe.transformer, cfg)
+    if cfg.gradient_checkpointing:
+        pipe.transformer.enable_gradient_checkpointing()
+    params = adapters.trainable_parameters(pipe.transformer)
+    log.info("%s rank %d alpha %g: %d trainable parameters", cfg.adapter, cfg.rank, cfg.alpha, sum(p.numel() for p in params))
+
+    # --- data
+    clips, fingerprint = load_clips(cfg, run_dir if main else None)
+    plan = DataPlan(len(clips), accelerator.num_processes, accelerator.process_index, cfg.batch_size,
+                    cfg.gradient_accumulation, cfg.seed)  # fmt: skip
+    total = plan.total_steps(cfg.epochs, cfg.max_steps)
+    batches = LiveBatches(cfg, pipe, clips, device)
+
+    # --- optimizer and schedule (length = this run's real number of steps)
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                                  fused=cfg.fused_adamw and device.type == "cuda")  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.warmup_steps, cfg.f_max, cfg.f_min, total))
+    transformer, optimizer = accelerator.prepare(pipe.transformer, optimizer)
+
+    # --- resume
+    start = 0
+    resume_from = checkpoints.find_resume_point(run_dir, cfg.resume)
+    if resume_from is not None:
+        state, saved = checkpoints.load(resume_from, optimizer, scheduler)
+        adapters.load_adapter_state(accelerator.unwrap_model(transformer), state)
+        start = saved["step"]
+        log.info("resumed from %s at step %d", resume_from, start)
+    elif cfg.resume and main:
+        log.info("resume: no checkpoint yet in %s; starting at step 0", run_dir)
+
+    status.step, status.total = start, total
+    if main:
+        write_status(run_dir, status)
+    events.emit("start", run=cfg.name, total_steps=total, epochs=math.ceil(total / plan.steps_per_epoch),
+                steps_per_epoch=plan.steps_per_epoch, clips=len(clips), num_processes=accelerator.num_processes,
+                trainable_params=sum(p.numel() for p in params), resumed_from=start)  # fmt: skip
+
+    # --- loop
+    loss_value, step = None, start
+    transformer.train()
+    while step < total and not stop.agreed(accelerator):
+        step += 1
+        t0 = time.perf_counter()
+        lr = scheduler.get_last_lr()[0]
+        loss_sum = torch.zeros((), device=device)
+        for micro in range(cfg.gradient_accumulation):
+            epoch, indices = plan.micro_batch(step, micro)
+            clean, embeds = batches.get(indices, epoch)
+            draw = cosmos.draw_flow_batch(clean.shape, cfg.conditional_frames, cfg.cfg_dropout,
+                                          step_generator(cfg.seed, step, accelerator.process_index, micro))  # fmt: skip
+            last_micro = micro == cfg.gradient_accumulation - 1
+            with accelerator.no_sync(transformer) if not last_micro else contextlib.nullcontext():
+                with accelerator.autocast():
+                    loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, cfg.conditional_frame_timestep)
+                accelerator.backward(loss / cfg.gradient_accumulation)
+            loss_sum += loss.detach() / cfg.gradient_accumulation
+        if cfg.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        mean_loss = accelerator.reduce(loss_sum, "mean")
+        cosmos.assert_finite(mean_loss, step)
+        loss_value = float(mean_loss.item())
+        events.emit("step", step=step, epoch=epoch, loss=loss_value, lr=lr, step_time=round(time.perf_counter() - t0, 4))
+        status.step = step
+        if main:
+            write_status(run_dir, status)
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
+            _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events)
+
+    # --- finalize: a checkpoint of where we are, then the adapter and its card
+    stopped = step < total
+    if stopped or step > start:
+        _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events)
+    unwrapped = accelerator.unwrap_model(transformer)
+    checksums = accelerator.gather(_adapter_checksum(unwrapped).to(device)).cpu().tolist()
+    adapter_dir = run_dir / ADAPTER_DIR
+    if main:
+        card = adapters.make_card(cfg, cosmos.model_identity(cfg.model, cfg.model_revision), fingerprint, step, loss_value)
+        adapters.save_adapter(adapter_dir, unwrapped, lora_config, card)
+        status.state = RunState.STOPPED if stopped else RunState.FINISHED
+        events.emit("done", step=step, state=status.state.value, final_loss=loss_value, adapter=str(adapter_dir),
+                    rank_checksums=checksums)  # fmt: skip
+        write_status(run_dir, status)
+        log.info("%s at step %d/%d; adapter in %s", status.state.value, step, total, adapter_dir)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return 0
+
+
+def lr_factor(warmup_steps: int, f_max: float, f_min: float, total: int):
+    """Linear warm-up to f_max, then linear decay to f_min at the run's last step (scheduler index s = step-1)."""
+    warmup = min(warmup_steps, max(total - 1, 0))
+
+    def factor(s: int) -> float:
+        if s < warmup:
+            return f_max * (s + 1) / warmup
+        decay_steps = max(total - 1 - warmup, 1)
+        return f_max + (f_min - f_max) * min((s - warmup) / decay_steps, 1.0)
+
+    return factor
+
+
+def _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events) -> None:
+    if accelerator.is_main_process:
+        state = adapters.adapter_state(accelerator.unwrap_model(transformer))
+        path = checkpoints.save(cfg.run_dir, step, state, optimizer, scheduler, {"run": cfg.name})
+        checkpoints.prune(cfg.run_dir, cfg.keep_checkpoints)
+        events.emit("checkpoint", step=step, path=str(path))
+        log.info("checkpoint %s", path)
+    accelerator.wait_for_everyone()
+
+
+def _adapter_checksum(transformer) -> torch.Tensor:
+    """A digest of this process's adapter weights, gathered at the end to show every rank holds the same ones."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(adapters.adapter_state(transformer).items()):
+        digest.update(name.encode())
+        digest.update(tensor.float().numpy().tobytes())
+    return torch.tensor([int(digest.hexdigest()[:12], 16)], dtype=torch.float64)
+
+
+def _user_message(exc: Exception) -> str:
+    if isinstance(exc, (cosmos.ModelError, ValueError, FileNotFoundError, FloatingPointError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc} (see train.log for the traceback)"
+
+
+def _setup_logging(log_file: Path | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers,
+                        force=True)  # fmt: skip
