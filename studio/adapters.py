@@ -1,0 +1,143 @@
+"""Every adapter in a workspace, trained or imported, with its card: list, zip for download, delete, import.
+
+Trained adapters are `<workspace>/runs/<run>/adapter/`; imported ones are `<workspace>/adapters/<name>/`. An
+adapter is a folder holding the weights file; its adapter_card.json (written by the trainer) is optional.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from trainer.events import ADAPTER_DIR
+
+WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
+CARD_FILE = "adapter_card.json"
+RUNS_DIR = "runs"
+IMPORTED_DIR = "adapters"
+EXPORTS_DIR = "exports"
+
+Source = Literal["run", "imported"]
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    name: str
+    path: Path
+    source: Source
+    # Card fields (None when the card or the field is missing); keys as in adapter_card.json.
+    base_model: str | None = None
+    revision: str | None = None
+    adapter: str | None = None  # the adapter type: lora or dora (the config's word for it)
+    rank: int | None = None
+    alpha: float | None = None
+    steps: int | None = None
+    dataset: str | None = None
+    final_loss: float | None = None
+    created: str | None = None
+
+
+CARD_FIELDS = tuple(f.name for f in fields(AdapterInfo))[3:]
+TABLE_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_loss", "dataset", "base_model",
+                 "revision", "created", "path"]  # fmt: skip
+
+
+class AdapterError(ValueError):
+    """A request about an adapter that cannot be carried out; the message names it and what to do."""
+
+
+class AdapterRegistry:
+    def __init__(self, workspace: str | Path):
+        self.workspace = Path(workspace).resolve()
+        self.runs_dir = self.workspace / RUNS_DIR
+        self.imported_dir = self.workspace / IMPORTED_DIR
+        self.exports_dir = self.workspace / EXPORTS_DIR
+
+    def list(self) -> list[AdapterInfo]:
+        """Trained adapters first, then imported ones, each group by name."""
+        found = [(p, "run") for p in sorted(self.runs_dir.glob(f"*/{ADAPTER_DIR}/{WEIGHTS_FILE}"))]
+        found += [(p, "imported") for p in sorted(self.imported_dir.glob(f"*/{WEIGHTS_FILE}"))]
+        return [_read_adapter(weights.parent, source) for weights, source in found]
+
+    def get(self, name: str) -> AdapterInfo:
+        matches = [info for info in self.list() if info.name == name]
+        if not matches:
+            raise AdapterError(f"No adapter named {name!r} in {self.workspace}; pick one from the adapters list.")
+        if len(matches) > 1:
+            raise AdapterError(f"Two adapters are named {name!r} (a run's and an imported one); "
+                               f"rename the folder {self.imported_dir / name}.")  # fmt: skip
+        return matches[0]
+
+    def table(self) -> pd.DataFrame:
+        rows = [{**asdict(info), "path": str(info.path)} for info in self.list()]
+        return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+    def zip(self, name: str) -> Path:
+        """A zip of the adapter folder (entries under `<name>/`), written to <workspace>/exports/ for download."""
+        info = self.get(name)
+        self.exports_dir.mkdir(parents=True, exist_ok=True)
+        target = self.exports_dir / f"{name}.zip"
+        # Written beside the target and renamed, so a download never serves a half-written zip.
+        fd, tmp = tempfile.mkstemp(dir=self.exports_dir, prefix=f".{name}.", suffix=".zip")
+        os.close(fd)
+        try:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+                for file in sorted(p for p in info.path.rglob("*") if p.is_file()):
+                    archive.write(file, Path(name) / file.relative_to(info.path))
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return target
+
+    def delete(self, name: str, confirm: str) -> None:
+        """Delete the adapter folder, only when `confirm` repeats its name (a run's checkpoints are kept)."""
+        info = self.get(name)
+        if confirm != name:
+            raise AdapterError(f"Type the adapter name {name!r} exactly to confirm deleting it.")
+        shutil.rmtree(info.path)
+
+    def import_folder(self, src: str | Path, name: str) -> AdapterInfo:
+        """Copy an adapter folder (it must hold the weights file) into <workspace>/adapters/<name>/."""
+        src = Path(src)
+        if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name in {".", ".."}:
+            raise AdapterError(f"Adapter name {name!r} can only use letters, digits, '-', '_' and '.'; choose another.")
+        if not (src / WEIGHTS_FILE).is_file():
+            raise AdapterError(f"{src} holds no {WEIGHTS_FILE}; choose the adapter folder that contains it.")
+        if any(info.name == name for info in self.list()):
+            raise AdapterError(f"An adapter named {name!r} already exists; choose another name.")
+        self.imported_dir.mkdir(parents=True, exist_ok=True)
+        target = self.imported_dir / name
+        # Copied beside the target and renamed, so a failed copy never leaves a half adapter in the list.
+        staging = Path(tempfile.mkdtemp(dir=self.imported_dir, prefix=f".{name}."))
+        try:
+            shutil.copytree(src, staging / name)
+            os.replace(staging / name, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return _read_adapter(target, "imported")
+
+
+def _read_adapter(folder: Path, source: Source) -> AdapterInfo:
+    name = folder.parent.name if source == "run" else folder.name
+    card = _read_card(folder / CARD_FILE)
+    values = {key: card.get(key) for key in CARD_FIELDS}
+    if isinstance(values["dataset"], dict):  # the trainer records path, clip count and digest; the table shows the path
+        values["dataset"] = values["dataset"].get("path")
+    return AdapterInfo(name=name, path=folder, source=source, **values)
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    # A missing or damaged card must not hide the adapter: the weights are still usable, the fields show None.
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}

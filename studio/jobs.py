@@ -1,0 +1,375 @@
+"""One training run at a time, as a child process the studio starts, stops, resumes and re-attaches to.
+
+The studio never imports torch or training code: a run is `accelerate launch -m trainer train --config
+<run>/config.json` in its own process group, and all the studio knows about it comes from its run folder
+(trainer.events) and its exit code. Relative paths in a config (output_dir, data) mean paths in the workspace:
+the child runs with the workspace as its working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from trainer.config import ConfigError, TrainConfig, load_config
+from trainer.events import CONFIG_FILE, LOG_FILE, RunState, Status, read_status, write_json_atomic, write_status
+
+RUNS_DIR = "runs"
+# The child's stdout and stderr: launcher messages and Python tracebacks land here, not in train.log.
+PROCESS_LOG = "process.log"
+ERROR_LOG_LINES = 10
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+Launcher = Callable[[Path], list[str]]
+
+
+class JobError(RuntimeError):
+    """A request the job manager cannot carry out; the message names the run and what to do."""
+
+
+class JobBusy(JobError):
+    """A run is already training; only one runs at a time."""
+
+
+def cuda_visible() -> bool:
+    """Whether the child will see a GPU, decided without importing torch (the studio must stay torch-free)."""
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if devices is not None:
+        return devices.strip() not in ("", "-1")
+    return shutil.which("nvidia-smi") is not None
+
+
+def trainer_argv(config_path: Path) -> list[str]:
+    """The real trainer command: one process under accelerate, on the CPU when no GPU is visible."""
+    cpu = [] if cuda_visible() else ["--cpu"]
+    # --quiet: without it a failed trainer's own traceback is followed by the launcher's, which then fills the
+    # end of process.log that a crash report quotes.
+    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", *cpu, "--quiet",
+            "-m", "trainer", "train", "--config", str(config_path)]  # fmt: skip
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a live trainer process (not a zombie, not an unrelated process that reused the pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists but belongs to another user
+    proc = Path(f"/proc/{pid}")
+    if not Path("/proc/self").exists():
+        return True  # no /proc (macOS): os.kill is all we can know
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False  # it exited between the two checks
+    # Both the accelerate launcher and the trainer itself have "trainer" in their arguments.
+    return state != "Z" and b"trainer" in cmdline
+
+
+def last_lines(path: Path, count: int) -> list[str]:
+    """The last `count` non-empty lines of a text file ([] when it does not exist); reads only its end."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 64 * 1024))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-count:]
+
+
+@dataclass
+class Job:
+    """The run being trained. `process` is None when re-attached after a studio restart (not our child)."""
+
+    name: str
+    run_dir: Path
+    process: subprocess.Popen | None = None
+    stop_requested: bool = False
+    killed: bool = False
+
+    @property
+    def exit_code(self) -> int | None:
+        # The launcher's code: under accelerate that is 1 for any trainer failure and -15 after a stop, which is
+        # why status.json, not this, says how a run ended.
+        return None if self.process is None else self.process.poll()
+
+    def is_alive(self) -> bool:
+        # The launcher may be gone while the trainer still finishes its step and checkpoints (SIGTERM reaches
+        # both; accelerate's launcher dies at once), so the trainer's own pid in status.json counts too.
+        if self.process is not None and self.process.poll() is None:
+            return True
+        status = read_status(self.run_dir)
+        return bool(status and status.state is RunState.RUNNING and status.pid and process_alive(status.pid))
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the run to end; True when it has."""
+        deadline = time.monotonic() + timeout
+        while self.is_alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    name: str
+    run_dir: Path
+    state: RunState | None  # None: no readable status.json
+    step: int
+    total: int
+    pid: int | None
+    exit_code: int | None  # the launcher's, known only for runs this studio process launched
+    error: str | None
+    last_log_lines: list[str]
+    active: bool  # the run currently training
+    updated: float
+
+
+def _unreported_end_message(exit_code: int | None) -> str:
+    if exit_code is None:  # a re-attached run: not our child, so its exit code was never ours to read
+        return "the training process ended without reporting (exit code unknown)"
+    return f"the training process exited with code {exit_code} without reporting"
+
+
+class JobManager:
+    """Starts, stops, resumes and lists the runs of one workspace (`<workspace>/runs/<name>/`)."""
+
+    def __init__(self, workspace: str | Path, launcher: Launcher | None = None):
+        self.workspace = Path(workspace).resolve()
+        self.runs_dir = self.workspace / RUNS_DIR
+        self.launcher = launcher or trainer_argv
+        self._lock = threading.RLock()  # Gradio calls handlers from several threads
+        self._job: Job | None = None
+        self._exit_codes: dict[str, int] = {}
+        with self._lock:
+            self._refresh()
+
+    # --- queries ------------------------------------------------------------------------------------
+    def current(self) -> Job | None:
+        with self._lock:
+            self._refresh()
+            return self._job
+
+    def runs(self) -> list[RunInfo]:
+        """Every run on disk, most recently updated first."""
+        with self._lock:
+            self._refresh()
+            infos = [self._info(run_dir) for run_dir in self._run_dirs()]
+        return sorted(infos, key=lambda info: info.updated, reverse=True)
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        run_dir = self._existing_run_dir(name)
+        return "\n".join(self._log_lines(run_dir, lines))
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until no run is training; True when none is."""
+        deadline = time.monotonic() + timeout
+        while self.current() is not None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    # --- commands -----------------------------------------------------------------------------------
+    def start(self, config: TrainConfig, resume: bool = False) -> Job:
+        """Write `<run>/config.json` and launch the trainer; `resume` continues an existing run from "latest"."""
+        with self._lock:
+            self._refresh()
+            if self._job is not None:
+                raise JobBusy(self._busy_message())
+            config = self._pin_to_workspace(config)
+            if resume:
+                config = replace(config, resume=config.resume or "latest")
+            problems = config.validate()
+            if problems:
+                raise ConfigError(problems, f"run {config.name!r}")
+            run_dir = config.run_dir
+            exists = (run_dir / CONFIG_FILE).exists()
+            where = f"Run {config.name!r} in {self.runs_dir}"
+            if exists and not resume:
+                raise JobError(f"{where} already exists; choose another name or resume it.")
+            if resume and not exists:
+                raise JobError(f"{where} does not exist; start it before resuming it.")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run_dir / CONFIG_FILE, config.to_dict())
+            self._job = Job(config.name, run_dir, self._launch(run_dir))
+            self._exit_codes.pop(config.name, None)
+            return self._job
+
+    def resume(self, name: str) -> Job:
+        """Re-launch a stopped or failed run from its latest checkpoint (config.json gets resume: "latest")."""
+        with self._lock:
+            self._refresh()
+            run_dir = self._existing_run_dir(name)
+            if self._job is not None:
+                raise JobBusy(self._busy_message())
+            status = read_status(run_dir)
+            if status is not None and status.state is RunState.FINISHED:
+                raise JobError(f"Run {name!r} already finished; start a new run to train further.")
+            config = replace(load_config(run_dir / CONFIG_FILE), resume="latest")
+            return self.start(config, resume=True)
+
+    def stop(self, name: str) -> None:
+        """Ask the run to stop: SIGTERM to its process group; the trainer finishes the step, checkpoints, exits 0."""
+        with self._lock:
+            job = self._training(name)
+            job.stop_requested = True
+            self._signal(job, signal.SIGTERM)
+
+    def kill(self, name: str) -> None:
+        """End the run at once (SIGKILL): for a trainer that did not stop; work since its last checkpoint is lost."""
+        with self._lock:
+            job = self._training(name)
+            job.killed = True
+            self._signal(job, signal.SIGKILL)
+
+    # --- launching ----------------------------------------------------------------------------------
+    def _pin_to_workspace(self, config: TrainConfig) -> TrainConfig:
+        """Runs live in <workspace>/runs so the studio can list them; the child gets that folder as an absolute path."""
+        output_dir = Path(config.output_dir).expanduser()
+        output_dir = output_dir if output_dir.is_absolute() else self.workspace / output_dir
+        if output_dir.resolve() != self.runs_dir.resolve():
+            raise ConfigError([f"output_dir: the studio keeps runs in {self.runs_dir}; leave it as 'runs' "
+                               f"(got {config.output_dir!r})"], f"run {config.name!r}")  # fmt: skip
+        return replace(config, output_dir=str(self.runs_dir))
+
+    def _launch(self, run_dir: Path) -> subprocess.Popen:
+        previous = read_status(run_dir)
+        # Say "running" before the child exists, so neither the UI nor a restarted studio sees a gap while the
+        # trainer loads (which takes a while); the trainer overwrites this with its own pid once it is up.
+        status = Status(RunState.RUNNING)
+        if previous is not None:  # a resumed run keeps showing where it was until the trainer reports
+            status.step, status.total = previous.step, previous.total
+        write_status(run_dir, status)
+        argv = self.launcher(run_dir / CONFIG_FILE)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # so process.log is current when a crash is reported
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+        try:
+            with (run_dir / PROCESS_LOG).open("ab") as log:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
+                log.flush()
+                process = subprocess.Popen(argv, cwd=self.workspace, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        except OSError as exc:
+            message = f"the trainer could not be started ({exc.strerror}: {argv[0]}); check the Python environment"
+            write_status(run_dir, replace(status, state=RunState.FAILED, error=message))
+            raise JobError(f"Run {run_dir.name!r}: {message}.") from None
+        # The trainer cannot have written its status yet (it is still starting Python), so this fills in the pid
+        # the studio re-attaches to until the trainer writes its own.
+        current = read_status(run_dir)
+        if current is not None and current.state is RunState.RUNNING and current.pid is None:
+            write_status(run_dir, replace(current, pid=process.pid))
+        return process
+
+    def _signal(self, job: Job, sig: signal.Signals) -> None:
+        if job.process is not None:
+            pid = group = job.process.pid  # our child leads its own process group (start_new_session)
+        else:
+            status = read_status(job.run_dir)
+            if status is None or status.pid is None:
+                return
+            pid = status.pid
+            try:
+                group = os.getpgid(pid)  # a re-attached run: the group of the pid it reported
+            except ProcessLookupError:
+                return  # it already ended; the next refresh records how
+        try:
+            if group == os.getpgrp():
+                os.kill(pid, sig)  # a trainer started from the studio's own shell: never signal the studio itself
+            else:
+                os.killpg(group, sig)
+        except ProcessLookupError:
+            pass  # it already ended; the next refresh records how
+
+    # --- watching -----------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Notice the current run ending, re-attach to a live run, and settle runs whose process is gone."""
+        self._reap()
+        for run_dir in self._run_dirs():
+            if self._job is not None and run_dir == self._job.run_dir:
+                continue
+            status = read_status(run_dir)
+            if status is None or status.state is not RunState.RUNNING:
+                continue
+            if status.pid is not None and process_alive(status.pid):
+                if self._job is None:  # started before this studio process, or from the command line
+                    self._job = Job(run_dir.name, run_dir)
+            else:
+                self._record_unreported_end(Job(run_dir.name, run_dir), status)
+
+    def _reap(self) -> None:
+        job = self._job
+        if job is None or job.is_alive():
+            return
+        self._job = None
+        if job.exit_code is not None:
+            self._exit_codes[job.name] = job.exit_code
+        status = read_status(job.run_dir)
+        if status is None or status.state is RunState.RUNNING:
+            self._record_unreported_end(job, status)
+
+    def _record_unreported_end(self, job: Job, status: Status | None) -> None:
+        """The process is gone but status.json still says running: the trainer died without reporting."""
+        status = status or Status(RunState.RUNNING)
+        state, error = RunState.FAILED, _unreported_end_message(job.exit_code)
+        if job.killed:
+            error = f"the run was killed from the studio at step {status.step}; resume it from its last checkpoint"
+        elif job.stop_requested:  # SIGTERM arrived before the trainer installed its handler (still loading)
+            state = RunState.STOPPED
+            error = "the trainer ended on the stop request before it could report; resume it from its last checkpoint"
+        tail = self._log_lines(job.run_dir, ERROR_LOG_LINES)
+        if tail and not job.killed:
+            error += "; the end of its log:\n" + "\n".join(tail)
+        write_status(job.run_dir, replace(status, state=state, error=error))
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _run_dirs(self) -> list[Path]:
+        return sorted(path.parent for path in self.runs_dir.glob(f"*/{CONFIG_FILE}"))
+
+    def _existing_run_dir(self, name: str) -> Path:
+        run_dir = self.runs_dir / name
+        if name in {"", ".", ".."} or "/" in name or not (run_dir / CONFIG_FILE).is_file():
+            raise JobError(f"No run named {name!r} in {self.runs_dir}; pick one from the runs list.")
+        return run_dir
+
+    def _training(self, name: str) -> Job:
+        self._refresh()
+        if self._job is None or self._job.name != name:
+            raise JobError(f"Run {name!r} is not training, so there is nothing to stop.")
+        return self._job
+
+    def _busy_message(self) -> str:
+        status = read_status(self._job.run_dir)
+        where = f"step {status.step}/{status.total}" if status and status.total else "starting"
+        return f"Run {self._job.name!r} is training ({where}); stop it first."
+
+    def _log_lines(self, run_dir: Path, count: int) -> list[str]:
+        # process.log holds everything the child printed (tracebacks included); train.log is the fallback.
+        return last_lines(run_dir / PROCESS_LOG, count) or last_lines(run_dir / LOG_FILE, count)
+
+    def _info(self, run_dir: Path) -> RunInfo:
+        status = read_status(run_dir)
+        return RunInfo(
+            name=run_dir.name,
+            run_dir=run_dir,
+            state=status.state if status else None,
+            step=status.step if status else 0,
+            total=status.total if status else 0,
+            pid=status.pid if status else None,
+            exit_code=self._exit_codes.get(run_dir.name),
+            error=status.error if status else None,
+            last_log_lines=self._log_lines(run_dir, 5),
+            active=self._job is not None and self._job.run_dir == run_dir,
+            updated=status.updated if status else (run_dir / CONFIG_FILE).stat().st_mtime,
+        )
