@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -27,6 +28,17 @@ from diffusers import Cosmos2_5_PredictBasePipeline  # noqa: E402  (after the co
 PIPELINE_CLASS = Cosmos2_5_PredictBasePipeline
 TIMESTEP_SHIFT = 5.0  # sigma = shift*t / (1 + (shift-1)*t), the recipe's shift for 432x768 training
 log = logging.getLogger(__name__)
+
+
+class _QuietAboutStandIn(logging.Filter):
+    """diffusers warns that NoGuardrail is not its CosmosSafetyChecker class; accepting one is documented."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Expected types for safety_checker" not in record.getMessage()
+
+
+logging.getLogger("diffusers.pipelines.pipeline_loading_utils").addFilter(_QuietAboutStandIn())
+logging.getLogger("diffusers.pipelines.pipeline_utils").addFilter(_QuietAboutStandIn())
 
 
 class ModelError(RuntimeError):
@@ -144,7 +156,7 @@ def model_identity(model: str, revision: str | None) -> dict:
 # --------------------------------------------------------------------------------------------- encoding
 def frames_to_video_tensor(frames, height: int, width: int) -> torch.Tensor:
     """uint8 frames [F,H,W,3] (numpy or torch) -> float [3,F,height,width] in [-1, 1], resized like the recipe."""
-    video = torch.as_tensor(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # [F,3,H,W]
+    video = torch.as_tensor(np.asarray(frames).copy()).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # [F,3,H,W]
     if video.shape[-2:] != (height, width):
         video = F.interpolate(video, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
     return video.permute(1, 0, 2, 3).contiguous()

@@ -70,6 +70,7 @@ class Status:
     step: int = 0
     total: int = 0
     error: str | None = None
+    exit_code: int | None = None  # filled in by whoever saw the process end (the trainer cannot know its own)
     updated: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,7 +97,8 @@ def read_status(run_dir: Path) -> Status | None:
     try:
         raw = json.loads((Path(run_dir) / STATUS_FILE).read_text())
         raw["state"] = RunState(raw["state"])
-        return Status(**raw)
+        known = Status.__dataclass_fields__
+        return Status(**{k: v for k, v in raw.items() if k in known})  # newer writers may add fields
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -79,6 +79,13 @@ class GenerateRequest:
         return p
 
 
+@dataclass
+class Rendered:
+    cond_latent_frames: int
+    frames: dict[str, np.ndarray] = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)
+
+
 class Renderer:
     def __init__(self, model: str, revision: str | None = None, guardrail: bool = True, device: str | None = None):
         self.model, self.revision = model, revision
@@ -88,33 +95,39 @@ class Renderer:
         self.loaded: dict[str, str] = {}  # adapter name -> weights digest, to reload a retrained folder
 
     def render(self, request: GenerateRequest, progress: Progress | None = None) -> dict:
-        problems = request.problems()
-        if problems:
-            raise ValueError("; ".join(problems))
+        """Render every variant and write the mp4s and compare.json; returns the compare.json record."""
         out = Path(request.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        condition, cond_latent_frames = _conditioning(request)
-        variants = [(BASE, None)] + [(a.name, a) for a in request.adapters]
-        for _, choice in variants[1:]:
-            self._ensure_loaded(choice)
-        results, videos = [], []
-        for name, choice in variants:
-            t0 = time.perf_counter()
-            frames = self._render_one(request, condition, cond_latent_frames, name, choice, progress)
+        rendered = self.render_frames(request, progress)
+        for name, frames in rendered.frames.items():
             write_video(out / f"{name}.mp4", frames, request.fps)
-            videos.append((name, frames))
-            results.append(_variant_record(name, choice, self.loaded.get(name), time.perf_counter() - t0))
-        write_video(out / "compare.mp4", side_by_side(videos), request.fps)
+        write_video(out / "compare.mp4", side_by_side(list(rendered.frames.items())), request.fps)
         record = {
             "model": self.model, "revision": self.revision or "", "prompt": request.prompt,
             "negative_prompt": request.negative_prompt, "seed": request.seed, "steps": request.steps,
             "guidance": request.guidance, "height": request.height, "width": request.width,
             "num_frames": request.num_frames, "fps": request.fps, "image": request.image, "video": request.video,
-            "conditional_latent_frames": cond_latent_frames, "device": str(self.device),
-            "variants": results, "compare": "compare.mp4",
+            "conditional_latent_frames": rendered.cond_latent_frames, "device": str(self.device),
+            "variants": rendered.records, "compare": "compare.mp4",
         }  # fmt: skip
         (out / "compare.json").write_text(json.dumps(record, indent=2))
         return record
+
+    def render_frames(self, request: GenerateRequest, progress: Progress | None = None) -> Rendered:
+        """Every variant's frames (uint8 [F,H,W,3]) from the same initial noise, without writing files."""
+        problems = request.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        condition, cond_latent_frames = _conditioning(request)
+        variants = [(BASE, None)] + [(a.name, a) for a in request.adapters]
+        for _, choice in variants[1:]:
+            self._ensure_loaded(choice)
+        rendered = Rendered(cond_latent_frames=cond_latent_frames)
+        for name, choice in variants:
+            t0 = time.perf_counter()
+            rendered.frames[name] = self._render_one(request, condition, cond_latent_frames, name, choice, progress)
+            rendered.records.append(_variant_record(name, choice, self.loaded.get(name), time.perf_counter() - t0))
+        return rendered
 
     def _ensure_loaded(self, choice: AdapterChoice) -> None:
         digest = weights_digest(choice.path)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 
 from trainer import adapters, checkpoints, cosmos
 from trainer.batches import LiveBatches, load_clips
@@ -86,7 +87,8 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     pipe.vae.requires_grad_(False)
     pipe.text_encoder.requires_grad_(False)
 
-    # --- adapter
+    # --- adapter: peft draws the initial A matrices from the global RNG, so seed it (same on every process)
+    set_seed(cfg.seed)
     lora_config = adapters.attach(pipe.transformer, cfg)
     if cfg.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
