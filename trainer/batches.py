@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from trainer import cosmos
+from trainer.builtin import resolve_data
 from trainer.config import TrainConfig
 from trainer.data_plan import window_start
 from trainer.datasets import check_items, dataset_fingerprint, list_items
@@ -37,7 +38,7 @@ class Clip:
 
 def load_clips(cfg: TrainConfig, run_dir: Path | None) -> tuple[list[Clip], dict]:
     """Usable clips of cfg.data and the dataset fingerprint; writes invalid_items.json when dropping clips."""
-    items = list_items(Path(cfg.data), caption_variant=cfg.caption_variant, prompt_prefix=cfg.prompt_prefix)
+    items = list_items(resolve_data(cfg.data), caption_variant=cfg.caption_variant, prompt_prefix=cfg.prompt_prefix)
     if not items:
         raise DataError(f"data: {cfg.data} holds no clips; add videos or point data at another folder.")
     reports = check_items(items, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width)

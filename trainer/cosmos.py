@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from trainer import compat
 from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
+from trainer.cosmos_paths import cache_root
 
 compat.install()
 from diffusers import Cosmos2_5_PredictBasePipeline  # noqa: E402  (after the compat shim)
@@ -56,10 +57,6 @@ class NoGuardrail:
 
 
 # --------------------------------------------------------------------------------------------- loading
-def cache_root() -> Path:
-    return Path(os.environ.get("COSMOS_STUDIO_CACHE", Path.home() / ".cache" / "cosmos-lora-studio"))
-
-
 def tiny_model_dir() -> Path:
     """The embedded tiny pipeline: the committed pretrained base when present, else built once into the cache."""
     from trainer import tiny
