@@ -83,3 +83,10 @@ def test_field_help_covers_every_field_for_the_form():
     assert {"rank", "alpha", "learning_rate", "adapter", "model", "data"} <= {
         k for k, v in help_.items() if v["group"] == "basic"
     }
+
+
+def test_docs_config_reference_is_current():
+    from trainer.config import markdown_reference
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+    assert doc.read_text() == markdown_reference(), "regenerate docs/config.md from trainer.config.markdown_reference()"

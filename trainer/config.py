@@ -39,7 +39,7 @@ def _f(default: Any, help: str, group: str = "advanced", **kw: Any) -> Any:
 @dataclass
 class TrainConfig:
     # --- basics -----------------------------------------------------------------------------------
-    data: str = _f("", "Dataset folder (canonical layout videos/*.mp4 + metas/*.txt, or any accepted layout).", "basic")
+    data: str = _f("", 'Dataset folder in any accepted layout, or "sample" / "sample:held_out" (the built-in robot dataset).', "basic")
     model: str = _f(TINY_MODEL, '"tiny" (embedded default), a local diffusers folder, or a Hub model id.', "basic")
     revision: str = _f("", f"Hub revision; empty means {DEFAULT_HUB_REVISION!r} for a Hub id.", "basic")
     output_dir: str = _f("runs", "Folder that holds run folders; the run is <output_dir>/<name>/.", "basic")
@@ -285,3 +285,18 @@ def _validate(c: TrainConfig) -> list[str]:
     need(c.cache_windows >= 1, "cache_windows", "must be at least 1")
     need(c.seed >= 0, "seed", "must be 0 or more")
     return p
+
+
+def markdown_reference() -> str:
+    """The config reference table (docs/config.md is this text; a test keeps the two equal)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for name, entry in field_help().items():
+        default = json.dumps(entry["default"]) if not isinstance(entry["default"], float) else repr(entry["default"])
+        choices = f" One of: {', '.join(entry['choices'])}." if entry["choices"] else ""
+        rows.append(f"| `{name}` | `{default}` | {entry['help']}{choices} |")
+    return (
+        "# Training config reference\n\n"
+        "Generated from `trainer/config.py` (`TrainConfig`); JSON or TOML, flat, unknown keys rejected.\n\n"
+        + "\n".join(rows)
+        + "\n"
+    )
