@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import get_args
 
+from trainer.builtin import resolve_data
 from trainer.config import CaptionVariant
 from trainer.datasets import DatasetError, ItemReport, check_items, detect_layout, list_items
 
@@ -20,7 +21,8 @@ CAPTION_WIDTH = 40  # characters of each caption shown in the table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="Dataset folder, in any accepted layout.")
+    parser.add_argument("path", metavar="PATH",
+                        help='Dataset folder in any accepted layout, or "sample" / "sample:held_out".')  # fmt: skip
     parser.add_argument("--json", action="store_true", help="Print the reports and a summary as JSON.")
     parser.add_argument("--height", type=_positive_int, help="Training height; smaller clips are noted.")
     parser.add_argument("--width", type=_positive_int, help="Training width; smaller clips are noted.")
@@ -33,9 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     root = Path(args.path)
     try:
+        root = resolve_data(args.path)
         layout = detect_layout(root)
         items = list_items(root, args.caption_variant, args.prompt_prefix)
-    except DatasetError as exc:
+    except (DatasetError, ValueError) as exc:
         print(f"check-data: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a folder we may not list; a clip we cannot read is a report, not an error
