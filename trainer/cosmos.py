@@ -95,6 +95,8 @@ def _download(repo_id: str, revision: str | None) -> Path:
 
     try:
         return Path(snapshot_download(repo_id, revision=revision))
+    except hub.HFValidationError:
+        raise ModelError(f"model {repo_id!r} is neither a local folder nor a Hub model id (owner/name).") from None
     except hub.GatedRepoError:
         raise ModelError(
             f"{repo_id} is gated: accept its license on its Hub page with your account, then set HF_TOKEN "
