@@ -125,6 +125,44 @@ class AdapterRegistry:
         return _read_adapter(target, "imported")
 
 
+    def import_upload(self, files: list[str | Path], name: str) -> AdapterInfo:
+        """Import uploaded files: one .zip of an adapter folder, or the folder's files (weights, card, README)."""
+        paths = [Path(f) for f in files or []]
+        if not paths:
+            raise AdapterError(f"Upload a .zip of an adapter folder, or its {WEIGHTS_FILE} (and {CARD_FILE}), first.")
+        self.imported_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.imported_dir, prefix=".upload-") as staging:
+            staging = Path(staging)
+            if len(paths) == 1 and zipfile.is_zipfile(paths[0]):
+                _extract_flat(paths[0], staging)
+            else:
+                for path in paths:
+                    shutil.copyfile(path, staging / path.name)
+            return self.import_folder(_weights_folder(staging), name)
+
+
+def _extract_flat(archive: Path, into: Path) -> None:
+    """Unpack the files of an adapter zip; an entry that would land outside `into` refuses the whole archive."""
+    with zipfile.ZipFile(archive) as zf:
+        members = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+        for member in members:
+            target = (into / member.filename.replace("\\", "/")).resolve()
+            if not target.is_relative_to(into.resolve()):
+                raise AdapterError(f"{archive.name} has an entry outside its folder ({member.filename}); "
+                                   "rebuild the zip.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+
+
+def _weights_folder(root: Path) -> Path:
+    """The folder holding the weights file: the upload itself, or the one folder a zip wrapped it in."""
+    found = sorted(p.parent for p in root.rglob(WEIGHTS_FILE))
+    if len(found) > 1:
+        raise AdapterError(f"The upload holds {len(found)} adapters; import them one at a time.")
+    return found[0] if found else root
+
+
 def _read_adapter(folder: Path, source: Source) -> AdapterInfo:
     name = folder.parent.name if source == "run" else folder.name
     card = _read_card(folder / CARD_FILE)

@@ -368,3 +368,107 @@ def test_registry_import(registry, tmp_path):
     assert (registry.imported_dir / "new" / WEIGHTS_FILE).read_bytes() == b"weights"
     assert [a.name for a in registry.list()] == ["pick", "new", "shared"]
     assert not [p for p in registry.imported_dir.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+# --- train form (studio.train_form) ---------------------------------------------------------------------
+def test_form_fields_come_from_the_config_and_defaults_are_the_cpu_preset():
+    from studio.train_form import ADVANCED_FIELDS, BASIC_FIELDS, FORM_FIELDS, field_kind, preset_values
+    from trainer.config import FIELD_NAMES, field_help
+
+    assert set(FORM_FIELDS) == set(FIELD_NAMES) - {"output_dir", "resume"} and len(FORM_FIELDS) == len(set(FORM_FIELDS))
+    assert all(field_help()[n]["group"] == "basic" for n in BASIC_FIELDS)
+    assert {"rank", "alpha", "learning_rate", "max_steps", "epochs", "adapter", "model", "data"} <= set(BASIC_FIELDS)
+    assert {"cache", "mixed_precision", "target_modules", "conditional_frames"} <= set(ADVANCED_FIELDS)
+    kinds = {n: field_kind(n) for n in ("adapter", "rank", "alpha", "compile", "target_modules", "conditional_frames")}
+    assert kinds == {"adapter": "choice", "rank": "int", "alpha": "float", "compile": "bool", "target_modules": "list",
+                     "conditional_frames": "table"}  # fmt: skip
+    values = preset_values("cpu-tiny")
+    assert (values["model"], values["data"], values["rank"], values["height"]) == ("tiny", "sample", 16, 64)
+    assert values["target_modules"] == "to_q, to_k, to_v, to_out.0, ff.net.0.proj, ff.net.2"
+    assert values["conditional_frames"] == "1: 0.5, 2: 0.5"
+
+
+def test_form_builds_the_same_config_the_trainer_validates():
+    from studio.train_form import build_config, preset_values
+
+    values = preset_values("cpu-tiny") | {"name": "a", "max_steps": 5.0, "target_modules": "to_q, to_k",
+                                           "conditional_frames": "1: 1"}  # fmt: skip
+    form = build_config(values)
+    assert form.problems == [] and form.config is not None
+    assert (form.config.max_steps, form.config.target_modules, form.config.conditional_frames) == (5, ["to_q", "to_k"],
+                                                                                                  {1: 1.0})  # fmt: skip
+    assert form.raw["output_dir"] == "runs" and form.raw == form.config.to_dict()
+
+    bad = build_config(values | {"rank": 0, "height": 65, "alpha": None, "conditional_frames": "one half"})
+    assert bad.config is None
+    assert bad.fields_with_problems == ["alpha", "conditional_frames", "rank", "height"]
+    assert "rank: must be at least 1 (got 0)" in bad.problems
+    assert "alpha: must be a number (the box is empty)" in bad.problems
+
+
+def test_presets_size_labels_and_unique_names():
+    from studio.train_form import CUSTOM_SIZE, build_config, preset_names, preset_values, size_label, unique_run_name
+
+    assert {"cpu-tiny", "gpu-recipe"} <= set(preset_names())
+    for name in preset_names():  # every shipped preset fills a valid form
+        assert build_config(preset_values(name)).problems == [], name
+    assert size_label(432, 768, 93) == "432x768, 93 frames (recipe)" and size_label(64, 80, 9) == CUSTOM_SIZE
+    assert unique_run_name("tiny-lora", set()) == "tiny-lora"
+    assert unique_run_name("tiny-lora", {"tiny-lora", "tiny-lora-2"}) == "tiny-lora-3"
+    assert unique_run_name("tiny-lora-2", {"tiny-lora", "tiny-lora-2"}) == "tiny-lora-3"
+
+
+# --- run view (studio.run_view) -------------------------------------------------------------------------
+def test_run_view_headline_numbers_curve_and_failure(manager, fake):
+    from studio.run_view import RunMonitor, format_duration
+
+    monitor = RunMonitor(manager)
+    assert monitor.view("nope") is None and monitor.default_run() is None
+    assert manager.start(cfg("a")).wait(10)
+    view = monitor.view("a")
+    assert view.state == "finished" and view.frame["step"].tolist() == [1, 2, 3]
+    assert view.headline == "**a** · finished · step 3/3 · final loss 0.3333"
+    assert (view.numbers["step"], view.numbers["total"], view.numbers["active"]) == (3, 3, False)
+    assert str(manager.runs_dir / "a" / CONFIG_FILE) in view.log
+    assert monitor.view("a").signature == view.signature  # nothing new: the poller can skip redrawing
+
+    fake.mode = "crash"
+    assert manager.start(cfg("b")).wait(10)
+    failed = monitor.view("b")
+    assert failed.headline == "**b** · failed · exit code 3" and "boom, CUDA out of memory" in failed.numbers["error"]
+    assert monitor.run_names()[0] == "b" and set(monitor.run_names()) == {"a", "b"}
+    assert (format_duration(75), format_duration(3725)) == ("1:15", "1:02:05")
+
+
+def test_run_view_while_training_shows_rate_and_eta(manager, fake):
+    from studio.run_view import RunMonitor
+
+    fake.mode = "wait"
+    manager.start(cfg("a"))
+    wait_until(lambda: training_step(manager, "a") >= 3)
+    view = RunMonitor(manager).view("a")
+    assert view.state == "running" and view.numbers["active"]
+    assert view.headline.startswith("**a** · training · step ") and "/100 · " in view.headline
+    assert " steps/s · ETA " in view.headline and " · loss " in view.headline
+    manager.stop("a")
+
+
+# --- adapter upload (studio.adapters) -------------------------------------------------------------------
+def test_registry_imports_an_uploaded_zip_or_files(registry, tmp_path):
+    folder = make_adapter(tmp_path / "made" / "pick-v2", CARD)
+    archive = tmp_path / "pick-v2.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in folder.iterdir():
+            zf.write(file, Path("pick-v2") / file.name)
+    assert registry.import_upload([archive], "from-zip").rank == 32
+    loose = registry.import_upload([folder / WEIGHTS_FILE, folder / CARD_FILE], "from-files")
+    assert (loose.source, loose.adapter) == ("imported", "dora")
+    with pytest.raises(AdapterError, match=f"holds no {WEIGHTS_FILE}"):
+        registry.import_upload([folder / CARD_FILE], "card-only")
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape/pytorch_lora_weights.safetensors", b"x")
+    with pytest.raises(AdapterError, match="has an entry outside its folder"):
+        registry.import_upload([evil], "evil")
+    assert not (registry.imported_dir.parent / "escape").exists()
+    assert [a.name for a in registry.list()] == ["pick", "from-files", "from-zip", "shared"]

@@ -1,0 +1,35 @@
+"""Cosmos LoRA Studio: `python app.py` serves the studio on http://127.0.0.1:7860.
+
+The studio process never imports torch: training and generation run in child processes. The embedded tiny
+model is the default, so it works offline with nothing downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+
+from studio.workspace import DEFAULT_WORKSPACE, open_studio
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    parser.add_argument("--workspace", default=DEFAULT_WORKSPACE,
+                        help="folder for runs, datasets, adapters, generations and exports")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    studio = open_studio(args.workspace)  # before gradio is imported: it sets GRADIO_TEMP_DIR
+    atexit.register(studio.close)  # the generation worker; a training run keeps going and is re-attached
+    from studio.ui import launch
+
+    launch(studio, args.host, args.port, args.share)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Adapters tab: every adapter in the workspace with its card; download as a zip, delete, import."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import gradio as gr
+
+from studio.adapters import CARD_FILE, AdapterError
+from studio.workspace import Studio
+
+SHOWN_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_loss", "dataset", "base_model",
+                 "created"]  # fmt: skip
+CARD_LINES = ("base_model", "revision", "adapter", "rank", "alpha", "steps", "dataset", "final_loss", "created")
+
+
+def card_markdown(info) -> str:
+    loss = "n/a" if info.final_loss is None else f"{info.final_loss:.4f}"
+    values = {**{k: getattr(info, k) for k in CARD_LINES}, "final_loss": loss}
+    rows = "\n".join(f"| {k} | {'—' if values[k] is None else values[k]} |" for k in CARD_LINES)
+    return f"**{info.name}** ({info.source}, `{info.path}`)\n\n| card | |\n|---|---|\n{rows}"
+
+
+def adapter_table(studio: Studio):
+    table = studio.adapters.table()
+    table["final_loss"] = table["final_loss"].map(lambda x: None if x is None or x != x else round(float(x), 4))
+    return table[SHOWN_COLUMNS]
+
+
+# --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
+def listing(studio: Studio, current: str | None = None):
+    names = [i.name for i in studio.adapters.list()]
+    value = current if current in names else (names[0] if names else None)
+    return adapter_table(studio), gr.update(choices=names, value=value)
+
+
+def show(studio: Studio, name: str | None):
+    if not name:
+        return "No adapter yet: finish a training run or import one.", None
+    try:
+        info = studio.adapters.get(name)
+    except AdapterError as exc:
+        gr.Warning(str(exc))
+        return str(exc), None
+    try:
+        raw = json.loads((info.path / CARD_FILE).read_text())
+    except (OSError, ValueError):
+        raw = None
+    return card_markdown(info), raw
+
+
+def make_zip(studio: Studio, name: str):
+    try:
+        return gr.update(value=str(studio.adapters.zip(name)), visible=True)
+    except AdapterError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def remove(studio: Studio, name: str, typed: str):
+    try:
+        studio.adapters.delete(name, typed)
+    except AdapterError as exc:
+        gr.Warning(str(exc))
+        return gr.skip(), gr.skip(), gr.skip()
+    gr.Info(f"Adapter {name!r} deleted.")
+    return *listing(studio), ""
+
+
+def import_upload(studio: Studio, files: list[str] | None, name: str | None):
+    try:
+        info = studio.adapters.import_upload(files or [], (name or "").strip())
+    except AdapterError as exc:
+        gr.Warning(str(exc))
+        return gr.skip(), gr.skip()
+    gr.Info(f"Adapter {info.name!r} imported.")
+    return listing(studio, info.name)
+
+
+# --- layout and wiring ------------------------------------------------------------------------------------
+def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
+    with gr.Tab("Adapters", id="adapters") as tab:
+        with gr.Row():
+            table = gr.Dataframe(adapter_table(studio), label="adapters", interactive=False, wrap=True,
+                                 max_height=300, elem_id="adapters-table", scale=5)  # fmt: skip
+            refresh = gr.Button("Refresh", scale=0, min_width=100)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chosen = gr.Dropdown([], label="adapter", allow_custom_value=True, elem_id="adapters-chosen")
+                card = gr.Markdown(elem_id="adapters-card")
+                with gr.Accordion(CARD_FILE, open=False):
+                    card_json = gr.JSON()
+            with gr.Column(scale=2):
+                zip_button = gr.Button("Download as zip")
+                zip_file = gr.File(label="zip", interactive=False, visible=False)
+                confirm = gr.Textbox(label="confirm deletion", placeholder="type the adapter's name",
+                                     info="Deletes the adapter folder; a run's checkpoints and logs stay.")
+                delete = gr.Button("Delete adapter", variant="stop")
+                with gr.Accordion("Import an adapter folder", open=False):
+                    upload = gr.File(label="a .zip of the folder, or its files", file_count="multiple",
+                                     file_types=[".zip", ".safetensors", ".json", ".md"])  # fmt: skip
+                    new_name = gr.Textbox(label="name", info="Letters, digits, '-', '_' and '.'.")
+                    import_button = gr.Button("Import")
+    private, refreshed = {"api_visibility": "private"}, partial(listing, studio)
+    refresh.click(refreshed, chosen, [table, chosen], api_name="list_adapters")
+    chosen.change(partial(show, studio), chosen, [card, card_json], **private)
+    zip_button.click(partial(make_zip, studio), chosen, zip_file, api_name="zip_adapter")
+    delete.click(partial(remove, studio), [chosen, confirm], [table, chosen, confirm], api_name="delete_adapter")
+    import_button.click(partial(import_upload, studio), [upload, new_name], [table, chosen], api_name="import_adapter")
+    demo.load(refreshed, None, [table, chosen], **private)
+    tab.select(refreshed, chosen, [table, chosen], **private)  # a run may have finished since the page loaded
+    return {}

@@ -1,0 +1,176 @@
+"""Data tab: pick the built-in sample or import a dataset, read its check-data report, preview clips, fix captions."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from studio.datasets import REPORT_COLUMNS, DataError, default_import_name
+from studio.train_form import DEFAULT_PRESET, preset_values
+from studio.workspace import Studio
+from trainer.builtin import SAMPLE_DATA
+
+SAMPLE, FOLDER, UPLOAD, HUB = "built-in sample", "local folder", "upload (.zip, or .mp4 + .txt)", "Hub dataset"
+SOURCES = (SAMPLE, FOLDER, UPLOAD, HUB)
+EMPTY_REPORT = pd.DataFrame(columns=REPORT_COLUMNS)
+
+
+def _hub_info() -> str:
+    if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
+        return "HF_HUB_OFFLINE is set: only datasets already in the Hugging Face cache can be imported."
+    return "A dataset repository on the Hugging Face Hub (needs the network; gated ones need HF_TOKEN)."
+
+
+# --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
+def pick_source(choice: str):
+    label = "Use the built-in sample" if choice == SAMPLE else "Import"
+    return [gr.update(visible=choice == key) for key in (FOLDER, UPLOAD, HUB)] + [
+        gr.update(visible=choice != SAMPLE), gr.update(value=label)]  # fmt: skip
+
+
+def suggest_name(text: str):
+    return default_import_name(text) if text else gr.skip()
+
+
+def suggest_upload_name(files: list[str]):
+    return default_import_name(os.path.splitext(files[0])[0]) if files else gr.skip()
+
+
+def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_name):
+    """Select the built-in sample, or import a folder / upload / Hub dataset through `trainer import-data`."""
+    try:
+        if choice == SAMPLE:
+            path = studio.datasets.path(SAMPLE_DATA)
+            return (f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`), read from `{path}`; it is "
+                    "read-only (import it to edit captions).",
+                    gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA))  # fmt: skip
+        gr.Info("Importing through `trainer import-data`; large datasets take a while.")
+        if choice == UPLOAD:
+            result = studio.datasets.import_uploads(files or [], dataset_name)
+        else:
+            result = studio.datasets.import_source(folder_path if choice == FOLDER else hub_id, dataset_name)
+    except DataError as exc:
+        gr.Warning(str(exc))
+        return f"Not imported: {exc}", gr.skip()
+    text = result.message + ("\n\n" + "\n".join(f"- {d}" for d in result.details) if result.details else "")
+    return text, gr.update(choices=studio.datasets.choices(), value=result.dataset)
+
+
+def run_check(studio: Studio, name: str, frames):
+    """The check-data report: every clip, usable or not, with its problem."""
+    try:
+        result = studio.datasets.check(name, num_frames=int(frames or 0))
+    except DataError as exc:
+        gr.Warning(str(exc))
+        return f"Cannot check {name}: {exc}", EMPTY_REPORT, [], gr.update(choices=[], value=None)
+    keys = result.keys()
+    return result.summary(), result.table(), keys, gr.update(choices=keys, value=keys[0] if keys else None)
+
+
+def select_row(keys: list[str], evt: gr.SelectData):
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    return keys[row] if 0 <= row < len(keys) else gr.skip()
+
+
+def preview(studio: Studio, name: str, key: str):
+    if not key:
+        return None, ""
+    try:
+        path, text = studio.datasets.clip(name, key)
+    except DataError as exc:
+        gr.Warning(str(exc))
+        return None, ""
+    return str(path), text
+
+
+def save_caption(studio: Studio, name, key, text, table, keys, frames):
+    """Write metas/<key>.txt and update the report row (checking again when it fixes a caption problem)."""
+    try:
+        target = studio.datasets.save_caption(name, key, text)
+    except DataError as exc:
+        gr.Warning(str(exc))
+        return gr.skip()
+    gr.Info(f"Caption of {key!r} saved to {target.parent.name}/{target.name}.")
+    if key in keys and len(table) == len(keys):
+        table = table.copy()
+        table.loc[keys.index(key), "caption"] = text.strip()
+        if str(table.loc[keys.index(key), "problem"]).startswith(("missing caption", "empty caption")):
+            return run_check(studio, name, frames)[1]
+    return table
+
+
+# --- layout and wiring ------------------------------------------------------------------------------------
+def _choose() -> SimpleNamespace:
+    gr.Markdown("### Choose a dataset")
+    source = gr.Radio(SOURCES, value=SAMPLE, label="source", elem_id="data-source")
+    folder = gr.Textbox(label="folder", placeholder="/path/to/dataset", visible=False,
+                        info="videos/ + metas/, captions/*.json, metadata.csv, or x.mp4 + x.txt")  # fmt: skip
+    upload = gr.File(label="files", file_count="multiple", file_types=[".zip", ".mp4", ".txt"], visible=False)
+    hub = gr.Textbox(label="Hub dataset id", placeholder="nvidia/GR1-100", visible=False, info=_hub_info())
+    name = gr.Textbox(label="name", visible=False, info="Imported into <workspace>/datasets/<name>/.")
+    go = gr.Button("Use the built-in sample", variant="primary", elem_id="data-go")
+    message = gr.Markdown(elem_id="data-message")
+    return SimpleNamespace(source=source, folder=folder, upload=upload, hub=hub, name=name, go=go, message=message)
+
+
+def _check(studio: Studio) -> SimpleNamespace:
+    gr.Markdown("### Check")
+    with gr.Row(equal_height=True):
+        dataset = gr.Dropdown(studio.datasets.choices(), value=SAMPLE_DATA, label="dataset", scale=3,
+                              allow_custom_value=True, elem_id="data-dataset")  # fmt: skip
+        num_frames = gr.Number(preset_values(DEFAULT_PRESET)["num_frames"], precision=0, scale=1,
+                               label="num_frames", info="Shorter clips are reported.")  # fmt: skip
+        check = gr.Button("Check", scale=1, elem_id="data-check")
+    summary = gr.Markdown(elem_id="data-summary")
+    report = gr.Dataframe(EMPTY_REPORT, interactive=False, wrap=True, max_height=320, elem_id="data-report",
+                          column_widths=["25%", "8%", "6%", "10%", "35%", "16%"],
+                          label="check-data report (click a row to preview it)")  # fmt: skip
+    return SimpleNamespace(dataset=dataset, num_frames=num_frames, check=check, summary=summary, report=report)
+
+
+def _preview() -> SimpleNamespace:
+    gr.Markdown("### Preview and caption")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            clip = gr.Dropdown([], label="clip", allow_custom_value=True, elem_id="data-clip")
+            caption = gr.Textbox(label="caption", lines=4, elem_id="data-caption",
+                                 info="Saved to metas/<clip>.txt of the dataset.")  # fmt: skip
+            save = gr.Button("Save caption")
+        video = gr.Video(label="preview", interactive=False, autoplay=True, loop=True, height=260, scale=2,
+                         elem_id="data-preview")  # fmt: skip
+    return SimpleNamespace(clip=clip, caption=caption, save=save, video=video)
+
+
+def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
+    with gr.Tab("Data", id="data"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2):
+                src = _choose()
+            with gr.Column(scale=3):
+                chk = _check(studio)
+        pre = _preview()
+        keys = gr.State([])
+    private = {"api_visibility": "private"}
+    check = partial(run_check, studio)
+    checked = [chk.summary, chk.report, keys, pre.clip]
+    src.source.change(pick_source, src.source, [src.folder, src.upload, src.hub, src.name, src.go], **private)
+    src.folder.change(suggest_name, src.folder, src.name, **private)
+    src.hub.change(suggest_name, src.hub, src.name, **private)
+    src.upload.upload(suggest_upload_name, src.upload, src.name, **private)
+    src.go.click(partial(use_or_import, studio), [src.source, src.folder, src.upload, src.hub, src.name],
+                 [src.message, chk.dataset], api_name="use_dataset").then(
+        check, [chk.dataset, chk.num_frames], checked, **private)  # fmt: skip
+    chk.check.click(check, [chk.dataset, chk.num_frames], checked, api_name="check_data")
+    chk.dataset.input(check, [chk.dataset, chk.num_frames], checked, **private)
+    chk.report.select(select_row, keys, pre.clip, **private)
+    pre.clip.change(partial(preview, studio), [chk.dataset, pre.clip], [pre.video, pre.caption],
+                    api_name="preview_clip")  # fmt: skip
+    pre.save.click(partial(save_caption, studio), [chk.dataset, pre.clip, pre.caption, chk.report, keys,
+                   chk.num_frames], chk.report, api_name="save_caption")  # fmt: skip
+    demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, chk.dataset, **private)
+    return {"dataset": chk.dataset, "num_frames": chk.num_frames}

@@ -1,0 +1,235 @@
+"""Train tab: the config as a form (basics + Advanced, built from TrainConfig), then the runs and their live curves."""
+
+from __future__ import annotations
+
+import html
+import inspect
+import json
+from functools import partial
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from studio.jobs import JobError
+from studio.train_form import (
+    ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
+    build_config, field_kind, preset_names, preset_values, size_label, unique_run_name,
+)  # fmt: skip
+from studio.workspace import Studio
+from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL, ConfigError
+
+TICK_SECONDS = 1.0
+NO_RUN = "No run yet: press **Start training**."
+LOG_LINES = 14
+EMPTY_CURVE = pd.DataFrame({"step": pd.Series(dtype=int), "loss": pd.Series(dtype=float), "lr": pd.Series(dtype=float)})
+
+
+def _field(name: str, value: Any, studio: Studio) -> gr.components.Component:
+    """One form widget for a config field: its label is the config key, its info the field's help."""
+    info, kind = HELP[name]["help"], field_kind(name)
+    common = {"label": name, "info": info, "value": value, "elem_id": f"cfg-{name}"}
+    if name == "model":
+        return gr.Dropdown([TINY_MODEL, DEFAULT_HUB_MODEL], allow_custom_value=True, **common)
+    if name == "data":
+        return gr.Dropdown(studio.datasets.choices(), allow_custom_value=True, **common)
+    if kind == "choice":
+        choices = HELP[name]["choices"]
+        return (gr.Radio if len(choices) <= 3 else gr.Dropdown)(choices, **common)
+    if kind == "bool":
+        return gr.Checkbox(**common)
+    if kind in ("int", "float"):
+        return gr.Number(precision=0 if kind == "int" else None, **common)
+    return gr.Textbox(max_lines=1, **common)
+
+
+def _rows(names: tuple[str, ...], per_row: int = 3) -> list[tuple[str, ...]]:
+    return [names[i : i + per_row] for i in range(0, len(names), per_row)]
+
+
+def _log_html(text: str) -> str:
+    return f'<pre class="run-log">{html.escape(text) or "(no output yet)"}</pre>'
+
+
+def _problems_markdown(problems: list[str]) -> str:
+    if not problems:
+        return "The config is valid: **Start** writes it as `runs/<name>/config.json` and launches the trainer."
+    return "**Fix before starting:**\n" + "\n".join(f"- `{p.split(':', 1)[0]}`:{p.split(':', 1)[1]}" for p in problems)
+
+
+# --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
+def show_config(*values):
+    form = build_config(dict(zip(FORM_FIELDS, values)))
+    return json.dumps(form.raw, indent=2), _problems_markdown(form.problems)
+
+
+def load_preset(studio: Studio, name: str):
+    try:
+        values = preset_values(name)
+    except ValueError as exc:
+        gr.Warning(str(exc))
+        return [gr.skip()] * (len(FORM_FIELDS) + 1)
+    values["name"] = unique_run_name(values["name"], set(studio.monitor.run_names()))
+    return [values[n] for n in FORM_FIELDS] + [size_label(*(values[f] for f in SIZE_FIELDS))]
+
+
+def apply_size(label: str):
+    return list(SIZE_PRESETS[label]) if label in SIZE_PRESETS else [gr.skip()] * 3
+
+
+def start_run(studio: Studio, *values):
+    """Validate the form with the trainer's validator, write runs/<name>/config.json and launch the trainer."""
+    form = build_config(dict(zip(FORM_FIELDS, values)))
+    if form.problems:
+        gr.Warning(f"Fix {', '.join(form.fields_with_problems)} before starting (listed under the config).")
+        return gr.skip(), _problems_markdown(form.problems), gr.skip()
+    if studio.generation.gpu:  # the GPU is for one job at a time
+        if studio.generation.busy:
+            gr.Warning("A generation is running on the GPU; start training when it has finished.")
+            return gr.skip(), gr.skip(), gr.skip()
+        studio.generation.close()
+    try:
+        job = studio.jobs.start(form.config)
+    except ConfigError as exc:
+        gr.Warning(f"Fix {', '.join(p.split(':', 1)[0] for p in exc.problems)} before starting.")
+        return gr.skip(), _problems_markdown(exc.problems), gr.skip()
+    except JobError as exc:
+        gr.Warning(str(exc))
+        return gr.skip(), f"**Not started:** {exc}", gr.skip()
+    gr.Info(f"Run {job.name!r} started; its curve appears after the first step.")
+    names = studio.monitor.run_names()
+    return gr.update(choices=names, value=job.name), gr.skip(), unique_run_name(job.name, set(names))
+
+
+def run_command(studio: Studio, action: str, name: str):
+    """Stop (graceful), resume (from the latest checkpoint) or kill the chosen run."""
+    if not name:
+        gr.Warning("Pick a run first.")
+        return gr.skip()
+    try:
+        if action == "stop":
+            studio.jobs.stop(name)
+            gr.Info(f"Stopping {name!r}: it finishes the step, then saves a checkpoint and the adapter.")
+        elif action == "resume":
+            studio.jobs.resume(name)
+            gr.Info(f"Run {name!r} resumes from its latest checkpoint.")
+        else:
+            studio.jobs.kill(name)
+            gr.Info(f"Run {name!r} was killed; resume it from its last checkpoint.")
+    except (JobError, ConfigError) as exc:
+        gr.Warning(str(exc).splitlines()[0])
+    return gr.update(choices=studio.monitor.run_names(), value=name)
+
+
+def tick(studio: Studio, name: str, last):
+    """The run's headline, error, curves, log and numbers; curves and log only when something changed."""
+    view = studio.monitor.view(name, LOG_LINES)
+    if view is None:
+        if last == NO_RUN:  # nothing to redraw: an unchanged plot still re-renders in the browser
+            return NO_RUN, "", gr.skip(), gr.skip(), gr.skip(), {}, last
+        return NO_RUN, "", EMPTY_CURVE, EMPTY_CURVE, "", {}, NO_RUN
+    err = ""
+    if view.numbers["error"]:
+        first = view.numbers["error"].splitlines()[0]
+        err = f"**{view.state.capitalize()}:** {first}" + (" (the end of its log is below)" if view.log else "")
+    if view.signature == last:
+        return view.headline, err, gr.skip(), gr.skip(), gr.skip(), view.numbers, last
+    return view.headline, err, view.frame, view.frame, _log_html(view.log), view.numbers, view.signature
+
+
+def refresh_runs(studio: Studio, current: str | None):
+    names = studio.monitor.run_names()
+    return gr.update(choices=names, value=current if current in names else (names[0] if names else None))
+
+
+def on_load(studio: Studio):
+    names = studio.monitor.run_names()
+    return (gr.update(choices=names, value=studio.monitor.default_run()),
+            unique_run_name(preset_values(DEFAULT_PRESET)["name"], set(names)),
+            gr.update(choices=studio.datasets.choices()))  # fmt: skip
+
+
+# --- layout and wiring ------------------------------------------------------------------------------------
+def _form(studio: Studio) -> SimpleNamespace:
+    defaults = preset_values(DEFAULT_PRESET)
+    fields: dict[str, gr.components.Component] = {}
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            with gr.Row():
+                preset = gr.Dropdown(preset_names(), value=DEFAULT_PRESET, label="preset", scale=1,
+                                     info="Loads every field from trainer/presets/<preset>.toml.")  # fmt: skip
+                size = gr.Dropdown([*SIZE_PRESETS, CUSTOM_SIZE], label="resolution and frames", scale=1,
+                                   value=size_label(*(defaults[f] for f in SIZE_FIELDS)),
+                                   info="Sets height, width and num_frames.")  # fmt: skip
+            for row in _rows(tuple(n for n in BASIC_FIELDS if n not in SIZE_FIELDS)) + [SIZE_FIELDS]:
+                with gr.Row():
+                    for name in row:
+                        fields[name] = _field(name, defaults[name], studio)
+            with gr.Accordion("Advanced", open=False):
+                for row in _rows(ADVANCED_FIELDS):
+                    with gr.Row():
+                        for name in row:
+                            fields[name] = _field(name, defaults[name], studio)
+        with gr.Column(scale=2):
+            preview = gr.Code(language="json", label="config.json (what Start writes)", interactive=False,
+                              max_lines=24)  # fmt: skip
+            problems = gr.Markdown(elem_id="train-problems")
+            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+    return SimpleNamespace(fields=fields, preset=preset, size=size, preview=preview, problems=problems, start=start)
+
+
+def _runs() -> SimpleNamespace:
+    gr.Markdown("### Runs")
+    with gr.Row(equal_height=False):
+        run = gr.Dropdown([], label="run", scale=2, elem_id="train-run", allow_custom_value=True,
+                          info="Runs are read from the workspace; a training one is re-attached.")  # fmt: skip
+        with gr.Column(scale=3):
+            with gr.Row():
+                stop = gr.Button("Stop", variant="stop", size="md", elem_id="train-stop")
+                resume = gr.Button("Resume", size="md", elem_id="train-resume")
+                kill = gr.Button("Kill", size="md")
+                refresh = gr.Button("Refresh list", size="md")
+            gr.Markdown("Stop finishes the step and saves a checkpoint and the adapter; Resume continues a "
+                        "stopped or failed run from its latest checkpoint; Kill ends it at once.")  # fmt: skip
+    headline = gr.Markdown(NO_RUN, elem_id="train-headline")
+    error = gr.Markdown(elem_id="train-error")
+    with gr.Row():
+        loss_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="loss", label="loss", height=260, x_axis_format="d",
+                                elem_id="loss-plot")  # fmt: skip
+        lr_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="lr", label="learning rate", height=260, x_axis_format="d",
+                              y_axis_format=".1e", elem_id="lr-plot")  # fmt: skip
+    gr.Markdown("**Log** (the last lines of the run's process.log)")
+    # Plain <pre>, sized to its lines: a scrolling box would keep showing the oldest line.
+    log = gr.HTML(elem_id="train-log")
+    with gr.Accordion("Progress as JSON", open=False):
+        numbers = gr.JSON(label="progress", elem_id="train-numbers")
+    return SimpleNamespace(run=run, stop=stop, resume=resume, kill=kill, refresh=refresh, headline=headline,
+                           error=error, loss_plot=loss_plot, lr_plot=lr_plot, log=log, numbers=numbers)  # fmt: skip
+
+
+def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
+    with gr.Tab("Train", id="train"):
+        form, runs = _form(studio), _runs()
+        seen = gr.State(None)
+        timer = gr.Timer(TICK_SECONDS)
+    fields, private = form.fields, {"api_visibility": "private"}
+    inputs, size_fields = [fields[n] for n in FORM_FIELDS], [fields[f] for f in SIZE_FIELDS]
+    gr.on([c.change for c in inputs], show_config, inputs, [form.preview, form.problems], trigger_mode="always_last",
+          show_progress="hidden", **private)  # fmt: skip
+    form.preset.input(partial(load_preset, studio), form.preset, [*inputs, form.size], **private)
+    form.size.input(apply_size, form.size, size_fields, **private)
+    gr.on([c.change for c in size_fields], size_label, size_fields, form.size, show_progress="hidden", **private)
+    start = partial(start_run, studio)
+    # One named parameter per config field, so API callers pass them by name (start_training(rank=4, ...)).
+    start.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                             for n in FORM_FIELDS])  # fmt: skip
+    form.start.click(start, inputs, [runs.run, form.problems, fields["name"]], api_name="start_training")
+    for action in ("stop", "resume", "kill"):
+        getattr(runs, action).click(partial(run_command, studio, action), runs.run, runs.run, api_name=f"{action}_run")
+    runs.refresh.click(partial(refresh_runs, studio), runs.run, runs.run, **private)
+    timer.tick(partial(tick, studio), [runs.run, seen], [runs.headline, runs.error, runs.loss_plot, runs.lr_plot,
+               runs.log, runs.numbers, seen], api_name="train_tick", show_progress="hidden")  # fmt: skip
+    demo.load(partial(on_load, studio), None, [runs.run, fields["name"], fields["data"]], **private)
+    demo.load(show_config, inputs, [form.preview, form.problems], **private)
+    return {"fields": fields, "run": runs.run}

@@ -1,0 +1,96 @@
+"""The studio's workspace: one folder holding everything the studio makes, so a restart finds it all again.
+
+    <workspace>/runs/          training runs (trainer.events describes a run folder)
+    <workspace>/datasets/      datasets imported through `trainer import-data` (videos/ + metas/)
+    <workspace>/adapters/      adapter folders imported from elsewhere
+    <workspace>/generations/   one folder per comparison: <variant>.mp4, compare.mp4, compare.json
+    <workspace>/exports/       adapter zips made for download
+    <workspace>/.gradio/       Gradio's upload and cache folder (GRADIO_TEMP_DIR)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from studio.adapters import AdapterRegistry
+    from studio.datasets import DatasetController
+    from studio.generation import GenerationClient
+    from studio.jobs import JobManager
+    from studio.run_view import RunMonitor
+
+DEFAULT_WORKSPACE = "workspace"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def adapters(self) -> Path:
+        return self.root / "adapters"
+
+    @property
+    def generations(self) -> Path:
+        return self.root / "generations"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def gradio_temp(self) -> Path:
+        return self.root / ".gradio"
+
+
+def prepare(path: str | Path = DEFAULT_WORKSPACE) -> Workspace:
+    """Create the workspace folders and point Gradio's temp folder into it.
+
+    Call before importing gradio: some gradio modules read GRADIO_TEMP_DIR once, at import time.
+    """
+    ws = Workspace(Path(path).expanduser().resolve())
+    for folder in (ws.runs, ws.datasets, ws.adapters, ws.generations, ws.exports, ws.gradio_temp):
+        folder.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(ws.gradio_temp)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline by default: no usage pings
+    return ws
+
+
+@dataclass
+class Studio:
+    """The controllers of one workspace, shared by every tab and browser session."""
+
+    workspace: Workspace
+    jobs: "JobManager"
+    monitor: "RunMonitor"
+    datasets: "DatasetController"
+    adapters: "AdapterRegistry"
+    generation: "GenerationClient"
+
+    def close(self) -> None:
+        self.generation.close()
+
+
+def open_studio(path: str | Path = DEFAULT_WORKSPACE) -> Studio:
+    """Prepare the workspace and its controllers (re-attaching to a run that is still training)."""
+    from studio.adapters import AdapterRegistry
+    from studio.datasets import DatasetController
+    from studio.generation import GenerationClient
+    from studio.jobs import JobManager
+    from studio.run_view import RunMonitor
+
+    ws = prepare(path)
+    jobs = JobManager(ws.root)
+    return Studio(ws, jobs, RunMonitor(jobs), DatasetController(ws.root), AdapterRegistry(ws.root),
+                  GenerationClient(ws.root, jobs))  # fmt: skip

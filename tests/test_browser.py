@@ -1,0 +1,124 @@
+"""The studio in a real browser: headless Chromium (Debian's `chromium`) driven by playwright.
+
+Opens the page, picks the sample dataset, starts a short training run, watches the loss curve grow until the
+run finishes, compares the base model with the new adapter and sees both videos. Screenshots of every tab go to
+artifacts/browser/; with STUDIO_SCREENSHOTS_DIR set they are also written there, small enough for the README
+(that is how docs/screenshots/ is made: STUDIO_SCREENSHOTS_DIR=docs/screenshots STUDIO_BROWSER_STEPS=30 ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from test_studio_app import running_app
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "artifacts" / "browser"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+STEPS = int(os.environ.get("STUDIO_BROWSER_STEPS", "3"))
+RUN = "browser-run"
+TRAIN_TIMEOUT_MS = 240_000 + STEPS * 3_000
+GENERATE_TIMEOUT_MS = 180_000
+README_WIDTH = 1100  # README screenshots are scaled to this width and palette-quantized (< 300 KB each)
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+                                "(apt-get install chromium; `make test-deps` does it)")  # fmt: skip
+
+
+def fill_number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Tab")  # gradio takes a number on blur
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    readme_dir = os.environ.get("STUDIO_SCREENSHOTS_DIR")
+    if readme_dir:
+        from PIL import Image
+
+        image = Image.open(path).convert("RGB")
+        image = image.resize((README_WIDTH, round(image.height * README_WIDTH / image.width)), Image.LANCZOS)
+        target = Path(readme_dir) / f"{name.split('-', 1)[1]}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+
+
+def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    ws = tmp_path / "ws"
+    with running_app(ws, tmp_path / "app.log") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+
+            # Data: use the built-in sample; its check-data report fills the table, the first clip is previewed.
+            page.locator("#data-go").click()
+            expect(page.locator("#data-summary")).to_contain_text("48 clips in sample", timeout=60_000)
+            expect(page.locator("#data-report")).to_contain_text("train_0000.mp4")
+            expect(page.locator("#data-caption textarea")).not_to_have_value("", timeout=30_000)
+            screenshot(page, "1-data")
+
+            # Train: a short run of the form's defaults, made smaller; the curve grows until the run finishes.
+            page.get_by_role("tab", name="Train").click()
+            name_box = page.locator("#cfg-name input")
+            name_box.fill(RUN)
+            name_box.press("Tab")
+            for elem_id, value in (("cfg-max_steps", STEPS), ("cfg-rank", 4), ("cfg-alpha", 4), ("cfg-num_frames", 9)):
+                fill_number(page, elem_id, value)
+            page.get_by_text("Advanced", exact=True).click()
+            page.locator("#cfg-cache").get_by_text("off", exact=True).click()
+            expect(page.locator("#train-problems")).to_contain_text("The config is valid")
+            page.locator("#train-start").click()
+            headline = page.locator("#train-headline")
+            expect(headline).to_contain_text(f"{RUN}", timeout=30_000)
+            expect(headline).to_contain_text(f"/{STEPS}", timeout=TRAIN_TIMEOUT_MS)  # the first step is in
+            expect(headline).to_contain_text("finished", timeout=TRAIN_TIMEOUT_MS)
+            expect(headline).to_contain_text(f"step {STEPS}/{STEPS}")
+            points = page.locator("#loss-plot svg .mark-symbol path, #loss-plot svg .mark-line path")
+            expect(points.first).to_be_attached(timeout=10_000)
+            page.get_by_text("Advanced", exact=True).click()  # fold it again for the screenshot
+            page.wait_for_timeout(1500)
+            screenshot(page, "2-train")
+
+            # Generate: the base model and the new adapter, same noise, two videos side by side.
+            page.get_by_role("tab", name="Generate & compare").click()
+            page.locator("#gen-adapters").get_by_text(RUN, exact=True).click()
+            fill_number(page, "gen-steps", 4)
+            fill_number(page, "gen-frames", 9)
+            page.locator("#gen-go").click()
+            expect(page.locator("#gen-status")).to_contain_text("Done: 2 variants", timeout=GENERATE_TIMEOUT_MS)
+            videos = page.locator("#gen-videos video")
+            expect(videos).to_have_count(2, timeout=30_000)
+            expect(page.locator("#gen-summary")).to_contain_text(RUN)
+            page.wait_for_timeout(1500)
+            screenshot(page, "3-generate")
+
+            # Adapters: the new adapter with its card.
+            page.get_by_role("tab", name="Adapters").click()
+            expect(page.locator("#adapters-table")).to_contain_text(RUN, timeout=30_000)
+            expect(page.locator("#adapters-card")).to_contain_text("final_loss", timeout=30_000)
+            screenshot(page, "4-adapters")
+            assert not errors, errors
+        finally:
+            browser.close()
+
+    (out_dir,) = [p for p in (ws / "generations").iterdir() if (p / "compare.json").exists()]
+    record = json.loads((out_dir / "compare.json").read_text())
+    assert [v["name"] for v in record["variants"]] == ["base", RUN]
+    status = json.loads((ws / "runs" / RUN / "status.json").read_text())
+    assert (status["state"], status["step"]) == ("finished", STEPS)
+    assert len([line for line in (ws / "runs" / RUN / "metrics.jsonl").read_text().splitlines()
+                if '"event": "step"' in line]) == STEPS  # fmt: skip

@@ -1,0 +1,115 @@
+"""`python -m trainer.worker`: the studio's long-lived generation process.
+
+It keeps one Renderer (pipeline + loaded adapters) between requests, so only the first request pays for
+loading the model. Protocol, one JSON object per line:
+
+    stdin   {"id": ..., "model": "tiny", "revision": "", "guardrail": true, <GenerateRequest fields>}
+            with "adapters": [{"path": DIR, "scale": 1.0}, ...]
+    stdout  {"id": ..., "event": "progress", "variant": NAME, "step": N, "total": STEPS}
+            {"id": ..., "event": "done", "record": <compare.json>, "out_dir": DIR}
+            {"id": ..., "event": "error", "message": "one sentence"}
+
+A failed request is answered with an error event and the worker waits for the next one; it exits when stdin
+closes. Everything else the libraries print goes to stderr, never into the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from dataclasses import fields
+from typing import Any, TextIO
+
+WORKER_FIELDS = ("id", "model", "revision", "guardrail")
+
+
+def parse_request(raw: dict[str, Any]):
+    """A GenerateRequest and the model settings from one request line; ValueError names every bad key."""
+    from trainer.generate import AdapterChoice, GenerateRequest
+
+    known = {f.name for f in fields(GenerateRequest)}
+    unknown = sorted(set(raw) - known - set(WORKER_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown request keys {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    args = {k: v for k, v in raw.items() if k in known}
+    try:
+        args["adapters"] = [AdapterChoice(str(a["path"]), float(a.get("scale", 1.0))) for a in raw.get("adapters", [])]
+        request = GenerateRequest(**args)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ValueError(f"malformed request ({exc}); adapters are objects with a path and a scale") from None
+    model = str(raw.get("model") or "tiny")
+    return request, model, str(raw.get("revision") or "") or None, bool(raw.get("guardrail", True))
+
+
+class Worker:
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.renderer = None
+        self.renderer_key: tuple | None = None
+
+    def emit(self, request_id: Any, event: str, **payload: Any) -> None:
+        self.out.write(json.dumps({"id": request_id, "event": event, **payload}) + "\n")
+        self.out.flush()
+
+    def handle(self, line: str) -> None:
+        request_id = None
+        try:
+            raw = json.loads(line)
+            if not isinstance(raw, dict):
+                raise ValueError("a request must be a JSON object")
+            request_id = raw.get("id")
+            request, model, revision, guardrail = parse_request(raw)
+            problems = request.problems()
+            if problems:
+                raise ValueError("; ".join(problems))
+            renderer = self._renderer(model, revision, guardrail)
+
+            def progress(variant: str, step: int, total: int) -> None:
+                self.emit(request_id, "progress", variant=variant, step=step, total=total)
+
+            record = renderer.render(request, progress)
+            self.emit(request_id, "done", record=record, out_dir=request.out_dir)
+        except Exception as exc:  # the worker outlives a bad request; the traceback goes to its log
+            traceback.print_exc(file=sys.stderr)
+            self.emit(request_id, "error", message=_message(exc))
+
+    def _renderer(self, model: str, revision: str | None, guardrail: bool):
+        from trainer.generate import Renderer
+
+        key = (model, revision, guardrail)
+        if self.renderer_key != key:
+            self.renderer = None  # free the previous pipeline before loading another
+            self.renderer = Renderer(model, revision, guardrail=guardrail)
+            self.renderer_key = key
+        return self.renderer
+
+
+def _message(exc: Exception) -> str:
+    from trainer.cosmos import ModelError
+    from trainer.video import VideoError
+
+    if isinstance(exc, json.JSONDecodeError):
+        return f"the request is not valid JSON ({exc.msg})"
+    if isinstance(exc, (ModelError, VideoError, ValueError)):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.filename or 'a file'}: {exc.strerror or exc}; check the path and free disk space"
+    return f"generation failed ({type(exc).__name__}: {exc}); see the worker log"
+
+
+def main() -> int:
+    # The protocol gets its own copy of stdout; fd 1 then points at stderr, so a library's print() cannot
+    # corrupt a JSON line.
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    worker = Worker(out)
+    for line in sys.stdin:
+        if line.strip():
+            worker.handle(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
