@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import os
 
 from studio.workspace import DEFAULT_WORKSPACE, open_studio
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=int, default=7860)
+    # GRADIO_SERVER_NAME/PORT are how hosted platforms (Hugging Face Spaces, the Dockerfile) say where to listen.
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to listen on (0.0.0.0 for every interface); default 127.0.0.1")  # fmt: skip
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
     parser.add_argument("--workspace", default=DEFAULT_WORKSPACE,
                         help="folder for runs, datasets, adapters, generations and exports")  # fmt: skip
