@@ -61,6 +61,12 @@ def load_clips(cfg: TrainConfig, run_dir: Path | None) -> tuple[list[Clip], dict
     return clips, {"clips": len(clips), **dataset_fingerprint(usable)}
 
 
+def clip_video(clip: Clip, start: int, cfg: TrainConfig) -> torch.Tensor:
+    """The pixels one window of a clip trains on, [3, num_frames, height, width] in [-1, 1] (live and cached)."""
+    frames = read_frames(clip.video, start=start, count=cfg.num_frames)
+    return cosmos.frames_to_video_tensor(frames, cfg.height, cfg.width)
+
+
 class LiveBatches:
     """Reads, resizes and encodes every micro-batch when it is needed (the recipe's way; no cache)."""
 
@@ -73,10 +79,8 @@ class LiveBatches:
         cfg = self.cfg
         videos = []
         for i in indices:
-            clip = self.clips[i]
-            start = window_start(clip.frames, cfg.num_frames, cfg.seed, epoch, i)
-            frames = read_frames(clip.video, start=start, count=cfg.num_frames)
-            videos.append(cosmos.frames_to_video_tensor(frames, cfg.height, cfg.width))
+            start = window_start(self.clips[i].frames, cfg.num_frames, cfg.seed, epoch, i)
+            videos.append(clip_video(self.clips[i], start, cfg))
         clean = cosmos.encode_video(self.pipe, torch.stack(videos).to(self.device))
         embeds = cosmos.encode_prompts(self.pipe, [self.clips[i].caption for i in indices], self.device)
         return clean, embeds.float()

@@ -20,8 +20,8 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from trainer import adapters, checkpoints, cosmos
-from trainer.batches import LiveBatches, load_clips
+from trainer import adapters, cache, checkpoints, cosmos, speed
+from trainer.batches import load_clips
 from trainer.config import TrainConfig
 from trainer.data_plan import DataPlan, step_generator
 from trainer.events import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
@@ -90,8 +90,7 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     # --- adapter: peft draws the initial A matrices from the global RNG, so seed it (same on every process)
     set_seed(cfg.seed)
     lora_config = adapters.attach(pipe.transformer, cfg)
-    if cfg.gradient_checkpointing:
-        pipe.transformer.enable_gradient_checkpointing()
+    speed.apply(pipe.transformer, cfg, device)  # attention kernel, checkpointing policy, regional compile
     params = adapters.trainable_parameters(pipe.transformer)
     log.info("%s rank %d alpha %g: %d trainable parameters", cfg.adapter, cfg.rank, cfg.alpha, sum(p.numel() for p in params))
 
@@ -100,11 +99,10 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     plan = DataPlan(len(clips), accelerator.num_processes, accelerator.process_index, cfg.batch_size,
                     cfg.gradient_accumulation, cfg.seed)  # fmt: skip
     total = plan.total_steps(cfg.epochs, cfg.max_steps)
-    batches = LiveBatches(cfg, pipe, clips, device)
+    batches = cache.make_batches(cfg, pipe, clips, fingerprint, accelerator, events)
 
     # --- optimizer and schedule (length = this run's real number of steps)
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
-                                  fused=cfg.fused_adamw and device.type == "cuda")  # fmt: skip
+    optimizer = speed.make_optimizer(params, cfg, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.warmup_steps, cfg.f_max, cfg.f_min, total))
     transformer, optimizer = accelerator.prepare(pipe.transformer, optimizer)
 

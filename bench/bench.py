@@ -1,0 +1,398 @@
+"""Training-step time, peak memory and MFU of Cosmos Predict 2.5 LoRA: the recipe's way against the studio's.
+
+    python bench/bench.py            one GPU (H100/H200): full-size model, random weights, writes bench/RESULTS.md
+    python bench/bench.py --smoke    CPU, the tiny model at 64x64x17 (CI): writes the CPU section
+
+The GPU run builds the full-size architecture (bench/configs: the real transformer, Wan 2.1 VAE and
+Qwen2.5-VL-7B configs) with random weights directly on the GPU (nothing is downloaded) and measures, in one run,
+at 432x768, 93 frames, batch 1, LoRA rank 32, bf16:
+
+    reference  what the recipe does: VAE and text encoder on the GPU and run every step, every block
+               recomputed in the backward pass, plain SDPA, AdamW (foreach), torch.cuda.empty_cache() each step
+    studio     the trainer's best settings: latents and projected prompt embeddings from the cache (VAE and text
+               encoder off the GPU), selective checkpointing, the auto attention backend, compiled blocks,
+               fused AdamW
+
+then the seconds to generate one 93-frame video with 36 steps and CFG. Both modes use the same seeded weights
+and the same noise, so their losses agree up to bf16 rounding (printed as a sanity check).
+
+Clips are decoded once before timing in the GPU run (the recipe decodes in DataLoader workers, off the step's
+path); the smoke's uncached modes use the trainer's LiveBatches, which decodes every step as a real run does.
+The smoke interleaves its modes step by step so that load from other processes affects each mode alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import hashlib
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from bench.flops import dit_flops, peak_flops  # noqa: E402
+from bench.report import write_results  # noqa: E402
+from trainer import adapters, cache, cosmos, speed  # noqa: E402
+from trainer.batches import Clip, LiveBatches, clip_video  # noqa: E402
+from trainer.config import TrainConfig  # noqa: E402
+from trainer.data_plan import step_generator  # noqa: E402
+from trainer.video import write_video  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+PROMPT = "The robot arm is performing a task. A gripper picks up the red cube and places it in the bowl."
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    cache: bool
+    checkpointing: str  # off | every_block | selective
+    attention: str  # a config attention_backend value
+    compile: bool
+    fused_adamw: bool
+    empty_cache: bool  # torch.cuda.empty_cache() after every step, as the recipe does
+
+    def describe(self, device: torch.device, attention: str) -> str:
+        """What this mode does on `device` (fused AdamW and empty_cache exist on CUDA only)."""
+        cuda = device.type == "cuda"
+        parts = ["latents + prompts from the cache" if self.cache else "VAE + text encoder run every step",
+                 f"checkpointing {self.checkpointing}", f"attention {attention}",
+                 "compiled blocks" if self.compile else "", "fused AdamW" if self.fused_adamw and cuda else "",
+                 "empty_cache every step" if self.empty_cache and cuda else ""]  # fmt: skip
+        return ", ".join(p for p in parts if p)
+
+
+REFERENCE = Mode("reference", cache=False, checkpointing="every_block", attention="native", compile=False,
+                 fused_adamw=False, empty_cache=True)  # fmt: skip
+STUDIO = Mode("studio", cache=True, checkpointing="selective", attention="auto", compile=True, fused_adamw=True,
+              empty_cache=False)  # fmt: skip
+MODES = {m.name: m for m in (
+    REFERENCE, STUDIO,
+    replace(STUDIO, name="studio-uncached", cache=False),
+    replace(STUDIO, name="studio-every-block", checkpointing="every_block"),
+    replace(STUDIO, name="studio-no-compile", compile=False),
+)}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- model
+def build_full_pipeline(device: torch.device, dtype: torch.dtype, configs: Path = CONFIGS, seed: int = 0):
+    """The full-size Cosmos Predict 2.5 pipeline from bench/configs with random weights, built on `device`
+    (on "meta" it allocates nothing: tests count its parameters)."""
+    from diffusers import AutoencoderKLWan, CosmosTransformer3DModel, UniPCMultistepScheduler
+    from diffusers.utils import logging as diffusers_logging
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    from trainer.tiny import build_tokenizer
+
+    def config(name):
+        return {k: v for k, v in json.loads((configs / f"{name}.json").read_text()).items() if k != "_class_name"}
+
+    torch.manual_seed(seed)
+    quiet = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # `.to(dtype)` warns about fp32 modules this config does not have
+    with torch.device(device):
+        transformer = CosmosTransformer3DModel.from_config(config("transformer")).to(dtype).eval()
+        vae = AutoencoderKLWan.from_config(config("vae")).to(dtype).eval()
+        text_config = Qwen2_5_VLConfig.from_dict(config("text_encoder"))
+        text_encoder = Qwen2_5_VLForConditionalGeneration._from_config(text_config, dtype=dtype).eval()
+    diffusers_logging.set_verbosity(quiet)
+    # Any tokenizer gives the same cost: every prompt is padded to 512 tokens. The tiny one needs no download.
+    pipe = cosmos.PIPELINE_CLASS(transformer=transformer, vae=vae, text_encoder=text_encoder,
+                                 tokenizer=build_tokenizer(400), scheduler=UniPCMultistepScheduler.from_config(
+                                     config("scheduler")), safety_checker=cosmos.NoGuardrail())  # fmt: skip
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def configs_digest(configs: Path) -> str:
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(configs.glob("*.json")))).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- data
+def write_clips(folder: Path, count: int, frames: int, height: int, width: int) -> tuple[list[Clip], dict]:
+    """Synthetic clips of exactly `frames` frames (one training window each) and their fingerprint."""
+    (folder / "videos").mkdir(parents=True, exist_ok=True)
+    clips, items = [], []
+    yy, xx = np.mgrid[0:height, 0:width]
+    for i in range(count):
+        video = np.empty((frames, height, width, 3), np.uint8)
+        for t in range(frames):
+            phase = (xx + 3 * t + 40 * i) / width * 2 * np.pi
+            video[t] = np.stack([127 + 100 * np.sin(phase), 127 + 100 * np.cos(yy / height * 6 + t / 5),
+                                 np.full_like(phase, 60 * i % 255)], -1).astype(np.uint8)  # fmt: skip
+        path = folder / "videos" / f"clip{i}.mp4"
+        write_video(path, video, 24)
+        clips.append(Clip(f"clip{i}", path, f"{PROMPT} Take {i}.", frames))
+        items.append({"key": f"clip{i}", "video_sha256": cache._sha256_file(path)})
+    return clips, {"items": items}
+
+
+class PreloadedLiveBatches(LiveBatches):
+    """LiveBatches with each clip decoded once (the clips are one window long): encodes every step, decodes never."""
+
+    def __init__(self, cfg, pipe, clips, device):
+        super().__init__(cfg, pipe, clips, device)
+        self.pixels = [clip_video(clip, 0, cfg) for clip in clips]
+
+    def get(self, indices, epoch):
+        clean = cosmos.encode_video(self.pipe, torch.stack([self.pixels[i] for i in indices]).to(self.device))
+        embeds = cosmos.encode_prompts(self.pipe, [self.clips[i].caption for i in indices], self.device)
+        return clean, embeds.float()
+
+
+# --------------------------------------------------------------------------------------------- one mode
+def train_config(args, mode: Mode) -> TrainConfig:
+    return TrainConfig(
+        data="bench", height=args.height, width=args.width, num_frames=args.frames, rank=args.rank,
+        alpha=float(args.rank), mixed_precision="bf16" if args.bf16 else "no",
+        gradient_checkpointing=mode.checkpointing != "off",
+        checkpointing_policy=mode.checkpointing if mode.checkpointing != "off" else "every_block",
+        attention_backend=mode.attention, compile=mode.compile, fused_adamw=mode.fused_adamw,
+        cache="auto" if mode.cache else "off", cache_windows=1,
+    )  # fmt: skip
+
+
+class Runner:
+    """One mode's model, optimizer and batch source; `step()` is one timed optimizer step."""
+
+    def __init__(self, mode: Mode, args, pipe, clips, fingerprint, device, cache_root: Path):
+        self.mode, self.pipe, self.device, self.clips = mode, pipe, device, clips
+        self.cfg = cfg = train_config(args, mode)
+        self.bf16 = args.bf16
+        self.info: dict = {"mode": mode.name}
+        torch.manual_seed(0)
+        adapters.attach(pipe.transformer, cfg)
+        self.info.update(speed.apply(pipe.transformer, cfg, device))
+        self.backend = self.info["attention"]
+        self.info["settings"] = mode.describe(device, self.backend)
+        if mode.cache:
+            self.batches = self._cached(args, fingerprint, cache_root)
+        elif args.decode_each_step:
+            self.batches = LiveBatches(cfg, pipe, clips, device)
+        else:
+            self.batches = PreloadedLiveBatches(cfg, pipe, clips, device)
+        pipe.transformer.to(device)
+        self.params = adapters.trainable_parameters(pipe.transformer)
+        self.optimizer = speed.make_optimizer(self.params, cfg, device)
+        self.times: list[float] = []
+        self.losses: list[float] = []
+        self.index = 0
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+
+    def _cached(self, args, fingerprint, cache_root):
+        identity = f"bench-random-seed0-{configs_digest(args.configs)}" if not args.smoke else None
+        latent_cache = cache.LatentCache(self.cfg, self.pipe, self.clips, fingerprint, root=cache_root, identity=identity)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        report = latent_cache.build(self.pipe, self.device, progress=False)
+        if self.device.type == "cuda":
+            self.info["cache_build_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        cache.release_encoders(self.pipe)
+        self.pipe.transformer.crossattn_proj = cache.PromptTail(self.pipe.transformer.crossattn_proj)
+        windows = [p for w in latent_cache.windows for _, p in w]
+        self.info.update(cache_build_s=report.seconds, cache_items=report.total,
+                         latent_bytes=windows[0].stat().st_size,
+                         prompt_bytes=next(iter(latent_cache.prompts.values())).stat().st_size)  # fmt: skip
+        return latent_cache.batches(self.pipe, self.device)
+
+    def step(self, record: bool) -> None:
+        cfg, device = self.cfg, self.device
+        speed.set_attention_backend(self.pipe.transformer, self.backend)  # the dispatcher's backend is global
+        _sync(device)
+        t0 = time.perf_counter()
+        i, self.index = self.index, self.index + 1
+        clean, embeds = self.batches.get([i % len(self.clips)], i // len(self.clips))
+        draw = cosmos.draw_flow_batch(clean.shape, cfg.conditional_frames, cfg.cfg_dropout,
+                                      step_generator(cfg.seed, i + 1, 0, 0))  # fmt: skip
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            loss = cosmos.flow_matching_loss(self.pipe.transformer, clean, embeds, draw, cfg.conditional_frame_timestep)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.mode.empty_cache and device.type == "cuda":
+            torch.cuda.empty_cache()
+        value = loss.item()
+        _sync(device)
+        seconds = time.perf_counter() - t0
+        if record:
+            self.times.append(seconds)
+            self.losses.append(value)
+        else:
+            self.info.setdefault("warmup_s", []).append(round(seconds, 3))
+
+    def result(self, flops: float, peak: float | None) -> dict:
+        median = statistics.median(self.times)
+        out = {**self.info, "s_per_step": median, "steps": len(self.times), "min_s": min(self.times),
+               "max_s": max(self.times), "losses": self.losses, "model_tflop_per_step": flops / 1e12,
+               "mfu": flops / median / peak if peak else None}  # fmt: skip
+        if self.device.type == "cuda":
+            out["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            out["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
+        return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# --------------------------------------------------------------------------------------------- generation
+@torch.no_grad()
+def generate_seconds(pipe, args, device: torch.device) -> dict:
+    """Seconds for one video (args.frames frames, args.gen_steps steps, CFG 7) after a 2-step warm-up."""
+    cache.restore_projection(pipe.transformer)
+    pipe.transformer.eval()
+    pipe.vae.to(device)
+    pipe.text_encoder.to(device)
+    kwargs = dict(prompt=PROMPT, height=args.height, width=args.width, num_frames=args.frames, guidance_scale=7.0,
+                  output_type="np")  # fmt: skip
+    pipe(num_inference_steps=2, generator=torch.Generator().manual_seed(0), **kwargs)  # compile, allocate
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    _sync(device)
+    t0 = time.perf_counter()
+    frames = pipe(num_inference_steps=args.gen_steps, generator=torch.Generator().manual_seed(0), **kwargs).frames
+    _sync(device)
+    out = {"seconds": time.perf_counter() - t0, "steps": args.gen_steps, "cfg": 7.0, "frames": int(frames[0].shape[0])}
+    if device.type == "cuda":
+        out["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+# --------------------------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="CPU, tiny model, small size (what CI runs)")
+    p.add_argument("--modes", help="comma-separated modes to run (default: reference,studio on GPU; "
+                   "studio-uncached,studio in the smoke). Known: " + ", ".join(MODES))  # fmt: skip
+    p.add_argument("--steps", type=int, help="measured steps per mode (default 10)")
+    p.add_argument("--warmup", type=int, help="untimed steps per mode first (default 3 on GPU, 1 in the smoke)")
+    p.add_argument("--height", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--frames", type=int)
+    p.add_argument("--rank", type=int, default=32)
+    p.add_argument("--gen-steps", type=int, default=36)
+    p.add_argument("--no-generate", dest="generate", action="store_false", help="skip the generation timing")
+    p.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, when bench/flops.py lacks it")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="folder for RESULTS.md")
+    p.add_argument("--device", default="cuda", help="cuda; cpu only for a dry run of the GPU path with --configs")
+    p.add_argument("--configs", type=Path, default=CONFIGS, help="component configs (default: the real ones)")
+    args = p.parse_args(argv)
+    args.argv = [a for a in (sys.argv[1:] if argv is None else argv) if a]
+    small = args.smoke
+    args.height = args.height or (64 if small else 432)
+    args.width = args.width or (64 if small else 768)
+    args.frames = args.frames or (17 if small else 93)
+    args.steps = args.steps or 10
+    args.warmup = args.warmup if args.warmup is not None else (1 if small else 3)
+    args.modes = (args.modes or ("studio-uncached,studio" if small else "reference,studio")).split(",")
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown:
+        p.error(f"--modes: unknown mode(s) {', '.join(unknown)}; known: {', '.join(MODES)}")
+    if not small and args.device != "cuda" and args.out == p.get_default("out"):
+        p.error("--device cpu is a dry run of the GPU path: give --out a scratch folder, not bench/")
+    args.bf16 = not small
+    args.decode_each_step = small
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = torch.device("cpu" if args.smoke else args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("bench: no CUDA GPU here; run `python bench/bench.py --smoke` for the CPU check.", file=sys.stderr)
+        return 2
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    modes = [MODES[m] for m in args.modes]
+    if args.smoke:
+        modes = [replace(m, compile=False) for m in modes]  # inductor on 2 shared CPU cores takes minutes
+    with tempfile.TemporaryDirectory(prefix="cosmos-bench-") as tmp:
+        clips, fingerprint = write_clips(Path(tmp) / "data", 2 if args.smoke else 1, args.frames, args.height, args.width)
+
+        def new_pipe():
+            if args.smoke:
+                return cosmos.load_pipeline(cosmos.TINY_MODEL, dtype=dtype)
+            return build_full_pipeline(device, dtype, args.configs)
+
+        t0 = time.perf_counter()
+        runners, results, pipe = [], [], None
+        for mode in modes:
+            pipe = new_pipe()
+            tc = pipe.transformer.config
+            flops = dit_flops(tc, args.frames, args.height, args.width, args.rank)
+            runner = Runner(mode, args, pipe, clips, fingerprint, device, Path(tmp) / "cache")
+            print(f"bench: {mode.name}: {runner.info}", file=sys.stderr, flush=True)
+            if args.smoke:
+                runners.append(runner)  # interleaved below
+                continue
+            for k in range(args.warmup + args.steps):
+                runner.step(record=k >= args.warmup)
+            results.append(runner.result(flops["train"], peak_flops(device, args.peak_tflops)))
+            print(f"bench: {mode.name}: {results[-1]['s_per_step']:.3f} s/step", file=sys.stderr, flush=True)
+            if mode is not modes[-1]:
+                del runner, pipe
+                _free()
+        for k in range(args.warmup + args.steps if runners else 0):
+            for runner in runners:
+                runner.step(record=k >= args.warmup)
+        results += [r.result(flops["train"], None) for r in runners]
+        generation = generate_seconds(pipe, args, device) if args.generate else None
+        total_s = time.perf_counter() - t0
+    payload = {
+        "section": "cpu" if args.smoke else "gpu", "device": _device_name(device), "date": _today(),
+        "versions": _versions(), "command": " ".join(["python bench/bench.py", *args.argv]),
+        "size": {"height": args.height, "width": args.width, "frames": args.frames, "batch": 1, "rank": args.rank,
+                 "precision": "bf16" if args.bf16 else "fp32"},
+        "flops": flops, "peak_flops": peak_flops(device, args.peak_tflops), "modes": results,
+        "generation": generation, "bench_seconds": total_s,
+    }  # fmt: skip
+    path = write_results(args.out, payload)
+    print(f"bench: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _free() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB)"
+    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _versions() -> dict:
+    import diffusers
+    import peft
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+            "diffusers": diffusers.__version__, "transformers": transformers.__version__,
+            "peft": peft.__version__}  # fmt: skip
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
