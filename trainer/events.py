@@ -9,7 +9,6 @@ A run is the folder `<output_dir>/<name>/`:
     invalid_items.json   clips dropped by `skip_invalid: true`, each with its reason (only when some were)
     checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE
     adapter/             pytorch_lora_weights.safetensors + adapter_card.json + README.md
-    samples/             videos rendered during training
 
 This module is dependency-free: the studio imports it without torch.
 """
@@ -31,7 +30,6 @@ LOG_FILE = "train.log"
 INVALID_FILE = "invalid_items.json"
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
-SAMPLES_DIR = "samples"
 CHECKPOINT_DONE_MARK = "DONE"
 
 # Every event has `event` (its kind) and `time` (Unix seconds). The other fields of each kind:
@@ -49,7 +47,6 @@ EVENTS: dict[str, dict[str, str]] = {
         "step_time": "wall seconds of the step",
     },
     "checkpoint": {"step": "step saved", "path": "checkpoint folder"},
-    "sample": {"step": "step sampled at", "path": "mp4 written"},
     "done": {"step": "last step", "state": "finished or stopped", "final_loss": "loss of the last step",
              "adapter": "adapter folder"},
     "error": {"message": "one sentence saying what went wrong and how to fix it"},
