@@ -51,6 +51,7 @@ from trainer.batches import Clip, LiveBatches, clip_video
 from trainer.config import TrainConfig
 from trainer.cosmos_paths import cache_root
 from trainer.data_plan import window_candidates, window_start
+from trainer.datasets import sha256_file
 
 FORMAT = 1  # bump when what is stored, or how it is computed, changes: older entries are then never read
 PROMPT_TOKENS = 512  # cosmos.encode_prompts pads/truncates every caption to this many tokens
@@ -71,14 +72,6 @@ def cached_starts(frames: int, num_frames: int, choices: int) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------------- identity
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_digest(path: Path, memo: dict) -> str:
     real = path.resolve()
     if real.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", real.name):
@@ -90,7 +83,7 @@ def _file_digest(path: Path, memo: dict) -> str:
         return known[2]
     if stat.st_size > 1 << 30:
         log.info("cache: hashing %s (%.1f GB) once to identify the model", real, stat.st_size / 1e9)
-    memo[str(real)] = [*stamp, _sha256_file(real)]
+    memo[str(real)] = [*stamp, sha256_file(real)]
     return memo[str(real)][2]
 
 

@@ -140,7 +140,7 @@ def dataset_fingerprint(items: list[Item]) -> dict:
     entries = []
     combined = hashlib.sha256()
     for item in sorted(items, key=lambda item: item.key):
-        video_sha = _sha256_file(item.video)
+        video_sha = sha256_file(item.video)
         caption_sha = hashlib.sha256(item.caption.encode()).hexdigest() if item.caption is not None else None
         entries.append({"key": item.key, "video_sha256": video_sha, "caption_sha256": caption_sha})
         combined.update(f"{item.key}\t{video_sha}\t{caption_sha or '-'}\n".encode())
@@ -305,7 +305,8 @@ def _check(item: Item, num_frames: int | None, height: int | None, width: int | 
     return report
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks (clips and weights can be large)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
