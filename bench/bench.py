@@ -47,6 +47,7 @@ from bench.report import write_results  # noqa: E402
 from trainer import adapters, cache, cosmos, speed  # noqa: E402
 from trainer.batches import Clip, LiveBatches, clip_video  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
+from trainer.datasets import sha256_file  # noqa: E402
 from trainer.data_plan import step_generator  # noqa: E402
 from trainer.video import write_video  # noqa: E402
 
@@ -135,7 +136,7 @@ def write_clips(folder: Path, count: int, frames: int, height: int, width: int) 
         path = folder / "videos" / f"clip{i}.mp4"
         write_video(path, video, 24)
         clips.append(Clip(f"clip{i}", path, f"{PROMPT} Take {i}.", frames))
-        items.append({"key": f"clip{i}", "video_sha256": cache._sha256_file(path)})
+        items.append({"key": f"clip{i}", "video_sha256": sha256_file(path)})
     return clips, {"items": items}
 
 
