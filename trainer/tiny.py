@@ -2,7 +2,8 @@
 
 Same classes, same layout on disk and same code path as `nvidia/Cosmos-Predict2.5-2B`; only the sizes differ.
 Building is deterministic (fixed seed, a tokenizer trained in-process on a fixed corpus), so two builds give
-identical weights.
+identical weights. `build_tiny` writes these random weights; `trainer/pretrain_tiny.py` pre-trains the same
+components on the shapes world into `trainer/assets/tiny-base/`, which is what `model: "tiny"` loads.
 """
 
 from __future__ import annotations
@@ -47,13 +48,15 @@ The video shows smooth motion, high quality, static background, slow, fast, smal
 class TinySpec:
     """Sizes of the tiny pipeline. Constraints come from the real architecture: the DiT's RoPE splits
     attention_head_dim three ways (>= 12); the text projection input is text_layers x text_hidden; Qwen's
-    mrope_section must sum to text head_dim / 2; the VAE keeps z_dim 16 and 8x/4x compression."""
+    mrope_section must sum to text head_dim / 2; the VAE keeps z_dim 16 and 8x/4x compression.
+    Sized for CPU: the pretrained weights are ~8 MB, and a LoRA step on 64x64x17 clips takes well under a second.
+    dit_text_dim differs from text_layers x text_hidden on purpose, as in the real model (1024 vs 100352)."""
 
-    dit_heads: int = 2
-    dit_head_dim: int = 16
-    dit_layers: int = 2
+    dit_heads: int = 4
+    dit_head_dim: int = 32
+    dit_layers: int = 4
     dit_text_dim: int = 32
-    dit_adaln_lora_dim: int = 16
+    dit_adaln_lora_dim: int = 32
     vae_base_dim: int = 8
     text_hidden: int = 32
     text_layers: int = 2
@@ -132,13 +135,18 @@ def build_components(spec: TinySpec = TinySpec()) -> dict:
 
 
 def build_tiny(out_dir: str | Path, spec: TinySpec = TinySpec()) -> Path:
-    """Write the tiny pipeline in diffusers layout (model_index.json + one folder per component)."""
+    """Write the tiny pipeline with random weights in diffusers layout (model_index.json + one folder each)."""
+    return save_pipeline(build_components(spec), out_dir, spec)
+
+
+def save_pipeline(components: dict, out_dir: str | Path, spec: TinySpec = TinySpec()) -> Path:
+    """Write five components in diffusers layout, with no safety checker in model_index.json."""
+    from diffusers.utils import logging as diffusers_logging
+
     from trainer.cosmos import PIPELINE_CLASS, NoGuardrail
 
     out_dir = Path(out_dir)
-    from diffusers.utils import logging as diffusers_logging
-
-    pipe = PIPELINE_CLASS(**build_components(spec), safety_checker=NoGuardrail())
+    pipe = PIPELINE_CLASS(**components, safety_checker=NoGuardrail())
     verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity_error()  # it would warn that the stand-in checker is not saved: by design
     try:
