@@ -95,7 +95,7 @@ def build_full_pipeline(device: torch.device, dtype: torch.dtype, configs: Path 
     from diffusers.utils import logging as diffusers_logging
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from trainer.tiny import build_tokenizer
+    from trainer.tinyworld.model import build_tokenizer
 
     def config(name):
         return {k: v for k, v in json.loads((configs / f"{name}.json").read_text()).items() if k != "_class_name"}

@@ -2,7 +2,7 @@
 
 The studio never imports torch or training code: a run is `accelerate launch -m trainer train --config
 <run>/config.json` in its own process group, and all the studio knows about it comes from its run folder
-(trainer.events) and its exit code. Relative paths in a config (output_dir, data) mean paths in the workspace:
+(trainer.run_folder) and its exit code. Relative paths in a config (output_dir, data) mean paths in the workspace:
 the child runs with the workspace as its working directory.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from trainer.config import ConfigError, TrainConfig, load_config
-from trainer.events import CONFIG_FILE, LOG_FILE, RunState, Status, read_status, write_json_atomic, write_status
+from trainer.run_folder import CONFIG_FILE, LOG_FILE, RunState, Status, read_status, write_json_atomic, write_status
 
 RUNS_DIR = "runs"
 # The child's stdout and stderr: launcher messages and Python tracebacks land here, not in train.log.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from trainer.events import Status
+from trainer.run_folder import Status
 
 # Step rate is measured over the last few steps so the ETA follows the current speed, not the warm-up's.
 RATE_WINDOW_STEPS = 20

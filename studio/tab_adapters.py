@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.adapters import CARD_FILE, AdapterError
+from studio.adapter_registry import CARD_FILE, AdapterError
 from studio.workspace import Studio
 
 SHOWN_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_loss", "dataset", "base_model",

@@ -10,10 +10,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.datasets import REPORT_COLUMNS, DataError, default_import_name
+from studio.dataset_controller import REPORT_COLUMNS, DataError, default_import_name
 from studio.train_form import DEFAULT_PRESET, preset_values
 from studio.workspace import Studio
-from trainer.builtin import SAMPLE_DATA
+from trainer.tinyworld.builtin import SAMPLE_DATA
 
 SAMPLE, FOLDER, UPLOAD, HUB = "built-in sample", "local folder", "upload (.zip, or .mp4 + .txt)", "Hub dataset"
 SOURCES = (SAMPLE, FOLDER, UPLOAD, HUB)

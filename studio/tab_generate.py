@@ -11,11 +11,11 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.datasets import DataError
-from studio.generation import GenerationError, base_model_mismatch
+from studio.dataset_controller import DataError
+from studio.generation_client import GenerationError, base_model_mismatch
 from studio.train_form import CUSTOM_SIZE, DEFAULT_PRESET, HELP, SIZE_PRESETS, preset_values, size_label
 from studio.workspace import Studio
-from trainer.builtin import SAMPLE_DATA
+from trainer.tinyworld.builtin import SAMPLE_DATA
 from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
 from trainer.video import VideoError, probe_video
 

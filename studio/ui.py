@@ -6,7 +6,7 @@ import gradio as gr
 
 from studio import tab_adapters, tab_data, tab_generate, tab_train
 from studio.workspace import Studio
-from trainer.cosmos_paths import cache_root
+from trainer.user_cache import cache_root
 
 TITLE = "Cosmos LoRA Studio"
 CSS = """

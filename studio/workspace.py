@@ -1,6 +1,6 @@
 """The studio's workspace: one folder holding everything the studio makes, so a restart finds it all again.
 
-    <workspace>/runs/          training runs (trainer.events describes a run folder)
+    <workspace>/runs/          training runs (trainer.run_folder describes a run folder)
     <workspace>/datasets/      datasets imported through `trainer import-data` (videos/ + metas/)
     <workspace>/adapters/      adapter folders imported from elsewhere
     <workspace>/generations/   one folder per comparison: <variant>.mp4, compare.mp4, compare.json
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from studio.adapters import AdapterRegistry
-    from studio.datasets import DatasetController
-    from studio.generation import GenerationClient
+    from studio.adapter_registry import AdapterRegistry
+    from studio.dataset_controller import DatasetController
+    from studio.generation_client import GenerationClient
     from studio.jobs import JobManager
     from studio.run_view import RunMonitor
 
@@ -84,9 +84,9 @@ class Studio:
 
 def open_studio(path: str | Path = DEFAULT_WORKSPACE) -> Studio:
     """Prepare the workspace and its controllers (re-attaching to a run that is still training)."""
-    from studio.adapters import AdapterRegistry
-    from studio.datasets import DatasetController
-    from studio.generation import GenerationClient
+    from studio.adapter_registry import AdapterRegistry
+    from studio.dataset_controller import DatasetController
+    from studio.generation_client import GenerationClient
     from studio.jobs import JobManager
     from studio.run_view import RunMonitor
 

@@ -73,6 +73,6 @@ def run_trainer(*args: str, timeout: float = 300, env: dict | None = None) -> su
 
 
 def read_events(run_dir: Path) -> list[dict]:
-    from trainer.events import read_events as read
+    from trainer.run_folder import read_events as read
 
     return read(run_dir)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from studio.generation import GenerationBusy, GenerationClient, GenerationError
+from studio.generation_client import GenerationBusy, GenerationClient, GenerationError
 
 STEPS = 2
 REQUEST_TIMEOUT_S = 240  # the first request starts Python with torch and loads the pipeline (~10 s here)

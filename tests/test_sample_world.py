@@ -12,7 +12,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from trainer import sample_world as sw
+from trainer.tinyworld import sample_world as sw
 
 REPO = Path(__file__).resolve().parents[1]
 SCORED_CLIPS = 200

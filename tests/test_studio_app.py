@@ -106,7 +106,7 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from trainer.builtin import resolve_data
+    from trainer.tinyworld.builtin import resolve_data
     from trainer.video import read_frames
 
     ws = tmp_path / "ws"

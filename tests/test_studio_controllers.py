@@ -1,7 +1,7 @@
 """The studio's Gradio-free controllers: job manager, metrics tail, adapter registry.
 
 Jobs run a tiny fake trainer (a Python script written into tmp_path) that speaks the real run-folder contract
-through trainer.events, so start/stop/crash/re-attach are exercised with real child processes in ~a second.
+through trainer.run_folder, so start/stop/crash/re-attach are exercised with real child processes in ~a second.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from studio.adapters import CARD_FILE, WEIGHTS_FILE, AdapterError, AdapterRegistry
+from studio.adapter_registry import CARD_FILE, WEIGHTS_FILE, AdapterError, AdapterRegistry
 from studio.jobs import PROCESS_LOG, JobBusy, JobError, JobManager, trainer_argv
 from studio.metrics_tail import MetricsTail, loss_frame, progress
 from trainer.config import ConfigError, config_from_dict
-from trainer.events import (
+from trainer.run_folder import (
     CONFIG_FILE, LOG_FILE, METRICS_FILE, EventWriter, RunState, Status, read_status, write_status,
 )  # fmt: skip
 
@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FAKE_TRAINER = r'''
 import json, signal, sys, time, os
 from pathlib import Path
-from trainer.events import EventWriter, RunState, Status, write_status
+from trainer.run_folder import EventWriter, RunState, Status, write_status
 
 config = json.loads(Path(sys.argv[1]).read_text())
 mode = sys.argv[2]
@@ -255,7 +255,7 @@ def test_default_argv_is_accelerate_launch_and_uses_cpu_without_gpus(monkeypatch
 
 
 def test_controllers_do_not_import_torch_diffusers_or_gradio():
-    code = ("import sys, studio.jobs, studio.adapters, studio.metrics_tail; "
+    code = ("import sys, studio.jobs, studio.adapter_registry, studio.metrics_tail; "
             "print(sorted(m for m in ('torch', 'diffusers', 'gradio') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

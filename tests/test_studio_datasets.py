@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.datasets import REPORT_COLUMNS, DataError, DatasetController, default_import_name
+from studio.dataset_controller import REPORT_COLUMNS, DataError, DatasetController, default_import_name
 from tests.datafactory import canonical_dataset, write_clip, write_corrupt_clip, write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,7 +126,7 @@ def test_default_import_names():
 
 
 def test_data_controller_does_not_import_torch_or_gradio():
-    code = ("import sys, studio.datasets, studio.generation, studio.train_form, studio.run_view; "
+    code = ("import sys, studio.dataset_controller, studio.generation_client, studio.train_form, studio.run_view; "
             "print(sorted(m for m in ('torch', 'diffusers', 'gradio') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO, run_trainer
 
-SHIPPED = REPO / "trainer" / "assets" / "tiny-base"
+SHIPPED = REPO / "trainer" / "tinyworld" / "assets" / "tiny-base"
 PRESET = REPO / "trainer" / "presets" / "cpu-tiny.toml"
 SCORE_KEYS = {"val_loss", "psnr", "ssim", "hand_accuracy"}
 
@@ -34,7 +34,7 @@ def test_committed_base_is_what_tiny_means_and_is_small():
 
 def _shapes_clips(tmp_path: Path, count: int) -> Path:
     """Shapes clips from seeds the pre-training never drew (its data uses dataset seeds 0 and 1)."""
-    from trainer.sample_world import make_shapes_dataset
+    from trainer.tinyworld.sample_world import make_shapes_dataset
 
     make_shapes_dataset(tmp_path / "shapes", clips=count, seed=7)
     return tmp_path / "shapes"
@@ -44,7 +44,7 @@ def test_pretrained_base_generates_the_shapes_world_not_noise(tmp_path):
     """Offline (conftest sets HF_HUB_OFFLINE): from a first frame and its caption, the pretrained base's clip is
     far closer to the real one than a randomly initialised pipeline of the same architecture."""
     from trainer.evaluate import EvalSettings, evaluate
-    from trainer.tiny import build_tiny
+    from trainer.tinyworld.model import build_tiny
 
     data = _shapes_clips(tmp_path, 3)
     random_dir = build_tiny(tmp_path / "random-init")

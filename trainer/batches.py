@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 
 from trainer import cosmos
-from trainer.builtin import resolve_data
+from trainer.tinyworld.builtin import resolve_data
 from trainer.config import TrainConfig
 from trainer.data_plan import window_start
 from trainer.datasets import check_items, dataset_fingerprint, list_items
-from trainer.events import INVALID_FILE, write_json_atomic
+from trainer.run_folder import INVALID_FILE, write_json_atomic
 from trainer.video import read_frames
 
 log = logging.getLogger("trainer")

@@ -49,7 +49,7 @@ from tqdm import tqdm
 from trainer import cosmos
 from trainer.batches import Clip, LiveBatches, clip_video
 from trainer.config import TrainConfig
-from trainer.cosmos_paths import cache_root
+from trainer.user_cache import cache_root
 from trainer.data_plan import window_candidates, window_start
 from trainer.datasets import sha256_file
 
@@ -331,7 +331,7 @@ def release_encoders(pipe) -> None:
 
 # --------------------------------------------------------------------------------------------- helpers
 class _Ticker:
-    """The studio's progress, as trainer.events documents it (done of total to encode; reused found): a `cache`
+    """The studio's progress, as trainer.run_folder documents it (done of total to encode; reused found): a `cache`
     event at the start, at most one a second while encoding, and one at the end."""
 
     def __init__(self, events, total: int, reused: int):

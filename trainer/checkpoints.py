@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainer.events import CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR
+from trainer.run_folder import CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR
 
 ADAPTER_FILE = "adapter_state.safetensors"
 

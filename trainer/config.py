@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-TINY_MODEL = "tiny"
+from trainer.tinyworld.builtin import TINY_MODEL
+
 DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
 DEFAULT_HUB_REVISION = "diffusers/base/post-trained"
 RECIPE_TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2")

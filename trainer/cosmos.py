@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import torch.nn.functional as F
 
 from trainer import compat
 from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
-from trainer.cosmos_paths import cache_root
+from trainer.tinyworld.builtin import tiny_model_dir
 
 compat.install()
 from diffusers import Cosmos2_5_PredictBasePipeline  # noqa: E402  (after the compat shim)
@@ -57,26 +55,6 @@ class NoGuardrail:
 
 
 # --------------------------------------------------------------------------------------------- loading
-def tiny_model_dir() -> Path:
-    """The embedded tiny pipeline: the committed pretrained base when present, else built once into the cache."""
-    from trainer import tiny
-
-    shipped = Path(__file__).resolve().parent / "assets" / "tiny-base"
-    if (shipped / "model_index.json").exists():
-        return shipped
-    target = cache_root() / f"tiny-random-{tiny.spec_digest()}"
-    if not (target / "model_index.json").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Build beside the target and rename: processes racing here (DDP ranks) never see a half-built folder.
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".building-"))
-        tiny.build_tiny(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process finished first; its build is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
 def resolve_model(model: str, revision: str | None) -> Path:
     """A local folder holding the pipeline: tiny, a folder as given, or a Hub snapshot (downloaded with progress)."""
     if model == TINY_MODEL:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from trainer import cosmos
-from trainer.builtin import resolve_data
+from trainer.tinyworld.builtin import resolve_data
 from trainer.datasets import check_items, list_items
 from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer
 from trainer.video import read_frames
@@ -226,7 +226,7 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
 def _hand_correct(frames: np.ndarray, hand: str | None) -> bool | None:
     if hand is None:
         return None
-    from trainer.sample_world import which_hand_moved
+    from trainer.tinyworld.sample_world import which_hand_moved
 
     return which_hand_moved(frames) == hand
 

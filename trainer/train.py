@@ -24,7 +24,7 @@ from trainer import adapters, cache, checkpoints, cosmos, speed
 from trainer.batches import load_clips
 from trainer.config import TrainConfig
 from trainer.data_plan import DataPlan, step_generator
-from trainer.events import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
+from trainer.run_folder import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
 
 log = logging.getLogger("trainer")
 

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from trainer.tiny import build_tiny
+    from trainer.tinyworld.model import build_tiny
 
     if args.out_dir.exists() and any(args.out_dir.iterdir()):
         print(f"build-tiny: {args.out_dir} is not empty; choose a new folder so nothing is overwritten.",

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import get_args
 
-from trainer.builtin import resolve_data
+from trainer.tinyworld.builtin import resolve_data
 from trainer.config import CaptionVariant
 from trainer.datasets import DatasetError, ItemReport, check_items, detect_layout, list_items
 

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _usage_problems(args: argparse.Namespace, clips: int, held_out: int) -> list[str]:
-    from trainer.sample_world import clip_shape_problems
+    from trainer.tinyworld.sample_world import clip_shape_problems
 
     problems = clip_shape_problems(args.size, args.num_frames, names=("--size", "--num-frames"))
     if args.world == "shapes" and args.held_out is not None:
@@ -43,7 +43,7 @@ def _usage_problems(args: argparse.Namespace, clips: int, held_out: int) -> list
 def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from trainer import sample_world
+    from trainer.tinyworld import sample_world
 
     clips = DEFAULT_CLIPS[args.world] if args.clips is None else args.clips
     held_out = DEFAULT_HELD_OUT if args.held_out is None else args.held_out

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from trainer.events import ADAPTER_DIR
+from trainer.run_folder import ADAPTER_DIR
 
 WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
 CARD_FILE = "adapter_card.json"

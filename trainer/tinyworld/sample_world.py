@@ -572,8 +572,8 @@ the middle band, where either arm could take them: only the prompt says which ar
   and `metas/<key>.txt` (the prompt).
 - `manifest.json`: per clip the seed, caption, object, colour, hand, band and positions (frame units 0..1, x to
   the right, y down; multiply by the size for pixels). The two splits never share a seed.
-- Re-render a clip with `trainer.sample_world.render_robot_clip(sample_robot_clip(seed, size, num_frames))`;
-  score which arm moved in any video of this world with `trainer.sample_world.which_hand_moved(frames)`.
+- Re-render a clip with `trainer.tinyworld.sample_world.render_robot_clip(sample_robot_clip(seed, size, num_frames))`;
+  score which arm moved in any video of this world with `trainer.tinyworld.sample_world.which_hand_moved(frames)`.
 
 Made by `python -m trainer make-sample-data --world robot --seed {seed}`.
 """

@@ -1,6 +1,6 @@
 """Pre-train the embedded tiny base model on the generic shapes world; it never sees the robot scenes.
 
-    python -m trainer.pretrain_tiny OUT_DIR [--clips N] [--vae-image-steps N] [--vae-video-steps N]
+    python -m trainer.tinyworld.pretrain OUT_DIR [--clips N] [--vae-image-steps N] [--vae-video-steps N]
                                     [--dit-steps N] [--seed S] [--threads T] [--work-dir DIR]
 
 Phases, top to bottom: data (the bouncing-shapes world, with captions) -> VAE (reconstruction + a small KL,
@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer import cosmos, tiny
-from trainer.sample_world import make_shapes_dataset
+from trainer import cosmos
+from trainer.tinyworld import model as tiny
+from trainer.tinyworld.sample_world import make_shapes_dataset
 from trainer.video import read_frames
 
-SIZE, NUM_FRAMES = 64, 17  # the sample robot dataset's clip shape (trainer.builtin.SAMPLE_SETTINGS)
+SIZE, NUM_FRAMES = 64, 17  # the sample robot dataset's clip shape (trainer.tinyworld.builtin.SAMPLE_SETTINGS)
 HELD_OUT_SEED_OFFSET = 1  # held-out shapes clips come from dataset seed + 1: no clip seed in common
 
 
@@ -297,7 +298,7 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path, spec: tiny.Tiny
         "dit": {"history": dit_history}, "held_out_scores": scores, "prompt_separation": prompt_separation(pipe),
         "parameters": {name: sum(p.numel() for p in components[name].parameters())
                        for name in ("transformer", "vae", "text_encoder")},
-        "machine": machine(), "command": " ".join(["python -m trainer.pretrain_tiny", *sys.argv[1:]]),
+        "machine": machine(), "command": " ".join(["python -m trainer.tinyworld.pretrain", *sys.argv[1:]]),
     }  # fmt: skip
     (out_dir / "pretraining.json").write_text(json.dumps(record, indent=2) + "\n")
     (out_dir / "PRETRAINING.md").write_text(report_markdown(record))
@@ -318,12 +319,12 @@ def report_markdown(r: dict) -> str:
     )
     return f"""# How the tiny base model was pre-trained
 
-Made by `{r['command']}` (`trainer/pretrain_tiny.py`); every number below is from that run
+Made by `{r['command']}` (`trainer/tinyworld/pretrain.py`); every number below is from that run
 (`pretraining.json` holds the full record). Rebuild with the same command: the same seed and thread count on
 the same machine gives the same weights.
 
 ## Data
-The shapes world (`trainer.sample_world.make_shapes_dataset`): {s['clips']} clips, seed {s['seed']}, {SIZE}x{SIZE},
+The shapes world (`trainer.tinyworld.sample_world.make_shapes_dataset`): {s['clips']} clips, seed {s['seed']}, {SIZE}x{SIZE},
 {NUM_FRAMES} frames at 8 fps, 1-3 circles, squares and triangles moving, bouncing, growing or shrinking, each
 clip captioned with what its shapes do. No robot, table or bowl: the robot world is the fine-tuning task.
 Scores below are on {s['held_out_clips']} held-out shapes clips (dataset seed {s['seed'] + HELD_OUT_SEED_OFFSET}).
@@ -334,7 +335,7 @@ Scores below are on {s['held_out_clips']} held-out shapes clips (dataset seed {s
 | VAE (`AutoencoderKLWan`, base_dim {r['spec']['vae_base_dim']}, z_dim 16, 8x/4x) | {params['vae']:,} | trained: images ({s['vae_image_steps']} steps x {s['vae_image_batch']} single frames), then videos ({s['vae_video_steps']} steps x {s['vae_video_batch']} clips of {NUM_FRAMES} frames); {s['vae_crop']}x{s['vae_crop']} crops, L1 + MSE + {s['vae_kl_weight']:g} KL, AdamW lr {s['vae_lr']:g} one-cycle |
 | DiT (`CosmosTransformer3DModel`, {r['spec']['dit_layers']} layers, {r['spec']['dit_heads']} heads x {r['spec']['dit_head_dim']}) | {params['transformer']:,} | trained, every parameter: {s['dit_steps']} steps x {s['dit_batch']} clips, `cosmos.flow_matching_loss` (the fine-tuning objective: logit-normal sigma with shift 5, 1 or 2 clean condition frames, {s['cfg_dropout']:g} prompt dropout), AdamW lr {s['dit_lr']:g}, warm-up {s['dit_warmup']}, cosine to 10 % |
 | text encoder (`Qwen2_5_VLForConditionalGeneration`, {r['spec']['text_layers']} layers x {r['spec']['text_hidden']}) | {params['text_encoder']:,} | random, seed {r['spec']['seed']}, fixed |
-| tokenizer, scheduler | - | byte-level BPE from `trainer/tiny.py`; the real `UniPCMultistepScheduler` config |
+| tokenizer, scheduler | - | byte-level BPE from `trainer/tinyworld/model.py`; the real `UniPCMultistepScheduler` config |
 
 ## Results
 | | value |
@@ -379,7 +380,7 @@ CLI_SETTINGS = ("clips", "held_out_clips", "seed", "vae_image_steps", "vae_video
 
 def main(argv: list[str] | None = None) -> int:
     defaults = PretrainSettings()
-    parser = argparse.ArgumentParser(prog="python -m trainer.pretrain_tiny", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m trainer.tinyworld.pretrain", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, help="folder to write the pipeline to (must be empty or absent)")
     for name in CLI_SETTINGS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))

@@ -1,6 +1,7 @@
 """Names for the embedded defaults in a config: `model: "tiny"` and `data: "sample"` / `"sample:held_out"`.
 
-The sample robot dataset is generated (deterministically) on first use into the cache, like the tiny model.
+The tiny base is committed (assets/tiny-base); the sample robot dataset is generated deterministically on first
+use into the user cache. Torch-free: the studio resolves these names too.
 """
 
 from __future__ import annotations
@@ -8,13 +9,23 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
+TINY_MODEL = "tiny"
 SAMPLE_DATA = "sample"
 SAMPLE_SPLITS = ("train", "held_out")
 SAMPLE_SETTINGS = {"train_clips": 48, "held_out_clips": 12, "size": 64, "num_frames": 17, "seed": 0}
+TINY_BASE_DIR = Path(__file__).resolve().parent / "assets" / "tiny-base"
+
+
+def tiny_model_dir() -> Path:
+    """The embedded tiny pipeline: the pretrained base committed with the code (see its PRETRAINING.md)."""
+    if not (TINY_BASE_DIR / "model_index.json").exists():
+        raise FileNotFoundError(
+            f"the embedded tiny model is missing from {TINY_BASE_DIR.name}/ of the installed code; reinstall the "
+            "project (or rebuild it: python -m trainer.tinyworld.pretrain OUT_DIR)."
+        )
+    return TINY_BASE_DIR
 
 
 def is_sample(data: str) -> bool:
@@ -23,21 +34,13 @@ def is_sample(data: str) -> bool:
 
 def sample_root() -> Path:
     """The generated sample dataset (both splits + manifest.json); built once per generator version."""
-    from trainer import sample_world
-    from trainer.cosmos_paths import cache_root
+    from trainer.tinyworld import sample_world
+    from trainer.user_cache import build_once, cache_root
 
     source = inspect.getsource(sample_world)
     digest = hashlib.sha256((source + json.dumps(SAMPLE_SETTINGS)).encode()).hexdigest()[:12]
-    target = cache_root() / f"sample-robot-{digest}"
-    if not (target / "manifest.json").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".building-"))
-        sample_world.make_robot_dataset(tmp, **SAMPLE_SETTINGS)
-        try:
-            tmp.rename(target)
-        except OSError:  # a concurrent process built the identical dataset first
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return build_once(cache_root() / f"sample-robot-{digest}", "manifest.json",
+                      lambda folder: sample_world.make_robot_dataset(folder, **SAMPLE_SETTINGS))  # fmt: skip
 
 
 def resolve_data(data: str) -> Path:

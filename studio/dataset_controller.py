@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainer.builtin import SAMPLE_DATA, is_sample, resolve_data
+from trainer.tinyworld.builtin import SAMPLE_DATA, is_sample, resolve_data
 from trainer.datasets import DatasetError, ItemReport, Layout, check_items, detect_layout, list_items
 from trainer.video import VideoError, read_frames
 

@@ -109,7 +109,7 @@ class EventWriter:
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         if event not in EVENTS:
-            raise ValueError(f"unknown event kind {event!r}; add it to trainer.events.EVENTS first")
+            raise ValueError(f"unknown event kind {event!r}; add it to trainer.run_folder.EVENTS first")
         record = {"event": event, "time": round(time.time(), 3), **fields}
         if self.enabled:
             with self.path.open("a") as fh:
