@@ -17,11 +17,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from trainer.run_folder import ADAPTER_DIR
+from trainer.run_folder import ADAPTER_DIR, CARD_FILE, CARD_SUMMARY_KEYS, RUNS_DIR, WEIGHTS_FILE, read_card
 
-WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
-CARD_FILE = "adapter_card.json"
-RUNS_DIR = "runs"
 IMPORTED_DIR = "adapters"
 EXPORTS_DIR = "exports"
 
@@ -46,6 +43,7 @@ class AdapterInfo:
 
 
 CARD_FIELDS = tuple(f.name for f in fields(AdapterInfo))[3:]
+assert set(CARD_FIELDS) == {*CARD_SUMMARY_KEYS, "dataset"}, "AdapterInfo shows the card summary and the dataset"
 TABLE_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_loss", "dataset", "base_model",
                  "revision", "created", "path"]  # fmt: skip
 
@@ -165,17 +163,8 @@ def _weights_folder(root: Path) -> Path:
 
 def _read_adapter(folder: Path, source: Source) -> AdapterInfo:
     name = folder.parent.name if source == "run" else folder.name
-    card = _read_card(folder / CARD_FILE)
+    card = read_card(folder)
     values = {key: card.get(key) for key in CARD_FIELDS}
     if isinstance(values["dataset"], dict):  # the trainer records path, clip count and digest; the table shows the path
         values["dataset"] = values["dataset"].get("path")
     return AdapterInfo(name=name, path=folder, source=source, **values)
-
-
-def _read_card(path: Path) -> dict[str, Any]:
-    # A missing or damaged card must not hide the adapter: the weights are still usable, the fields show None.
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return card if isinstance(card, dict) else {}

@@ -31,10 +31,6 @@ UPLOAD_SUFFIXES = {".mp4", ".txt"}
 IMPORT_TIMEOUT_S = 6 * 3600  # a Hub download of a large dataset may take long; a hung one must still end
 
 
-class DataError(ValueError):
-    """A dataset request that cannot be carried out; the message names the dataset or file and the fix."""
-
-
 @dataclass
 class CheckResult:
     dataset: str
@@ -97,12 +93,12 @@ class DatasetController:
         """The folder a dataset value names; the sample is generated on first use (a few seconds)."""
         dataset = (dataset or "").strip()
         if not dataset:
-            raise DataError("No dataset chosen; pick the sample or import one first.")
+            raise DatasetError("No dataset chosen; pick the sample or import one first.")
         if is_sample(dataset):
             try:
                 return resolve_data(dataset)
             except ValueError as exc:
-                raise DataError(str(exc)) from None
+                raise DatasetError(str(exc)) from None
         path = Path(dataset).expanduser()
         return path if path.is_absolute() else self.workspace / path
 
@@ -111,7 +107,7 @@ class DatasetController:
         """Import a folder, a .zip, a Hub dataset id or the sample into <workspace>/datasets/<name>."""
         source = (source or "").strip()
         if not source:
-            raise DataError("Give a folder, a .zip file or a Hub dataset id (owner/name) to import.")
+            raise DatasetError("Give a folder, a .zip file or a Hub dataset id (owner/name) to import.")
         dest = self._destination(name)
         if is_sample(source):
             source = str(self.path(source))
@@ -123,11 +119,11 @@ class DatasetController:
             done = subprocess.run(argv, cwd=self.workspace, env=env, capture_output=True, text=True,
                                   timeout=IMPORT_TIMEOUT_S)  # fmt: skip
         except subprocess.TimeoutExpired:
-            raise DataError(f"Importing {source} took longer than {IMPORT_TIMEOUT_S // 3600} h and was stopped; "
+            raise DatasetError(f"Importing {source} took longer than {IMPORT_TIMEOUT_S // 3600} h and was stopped; "
                             "import a smaller dataset or a local copy.") from None  # fmt: skip
         if done.returncode not in (0, 1) or not done.stdout.startswith("Imported"):
             why = _last_line(done.stderr) or f"import-data exited with code {done.returncode}"
-            raise DataError(why.removeprefix("import-data: "))
+            raise DatasetError(why.removeprefix("import-data: "))
         lines = [line for line in done.stdout.splitlines() if line.strip()]
         details = [line.strip() for line in lines[1:] if line.startswith("  ")]
         return ImportResult(f"{DATASETS_DIR}/{dest.name}", done.returncode, lines[0], details)
@@ -136,17 +132,17 @@ class DatasetController:
         """Import uploaded files: one .zip of a dataset, or a set of .mp4 clips with same-named .txt captions."""
         paths = [Path(f) for f in files or []]
         if not paths:
-            raise DataError("Upload a .zip of a dataset, or .mp4 clips with their .txt captions, first.")
+            raise DatasetError("Upload a .zip of a dataset, or .mp4 clips with their .txt captions, first.")
         zips = [p for p in paths if p.suffix.lower() == ".zip"]
         if zips:
             if len(paths) > 1:
-                raise DataError("Upload either one .zip or a set of .mp4 and .txt files, not both.")
+                raise DatasetError("Upload either one .zip or a set of .mp4 and .txt files, not both.")
             return self.import_source(str(zips[0]), name)
         other = sorted({p.name for p in paths if p.suffix.lower() not in UPLOAD_SUFFIXES})
         if other:
-            raise DataError(f"Only .mp4 clips and .txt captions can be uploaded (got {', '.join(other)}).")
+            raise DatasetError(f"Only .mp4 clips and .txt captions can be uploaded (got {', '.join(other)}).")
         if not any(p.suffix.lower() == ".mp4" for p in paths):
-            raise DataError("The upload holds no .mp4 clip; add the videos with their .txt captions.")
+            raise DatasetError("The upload holds no .mp4 clip; add the videos with their .txt captions.")
         # Side by side in one folder, the upload is the "flat" layout import-data accepts (x.mp4 + x.txt).
         self.datasets_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.datasets_dir, prefix=".upload-") as staging:
@@ -157,7 +153,7 @@ class DatasetController:
     def _destination(self, name: str) -> Path:
         name = (name or "").strip()
         if not name or name in {".", ".."} or not all(ch.isalnum() or ch in "-_." for ch in name):
-            raise DataError(f"Dataset name {name!r} can only use letters, digits, '-', '_' and '.'; choose another.")
+            raise DatasetError(f"Dataset name {name!r} can only use letters, digits, '-', '_' and '.'; choose another.")
         return self.datasets_dir / name
 
     # --- check and preview -------------------------------------------------------------------------
@@ -169,7 +165,7 @@ class DatasetController:
             layout = detect_layout(root)
             items = list_items(root)
         except DatasetError as exc:
-            raise DataError(str(exc)) from None
+            raise DatasetError(str(exc)) from None
         reports = check_items(items, num_frames or None, height or None, width or None)
         return CheckResult(dataset, root, layout.value, reports)
 
@@ -178,7 +174,7 @@ class DatasetController:
         try:
             return [item.key for item in list_items(self.path(dataset))]
         except DatasetError as exc:
-            raise DataError(str(exc)) from None
+            raise DatasetError(str(exc)) from None
 
     def clip(self, dataset: str, key: str) -> tuple[Path, str]:
         """A clip's video file and its caption ("" when it has none)."""
@@ -186,9 +182,9 @@ class DatasetController:
         try:
             items = {item.key: item for item in list_items(root)}
         except DatasetError as exc:
-            raise DataError(str(exc)) from None
+            raise DatasetError(str(exc)) from None
         if key not in items:
-            raise DataError(f"{dataset} has no clip {key!r}; pick one from the report table.")
+            raise DatasetError(f"{dataset} has no clip {key!r}; pick one from the report table.")
         return items[key].video, items[key].caption or ""
 
     def frame_image(self, dataset: str, key: str, index: int, out_dir: str | Path) -> Path:
@@ -199,7 +195,7 @@ class DatasetController:
         try:
             frame = read_frames(video, max(int(index), 0), 1)[0]
         except VideoError as exc:
-            raise DataError(str(exc)) from None
+            raise DatasetError(str(exc)) from None
         out = Path(out_dir) / f"{key}-frame{int(index):03d}.png"
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(frame).save(out)
@@ -208,20 +204,20 @@ class DatasetController:
     def save_caption(self, dataset: str, key: str, caption: str) -> Path:
         """Write a clip's caption to metas/<key>.txt, atomically; only datasets in the workspace are editable."""
         if is_sample(dataset):
-            raise DataError("The built-in sample is read-only; import it into the workspace to edit its captions.")
+            raise DatasetError("The built-in sample is read-only; import it into the workspace to edit its captions.")
         caption = (caption or "").strip()
         if not caption:
-            raise DataError(f"The caption of {key!r} is empty; write what happens in the clip.")
+            raise DatasetError(f"The caption of {key!r} is empty; write what happens in the clip.")
         root = self.path(dataset)
         try:
             layout = detect_layout(root)
         except DatasetError as exc:
-            raise DataError(str(exc)) from None
+            raise DatasetError(str(exc)) from None
         if layout is not Layout.CANONICAL:
-            raise DataError(f"{dataset} is in the {layout.value} layout; import it to get editable "
+            raise DatasetError(f"{dataset} is in the {layout.value} layout; import it to get editable "
                             "metas/*.txt captions.")
         if not (root / "videos" / f"{key}.mp4").is_file():
-            raise DataError(f"{dataset} has no clip {key!r}; pick one from the report table.")
+            raise DatasetError(f"{dataset} has no clip {key!r}; pick one from the report table.")
         target = root / "metas" / f"{key}.txt"
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{key}.", suffix=".txt")
         try:

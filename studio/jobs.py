@@ -19,12 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from trainer.config import ConfigError, TrainConfig, load_config
-from trainer.run_folder import CONFIG_FILE, LOG_FILE, RunState, Status, read_status, write_json_atomic, write_status
+from trainer.config import ConfigError, Problem, TrainConfig, load_config, save_config
+from trainer.run_folder import (
+    CONFIG_FILE, LOG_FILE, PROCESS_LOG, RUNS_DIR, RunState, Status, read_status, write_status,
+)  # fmt: skip
 
-RUNS_DIR = "runs"
-# The child's stdout and stderr: launcher messages and Python tracebacks land here, not in train.log.
-PROCESS_LOG = "process.log"
 ERROR_LOG_LINES = 10
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,7 +128,7 @@ class RunInfo:
     step: int
     total: int
     pid: int | None
-    exit_code: int | None  # the launcher's, known only for runs this studio process launched
+    exit_code: int | None  # the launcher's, known only for runs a studio process launched (status.json keeps it)
     error: str | None
     last_log_lines: list[str]
     active: bool  # the run currently training
@@ -151,7 +150,6 @@ class JobManager:
         self.launcher = launcher or trainer_argv
         self._lock = threading.RLock()  # Gradio calls handlers from several threads
         self._job: Job | None = None
-        self._exit_codes: dict[str, int] = {}
         with self._lock:
             self._refresh()
 
@@ -191,9 +189,6 @@ class JobManager:
             config = self._pin_to_workspace(config)
             if resume:
                 config = replace(config, resume=config.resume or "latest")
-            problems = config.validate()
-            if problems:
-                raise ConfigError(problems, f"run {config.name!r}")
             run_dir = config.run_dir
             exists = (run_dir / CONFIG_FILE).exists()
             where = f"Run {config.name!r} in {self.runs_dir}"
@@ -201,10 +196,8 @@ class JobManager:
                 raise JobError(f"{where} already exists; choose another name or resume it.")
             if resume and not exists:
                 raise JobError(f"{where} does not exist; start it before resuming it.")
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(run_dir / CONFIG_FILE, config.to_dict())
+            save_config(config, run_dir / CONFIG_FILE)
             self._job = Job(config.name, run_dir, self._launch(run_dir))
-            self._exit_codes.pop(config.name, None)
             return self._job
 
     def resume(self, name: str) -> Job:
@@ -240,8 +233,8 @@ class JobManager:
         output_dir = Path(config.output_dir).expanduser()
         output_dir = output_dir if output_dir.is_absolute() else self.workspace / output_dir
         if output_dir.resolve() != self.runs_dir.resolve():
-            raise ConfigError([f"output_dir: the studio keeps runs in {self.runs_dir}; leave it as 'runs' "
-                               f"(got {config.output_dir!r})"], f"run {config.name!r}")  # fmt: skip
+            raise ConfigError([Problem("output_dir", f"the studio keeps runs in its workspace; leave it as "
+                                                     f"{RUNS_DIR!r} (got {config.output_dir!r})")], f"run {config.name!r}")
         return replace(config, output_dir=str(self.runs_dir))
 
     def _launch(self, run_dir: Path) -> subprocess.Popen:
@@ -313,11 +306,11 @@ class JobManager:
         if job is None or job.is_alive():
             return
         self._job = None
-        if job.exit_code is not None:
-            self._exit_codes[job.name] = job.exit_code
         status = read_status(job.run_dir)
         if status is None or status.state is RunState.RUNNING:
             self._record_unreported_end(job, status)
+        elif job.exit_code is not None:  # the trainer reported how it ended; the exit code completes the record
+            write_status(job.run_dir, replace(status, exit_code=job.exit_code))
 
     def _record_unreported_end(self, job: Job, status: Status | None) -> None:
         """The process is gone but status.json still says running: the trainer died without reporting."""
@@ -331,7 +324,7 @@ class JobManager:
         tail = self._log_lines(job.run_dir, ERROR_LOG_LINES)
         if tail and not job.killed:
             error += "; the end of its log:\n" + "\n".join(tail)
-        write_status(job.run_dir, replace(status, state=state, error=error))
+        write_status(job.run_dir, replace(status, state=state, error=error, exit_code=job.exit_code))
 
     # --- helpers ------------------------------------------------------------------------------------
     def _run_dirs(self) -> list[Path]:
@@ -367,7 +360,7 @@ class JobManager:
             step=status.step if status else 0,
             total=status.total if status else 0,
             pid=status.pid if status else None,
-            exit_code=self._exit_codes.get(run_dir.name),
+            exit_code=status.exit_code if status else None,
             error=status.error if status else None,
             last_log_lines=self._log_lines(run_dir, 5),
             active=self._job is not None and self._job.run_dir == run_dir,

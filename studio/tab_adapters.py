@@ -8,12 +8,13 @@ from typing import Any
 
 import gradio as gr
 
-from studio.adapter_registry import CARD_FILE, AdapterError
+from studio.adapter_registry import AdapterError
 from studio.workspace import Studio
+from trainer.run_folder import CARD_FILE, CARD_SUMMARY_KEYS
 
 SHOWN_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_loss", "dataset", "base_model",
                  "created"]  # fmt: skip
-CARD_LINES = ("base_model", "revision", "adapter", "rank", "alpha", "steps", "dataset", "final_loss", "created")
+CARD_LINES = (*CARD_SUMMARY_KEYS, "dataset")
 
 
 def card_markdown(info) -> str:

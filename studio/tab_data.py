@@ -10,9 +10,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.dataset_controller import REPORT_COLUMNS, DataError, default_import_name
+from studio.dataset_controller import REPORT_COLUMNS, default_import_name
 from studio.train_form import DEFAULT_PRESET, preset_values
 from studio.workspace import Studio
+from trainer.datasets import DatasetError
 from trainer.tinyworld.builtin import SAMPLE_DATA
 
 SAMPLE, FOLDER, UPLOAD, HUB = "built-in sample", "local folder", "upload (.zip, or .mp4 + .txt)", "Hub dataset"
@@ -54,7 +55,7 @@ def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_na
             result = studio.datasets.import_uploads(files or [], dataset_name)
         else:
             result = studio.datasets.import_source(folder_path if choice == FOLDER else hub_id, dataset_name)
-    except DataError as exc:
+    except DatasetError as exc:
         gr.Warning(str(exc))
         return f"Not imported: {exc}", gr.skip()
     text = result.message + ("\n\n" + "\n".join(f"- {d}" for d in result.details) if result.details else "")
@@ -65,7 +66,7 @@ def run_check(studio: Studio, name: str, frames):
     """The check-data report: every clip, usable or not, with its problem."""
     try:
         result = studio.datasets.check(name, num_frames=int(frames or 0))
-    except DataError as exc:
+    except DatasetError as exc:
         gr.Warning(str(exc))
         return f"Cannot check {name}: {exc}", EMPTY_REPORT, [], gr.update(choices=[], value=None)
     keys = result.keys()
@@ -82,7 +83,7 @@ def preview(studio: Studio, name: str, key: str):
         return None, ""
     try:
         path, text = studio.datasets.clip(name, key)
-    except DataError as exc:
+    except DatasetError as exc:
         gr.Warning(str(exc))
         return None, ""
     return str(path), text
@@ -92,7 +93,7 @@ def save_caption(studio: Studio, name, key, text, table, keys, frames):
     """Write metas/<key>.txt and update the report row (checking again when it fixes a caption problem)."""
     try:
         target = studio.datasets.save_caption(name, key, text)
-    except DataError as exc:
+    except DatasetError as exc:
         gr.Warning(str(exc))
         return gr.skip()
     gr.Info(f"Caption of {key!r} saved to {target.parent.name}/{target.name}.")

@@ -11,18 +11,19 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.dataset_controller import DataError
 from studio.generation_client import GenerationError, base_model_mismatch
 from studio.train_form import CUSTOM_SIZE, DEFAULT_PRESET, HELP, SIZE_PRESETS, preset_values, size_label
 from studio.workspace import Studio
+from trainer.datasets import DatasetError
 from trainer.tinyworld.builtin import SAMPLE_DATA
 from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
+from trainer.run_folder import CARD_SUMMARY_KEYS, card_summary
 from trainer.video import VideoError, probe_video
 
 FRAME, CLIP = "initial frame (image)", "initial clip (video)"
 INPUTS_DIR = "inputs"  # frames taken from dataset clips, under <workspace>/generations/
 STRENGTH_COLUMNS = ["adapter", "strength"]
-SUMMARY_COLUMNS = ["variant", "strength", "seconds", "adapter", "rank", "alpha", "steps", "final_loss", "base_model"]
+SUMMARY_COLUMNS = ["variant", "strength", "seconds", *CARD_SUMMARY_KEYS]
 DEFAULT_SIZE = "64x64, 17 frames (tiny)"
 
 
@@ -32,9 +33,7 @@ def summary_table(record: dict) -> pd.DataFrame:
     for v in record.get("variants", []):
         card = v.get("card") or {}
         rows.append({"variant": v["name"], "strength": v.get("scale"), "seconds": v.get("seconds"),
-                     "adapter": card.get("adapter"), "rank": card.get("rank"), "alpha": card.get("alpha"),
-                     "steps": card.get("steps"), "final_loss": card.get("final_loss"),
-                     "base_model": card.get("base_model") or record.get("model")})  # fmt: skip
+                     **card_summary(card), "base_model": card.get("base_model") or record.get("model")})  # fmt: skip
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -112,7 +111,7 @@ def sync_strengths(selected, table):
 def list_clips(studio: Studio, name: str):
     try:
         keys = studio.datasets.clips(name)
-    except DataError as exc:
+    except DatasetError as exc:
         gr.Warning(str(exc))
         return gr.update(choices=[], value=None)
     return gr.update(choices=keys, value=keys[0] if keys else None)
@@ -129,7 +128,7 @@ def pick(studio: Studio, mode: str, name: str, key: str, index: int):
             return gr.skip(), str(path), caption, frames
         out = studio.generation.out_root / INPUTS_DIR / name.replace("/", "_").replace(":", "_")
         return str(studio.datasets.frame_image(name, key, index, out)), gr.skip(), caption, frames
-    except (DataError, VideoError) as exc:
+    except (DatasetError, VideoError) as exc:
         gr.Warning(str(exc))
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
 

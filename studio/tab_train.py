@@ -18,7 +18,7 @@ from studio.train_form import (
     build_config, field_kind, preset_names, preset_values, size_label, unique_run_name,
 )  # fmt: skip
 from studio.workspace import Studio
-from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL, ConfigError
+from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL, ConfigError, Problem, problem_fields
 
 TICK_SECONDS = 1.0
 NO_RUN = "No run yet: press **Start training**."
@@ -52,10 +52,10 @@ def _log_html(text: str) -> str:
     return f'<pre class="run-log">{html.escape(text) or "(no output yet)"}</pre>'
 
 
-def _problems_markdown(problems: list[str]) -> str:
+def _problems_markdown(problems: list[Problem]) -> str:
     if not problems:
         return "The config is valid: **Start** writes it as `runs/<name>/config.json` and launches the trainer."
-    return "**Fix before starting:**\n" + "\n".join(f"- `{p.split(':', 1)[0]}`:{p.split(':', 1)[1]}" for p in problems)
+    return "**Fix before starting:**\n" + "\n".join(f"- `{p.field}`: {p.message}" for p in problems)
 
 
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
@@ -92,7 +92,7 @@ def start_run(studio: Studio, *values):
     try:
         job = studio.jobs.start(form.config)
     except ConfigError as exc:
-        gr.Warning(f"Fix {', '.join(p.split(':', 1)[0] for p in exc.problems)} before starting.")
+        gr.Warning(f"Fix {', '.join(problem_fields(exc.problems))} before starting.")
         return gr.skip(), _problems_markdown(exc.problems), gr.skip()
     except JobError as exc:
         gr.Warning(str(exc))

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from trainer.config import ConfigError, TrainConfig, config_from_dict, field_help
+from trainer.config import ConfigError, Problem, TrainConfig, config_from_dict, field_help, problem_fields
+from trainer.run_folder import RUNS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS_DIR = REPO_ROOT / "trainer" / "presets"
 DEFAULT_PRESET = "cpu-tiny"  # the embedded tiny model on the sample data: Start works out of the box on a CPU
-RUNS_DIR = "runs"
 
 HELP = field_help()
 # Where runs live and when one resumes is the studio's business (the runs list and the Resume button).
@@ -137,29 +137,29 @@ def unique_run_name(base: str, taken: set[str]) -> str:
 @dataclass
 class FormResult:
     config: TrainConfig | None  # None while the form has problems
-    problems: list[str] = field(default_factory=list)  # 'field: what is wrong (the fix)'
+    problems: list[Problem] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)  # what config.json will hold (best effort when invalid)
 
     @property
     def fields_with_problems(self) -> list[str]:
-        return list(dict.fromkeys(p.split(":", 1)[0] for p in self.problems))
+        return problem_fields(self.problems)
 
 
 def build_config(values: dict[str, Any]) -> FormResult:
     """The TrainConfig the form describes, checked by the trainer's own validator; every problem at once."""
     raw: dict[str, Any] = {}
-    problems: list[str] = []
+    problems: list[Problem] = []
     for name, value in values.items():
         try:
             raw[name] = from_form(name, value)
         except ValueError as exc:
-            problems.append(f"{name}: {exc}")
+            problems.append(Problem(name, str(exc)))
     raw["output_dir"] = RUNS_DIR
     try:
         config = config_from_dict(raw, "the form")
     except ConfigError as exc:
-        seen = {p.split(":", 1)[0] for p in problems}
-        problems += [p for p in exc.problems if p.split(":", 1)[0] not in seen]
+        seen = problem_fields(problems)
+        problems += [p for p in exc.problems if p.field not in seen]
         config = None
     if problems:
         return FormResult(None, problems, raw)

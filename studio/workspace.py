@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trainer.run_folder import RUNS_DIR
+
 if TYPE_CHECKING:
     from studio.adapter_registry import AdapterRegistry
     from studio.dataset_controller import DatasetController
@@ -31,7 +33,7 @@ class Workspace:
 
     @property
     def runs(self) -> Path:
-        return self.root / "runs"
+        return self.root / RUNS_DIR
 
     @property
     def datasets(self) -> Path:

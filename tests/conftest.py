@@ -53,7 +53,7 @@ def tiny_config(data: Path, out: Path, **overrides) -> dict:
         "data": str(data), "output_dir": str(out), "name": "run", "rank": 4, "alpha": 4.0,
         "learning_rate": 1e-3, "max_steps": 3, "height": 64, "width": 64, "num_frames": 9,
         "batch_size": 1, "mixed_precision": "no", "gradient_checkpointing": False, "checkpoint_every": 0,
-        "warmup_steps": 1, "guardrail": False, "cache": "off",
+        "warmup_steps": 1, "cache": "off",
     }  # fmt: skip
     cfg.update(overrides)
     return cfg

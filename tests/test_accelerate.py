@@ -41,6 +41,6 @@ def test_two_process_ddp_trains_identical_adapters_with_one_metrics_file(tmp_pat
     assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3]  # written once, by the main process
     assert [e["event"] for e in events].count("done") == 1
     done = events[-1]
-    assert len(done["rank_checksums"]) == 2 and done["rank_checksums"][0] == done["rank_checksums"][1]
+    assert len(done["process_checksums"]) == 2 and done["process_checksums"][0] == done["process_checksums"][1]
     assert (run_dir / "checkpoints" / "step-2" / "DONE").exists()
     assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"

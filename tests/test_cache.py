@@ -127,15 +127,15 @@ def test_too_little_disk_space_is_refused_before_encoding(data, tmp_path, monkey
     assert not list(latent_cache.folder.rglob("*.safetensors"))
 
 
-def test_model_identity_follows_the_weights(tmp_path):
+def test_components_fingerprint_follows_the_weights(tmp_path):
     model = tmp_path / "model"
     shutil.copytree(cosmos.tiny_model_dir(), model)
     pipe = cosmos.load_pipeline(str(model))
-    before = cache.model_identity(pipe, cache.frozen_projection(pipe.transformer))
+    before = cache.components_fingerprint(pipe, cache.frozen_projection(pipe.transformer))
     weights = next((model / "vae").glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")  # one byte of the VAE changed, same size
     os.utime(weights, ns=(0, 0))
-    after = cache.model_identity(pipe, cache.frozen_projection(pipe.transformer))
+    after = cache.components_fingerprint(pipe, cache.frozen_projection(pipe.transformer))
     assert before["vae"] != after["vae"] and before["text_encoder"] == after["text_encoder"]
     assert cache._digest(before) != cache._digest(after)
 
@@ -187,6 +187,6 @@ def test_two_process_run_builds_once_and_trains_from_the_cache(tmp_path, data, m
     caches = [e for e in events if e["event"] == "cache"]
     assert (caches[-1]["done"], caches[-1]["total"], caches[-1]["reused"]) == (4 + 4, 8, 0)
     done = events[-1]
-    assert done["event"] == "done" and len(set(done["rank_checksums"])) == 1
+    assert done["event"] == "done" and len(set(done["process_checksums"])) == 1
     model_dirs = list((tmp_path / "cache" / "latents").glob("*/model.json"))
     assert len(model_dirs) == 1 and json.loads(model_dirs[0].read_text())["format"] == cache.FORMAT

@@ -9,11 +9,22 @@ import pytest
 from conftest import run_trainer
 
 
-def test_build_tiny_is_deterministic_and_in_diffusers_layout(tmp_path):
+def test_build_tiny_copies_the_embedded_base(tmp_path):
+    from trainer.tinyworld.builtin import tiny_model_dir
+
+    result = run_trainer("build-tiny", str(tmp_path / "copy"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    shipped = sorted(p.relative_to(tiny_model_dir()) for p in tiny_model_dir().rglob("*") if p.is_file())
+    copied = sorted(p.relative_to(tmp_path / "copy") for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    assert copied == shipped
+    assert all((tmp_path / "copy" / p).read_bytes() == (tiny_model_dir() / p).read_bytes() for p in shipped)
+
+
+def test_build_tiny_random_is_deterministic_and_in_diffusers_layout(tmp_path):
     from safetensors.torch import load_file
 
     for name in ("a", "b"):
-        result = run_trainer("build-tiny", str(tmp_path / name))
+        result = run_trainer("build-tiny", "--random", str(tmp_path / name))
         assert result.returncode == 0, result.stderr[-2000:]
     index = json.loads((tmp_path / "a" / "model_index.json").read_text())
     assert index["_class_name"] == "Cosmos2_5_PredictBasePipeline"
@@ -21,7 +32,7 @@ def test_build_tiny_is_deterministic_and_in_diffusers_layout(tmp_path):
     wa = load_file(str(tmp_path / "a" / "transformer" / "diffusion_pytorch_model.safetensors"))
     wb = load_file(str(tmp_path / "b" / "transformer" / "diffusion_pytorch_model.safetensors"))
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
-    refused = run_trainer("build-tiny", str(tmp_path / "a"))
+    refused = run_trainer("build-tiny", "--random", str(tmp_path / "a"))
     assert refused.returncode == 2 and "not empty" in refused.stderr
 
 
@@ -33,7 +44,7 @@ def test_generate_writes_every_variant_side_by_side_and_the_record(tmp_path, cli
     cfg.write_text(json.dumps({"data": str(clip_dataset), "output_dir": str(run), "name": "a1", "rank": 4,
                                "alpha": 4.0, "max_steps": 1, "height": 64, "width": 64, "num_frames": 9,
                                "mixed_precision": "no", "gradient_checkpointing": False, "warmup_steps": 0,
-                               "guardrail": False, "cache": "off"}))  # fmt: skip
+                               "cache": "off"}))  # fmt: skip
     assert run_trainer("train", "--config", str(cfg)).returncode == 0
     out = tmp_path / "gen"
     result = run_trainer("generate", "--image", str(clip_dataset / "videos" / "clip00.mp4"), "--prompt", "A box.",

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from studio.dataset_controller import REPORT_COLUMNS, DataError, DatasetController, default_import_name
+from studio.dataset_controller import REPORT_COLUMNS, DatasetController, default_import_name
+from trainer.datasets import DatasetError
 from tests.datafactory import canonical_dataset, write_clip, write_corrupt_clip, write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,15 +68,15 @@ def test_uploaded_zip_is_imported(data, tmp_path):
 
 
 def test_import_refusals_are_one_sentence(data, tmp_path):
-    with pytest.raises(DataError, match=r"^Dataset name 'a b' can only use letters"):
+    with pytest.raises(DatasetError, match=r"^Dataset name 'a b' can only use letters"):
         data.import_source(str(tmp_path), "a b")
-    with pytest.raises(DataError, match=r"is not a folder, a \.zip file or a Hub dataset id"):
+    with pytest.raises(DatasetError, match=r"is not a folder, a \.zip file or a Hub dataset id"):
         data.import_source(str(tmp_path / "missing"), "x")
-    with pytest.raises(DataError, match=r"^Only \.mp4 clips and \.txt captions can be uploaded \(got notes\.pdf\)"):
+    with pytest.raises(DatasetError, match=r"^Only \.mp4 clips and \.txt captions can be uploaded \(got notes\.pdf\)"):
         data.import_uploads([str(write_text(tmp_path / "notes.pdf", "x"))], "x")
-    with pytest.raises(DataError, match="either one .zip or a set of"):
+    with pytest.raises(DatasetError, match="either one .zip or a set of"):
         data.import_uploads([str(tmp_path / "a.zip"), str(tmp_path / "b.mp4")], "x")
-    with pytest.raises(DataError, match="matches no accepted dataset layout"):
+    with pytest.raises(DatasetError, match="matches no accepted dataset layout"):
         data.check(str(tmp_path))
 
 
@@ -87,7 +88,7 @@ def test_sample_is_checked_in_place_and_read_only(data):
     assert table["caption"].str.len().min() > 10
     video, caption = data.clip("sample", report.keys()[0])
     assert video.is_file() and caption == table["caption"][0]
-    with pytest.raises(DataError, match="built-in sample is read-only; import it"):
+    with pytest.raises(DatasetError, match="built-in sample is read-only; import it"):
         data.save_caption("sample", report.keys()[0], "new")
     imported = data.import_source("sample", "robot")
     assert imported.message.startswith("Imported 48 clips") and data.check("datasets/robot").usable == 48
@@ -101,9 +102,9 @@ def test_caption_edit_is_saved_to_the_dataset(data, tmp_path):
     assert target.read_text() == "The left arm moves the red box.\n"
     assert data.clip("datasets/boxes", "a")[1] == "The left arm moves the red box."
     assert sorted(p.name for p in target.parent.iterdir()) == ["a.txt", "b.txt"]  # no temp file left
-    with pytest.raises(DataError, match="caption of 'a' is empty"):
+    with pytest.raises(DatasetError, match="caption of 'a' is empty"):
         data.save_caption("datasets/boxes", "a", "   ")
-    with pytest.raises(DataError, match="has no clip 'zz'"):
+    with pytest.raises(DatasetError, match="has no clip 'zz'"):
         data.save_caption("datasets/boxes", "zz", "x")
 
 
@@ -114,7 +115,7 @@ def test_frame_image_for_generation(data, tmp_path):
 
     png = data.frame_image("datasets/boxes", "a", 4, tmp_path / "frames")
     assert png.name == "a-frame004.png" and Image.open(png).size == (32, 32)
-    with pytest.raises(DataError, match="ends before frame 100"):
+    with pytest.raises(DatasetError, match="ends before frame 100"):
         data.frame_image("datasets/boxes", "a", 99, tmp_path / "frames")
 
 

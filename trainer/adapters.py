@@ -17,9 +17,7 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 from trainer import __version__
 from trainer.config import TrainConfig
-
-WEIGHTS_NAME = "pytorch_lora_weights.safetensors"
-CARD_NAME = "adapter_card.json"
+from trainer.run_folder import CARD_FILE, CARD_KEYS, MODEL_CARD_FILE
 
 
 def lora_config(cfg: TrainConfig) -> LoraConfig:
@@ -77,14 +75,14 @@ def save_adapter(out_dir: Path, transformer: torch.nn.Module, config: LoraConfig
         transformer_lora_adapter_metadata=config.to_dict(),
         safe_serialization=True,
     )
-    (out_dir / CARD_NAME).write_text(json.dumps(card, indent=2, default=str))
-    (out_dir / "README.md").write_text(model_card_markdown(card))
+    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
+    (out_dir / MODEL_CARD_FILE).write_text(model_card_markdown(card))
     return out_dir
 
 
 def make_card(cfg: TrainConfig, base: dict, dataset: dict, steps: int, final_loss: float | None) -> dict:
-    """Provenance of an adapter: what it was trained from, how, and on which exact files."""
-    return {
+    """Provenance of an adapter: what it was trained from, how, and on which exact files (keys: CARD_KEYS)."""
+    card = {
         "base_model": base["base_model"],
         "revision": base["revision"],
         "adapter": cfg.adapter,
@@ -98,6 +96,8 @@ def make_card(cfg: TrainConfig, base: dict, dataset: dict, steps: int, final_los
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "project_version": __version__,
     }
+    assert card.keys() == CARD_KEYS.keys(), "run_folder.CARD_KEYS and the card written here must match"
+    return card
 
 
 def model_card_markdown(card: dict) -> str:

@@ -17,15 +17,11 @@ from trainer import cosmos
 from trainer.tinyworld.builtin import resolve_data
 from trainer.config import TrainConfig
 from trainer.data_plan import window_start
-from trainer.datasets import check_items, dataset_fingerprint, list_items
+from trainer.datasets import DatasetError, check_items, dataset_fingerprint, list_items
 from trainer.run_folder import INVALID_FILE, write_json_atomic
 from trainer.video import read_frames
 
 log = logging.getLogger("trainer")
-
-
-class DataError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -40,12 +36,12 @@ def load_clips(cfg: TrainConfig, run_dir: Path | None) -> tuple[list[Clip], dict
     """Usable clips of cfg.data and the dataset fingerprint; writes invalid_items.json when dropping clips."""
     items = list_items(resolve_data(cfg.data), caption_variant=cfg.caption_variant, prompt_prefix=cfg.prompt_prefix)
     if not items:
-        raise DataError(f"data: {cfg.data} holds no clips; add videos or point data at another folder.")
+        raise DatasetError(f"data: {cfg.data} holds no clips; add videos or point data at another folder.")
     reports = check_items(items, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width)
     bad = [r for r in reports if r.problem]
     if bad and not cfg.skip_invalid:
         listing = "; ".join(f"{r.video}: {r.problem}" for r in bad)
-        raise DataError(
+        raise DatasetError(
             f"{len(bad)} of {len(items)} clips in {cfg.data} are unusable: {listing}. Fix or remove them, "
             "or set skip_invalid: true to train without them."
         )
@@ -56,7 +52,7 @@ def load_clips(cfg: TrainConfig, run_dir: Path | None) -> tuple[list[Clip], dict
     frames = {str(r.video): r.frames for r in reports}
     clips = [Clip(i.key, Path(i.video), i.caption or "", frames[str(i.video)]) for i in items if str(i.video) in good]
     if not clips:
-        raise DataError(f"data: none of the {len(items)} clips in {cfg.data} is usable; run check-data on it.")
+        raise DatasetError(f"data: none of the {len(items)} clips in {cfg.data} is usable; run check-data on it.")
     usable = [i for i in items if str(i.video) in good]
     return clips, {"clips": len(clips), **dataset_fingerprint(usable)}
 

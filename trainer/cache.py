@@ -106,7 +106,7 @@ def _digest(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def model_identity(pipe, projection: nn.Linear | None, identity: str | None = None) -> dict:
+def components_fingerprint(pipe, projection: nn.Linear | None, identity: str | None = None) -> dict:
     """Everything about the model that changes the cached tensors. `identity` replaces the file digests for a
     pipeline that was built in memory (the benchmark's random weights)."""
     import diffusers
@@ -189,7 +189,7 @@ class LatentCache:
                  identity: str | None = None):  # fmt: skip
         self.cfg, self.clips = cfg, clips
         self.projection = frozen_projection(pipe.transformer)
-        ident = model_identity(pipe, self.projection, identity)
+        ident = components_fingerprint(pipe, self.projection, identity)
         self.folder = (root or cache_root() / "latents") / _digest(ident)[:24]
         self._identity = ident
         sha = {item["key"]: item["video_sha256"] for item in fingerprint["items"]}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from trainer.run_folder import write_json_atomic
 from trainer.tinyworld.builtin import TINY_MODEL
 
 DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
@@ -91,10 +92,6 @@ class TrainConfig:
     checkpoint_every: int = _f(500, "Write a resumable checkpoint every N steps; 0 only at the end.")
     keep_checkpoints: int = _f(3, "Checkpoints kept (oldest removed first); 0 keeps all.")
     resume: str = _f("", 'Continue a run: "latest", or a checkpoint folder path.')
-    guardrail: bool = _f(
-        True,
-        "Use NVIDIA's cosmos_guardrail when generating. false is your decision under NVIDIA's Open Model License.",
-    )
 
     # -------------------------------------------------------------------------------------------------
     @property
@@ -114,15 +111,31 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def validate(self) -> list[str]:
-        """Every problem of this config as 'field: what is wrong (the fix)'; empty when valid."""
+    def validate(self) -> list[Problem]:
+        """Every problem of this config, by field; empty when valid."""
         return _validate(self)
 
 
-class ConfigError(ValueError):
-    """A config with problems; `problems` lists each as 'field: message'."""
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one field: `message` says what and how to fix it."""
 
-    def __init__(self, problems: list[str], source: str = "config"):
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def problem_fields(problems: list[Problem]) -> list[str]:
+    """The fields named by `problems`, each once, in order."""
+    return list(dict.fromkeys(p.field for p in problems))
+
+
+class ConfigError(ValueError):
+    """A config with problems, each a `Problem`."""
+
+    def __init__(self, problems: list[Problem], source: str = "config"):
         self.problems = problems
         self.source = source
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -130,25 +143,30 @@ class ConfigError(ValueError):
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+# Keys earlier versions wrote into config.json that no longer mean anything: accepted (and dropped) so a run
+# folder from an earlier version can still be read and resumed. Any other unknown key is an error.
+RETIRED_KEYS = {"guardrail": "generation settings choose the guardrail; training never generates"}
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> TrainConfig:
     """Build a validated TrainConfig; raises ConfigError listing every problem at once."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     values: dict[str, Any] = {}
     types = {f.name: f.type for f in fields(TrainConfig)}
     for key, value in raw.items():
+        if key in RETIRED_KEYS:
+            continue
         if key not in types:
             close = difflib.get_close_matches(key, FIELD_NAMES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{key}: unknown key{hint}")
+            problems.append(Problem(key, f"unknown key{hint}"))
             continue
         try:
             values[key] = _coerce(value, _resolve_type(types[key]))
         except (TypeError, ValueError) as exc:
-            problems.append(f"{key}: {exc}")
+            problems.append(Problem(key, str(exc)))
     cfg = TrainConfig(**values)
-    problems += [p for p in cfg.validate() if p.split(":", 1)[0] not in {q.split(":", 1)[0] for q in problems}]
+    problems += [p for p in cfg.validate() if p.field not in problem_fields(problems)]
     if problems:
         raise ConfigError(problems, source)
     return cfg
@@ -160,15 +178,25 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError([f"file: cannot read {path} ({exc.strerror})"], str(path)) from None
+        raise ConfigError([Problem("file", f"cannot read {path} ({exc.strerror})")], str(path)) from None
     try:
         raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError([f"file: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}"], str(path)) from None
+        kind = path.suffix.lstrip(".").upper() or "JSON"
+        raise ConfigError([Problem("file", f"not valid {kind}: {exc}")], str(path)) from None
     if not isinstance(raw, dict):
-        raise ConfigError(["file: the top level must be a table of key = value"], str(path))
+        raise ConfigError([Problem("file", "the top level must be a table of key = value")], str(path))
     raw.update(overrides or {})
     return config_from_dict(raw, str(path))
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Validate `cfg` and write it as JSON (atomically): the one place a run's config.json is written."""
+    problems = cfg.validate()
+    if problems:
+        raise ConfigError(problems, f"run {cfg.name!r}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(path), cfg.to_dict())
 
 
 def field_help() -> dict[str, dict[str, Any]]:
@@ -232,12 +260,12 @@ def _coerce(value: Any, typ: Any) -> Any:
     raise TypeError(f"unsupported type {typ}")  # pragma: no cover - a new field type needs a branch above
 
 
-def _validate(c: TrainConfig) -> list[str]:
-    p: list[str] = []
+def _validate(c: TrainConfig) -> list[Problem]:
+    p: list[Problem] = []
 
     def need(ok: bool, name: str, msg: str) -> None:
         if not ok:
-            p.append(f"{name}: {msg} (got {getattr(c, name)!r})")
+            p.append(Problem(name, f"{msg} (got {getattr(c, name)!r})"))
 
     def finite(name: str) -> bool:
         v = getattr(c, name)

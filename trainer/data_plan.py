@@ -20,7 +20,7 @@ class PlanError(ValueError):
 class DataPlan:
     clips: int
     processes: int
-    rank: int
+    process_index: int
     batch_size: int
     gradient_accumulation: int
     seed: int
@@ -49,7 +49,7 @@ class DataPlan:
         index = (step - 1) * self.gradient_accumulation + micro
         epoch, position = divmod(index, per_epoch)
         order = torch.randperm(self.clips, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
-        mine = order[self.rank :: self.processes][: self.clips_per_process]
+        mine = order[self.process_index :: self.processes][: self.clips_per_process]
         return epoch, mine[position * self.batch_size : (position + 1) * self.batch_size].tolist()
 
 
@@ -76,6 +76,6 @@ def window_candidates(frames: int, num_frames: int, choices: int) -> list[int]:
     return sorted({round(i * last / (choices - 1)) for i in range(choices)})
 
 
-def step_generator(seed: int, step: int, rank: int, micro: int) -> torch.Generator:
+def step_generator(seed: int, step: int, process_index: int, micro: int) -> torch.Generator:
     """The noise/timestep/dropout stream of one micro-batch: independent of how the run got to this step."""
-    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 131 + rank) * 17 + micro)
+    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 131 + process_index) * 17 + micro)

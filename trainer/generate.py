@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from trainer import cosmos
-from trainer.adapters import CARD_NAME, WEIGHTS_NAME
+from trainer.run_folder import WEIGHTS_FILE, card_summary, read_card
 from trainer.video import probe_video, read_frames, write_video
 
 BASE = "base"
@@ -71,8 +71,8 @@ class GenerateRequest:
         if self.steps < 1:
             p.append(f"steps: must be at least 1 (got {self.steps})")
         for a in self.adapters:
-            if not (Path(a.path) / WEIGHTS_NAME).is_file():
-                p.append(f"adapter: {a.path} has no {WEIGHTS_NAME}")
+            if not (Path(a.path) / WEIGHTS_FILE).is_file():
+                p.append(f"adapter: {a.path} has no {WEIGHTS_FILE}")
         names = [a.name for a in self.adapters]
         if len(set(names)) != len(names) or BASE in names:
             p.append(f"adapter: names must be distinct and not {BASE!r} (got {names})")
@@ -181,16 +181,13 @@ def _conditioning(request: GenerateRequest) -> tuple[list[Image.Image], int]:
 
 
 def weights_digest(adapter_dir: str | Path) -> str:
-    return hashlib.sha256((Path(adapter_dir) / WEIGHTS_NAME).read_bytes()).hexdigest()[:16]
+    return hashlib.sha256((Path(adapter_dir) / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
 
 
 def _variant_record(name: str, choice: AdapterChoice | None, digest: str | None, seconds: float) -> dict:
     record = {"name": name, "file": f"{name}.mp4", "seconds": round(seconds, 3)}
     if choice is not None:
-        card_path = Path(choice.path) / CARD_NAME
-        card = json.loads(card_path.read_text()) if card_path.exists() else {}
-        record.update(asdict(choice), adapter_id=digest, card={k: card.get(k) for k in
-                      ("base_model", "revision", "adapter", "rank", "alpha", "steps", "final_loss", "created")})  # fmt: skip
+        record.update(asdict(choice), adapter_id=digest, card=card_summary(read_card(Path(choice.path))))
     return record
 
 

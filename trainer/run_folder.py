@@ -1,14 +1,17 @@
-"""The run folder contract between the trainer and everything that watches it (the studio, scripts, tests).
+"""The run folder contract: every file name, event, status field and card key the trainer and its watchers share.
 
-A run is the folder `<output_dir>/<name>/`:
+The trainer writes a run folder; the studio, scripts and tests only read it. Nothing else is shared between the
+two sides, so this module is the whole API between them (a test checks that every name the studio reads is
+defined here). A run is the folder `<output_dir>/<name>/` (the studio's output_dir is `<workspace>/runs`):
 
-    config.json          the validated TrainConfig the run was started with
+    config.json          the validated TrainConfig the run was started with (written once, by whoever starts it)
     status.json          how the run stands: see `Status`; with the exit code, the truth about how it ended
     metrics.jsonl        one JSON object per line, appended by the main process only; see `EVENTS`
-    train.log            human-readable log of every phase
+    train.log            human-readable log of every phase (tracebacks of unexpected failures land here)
+    process.log          the launched process's stdout and stderr, written by whoever launched it
     invalid_items.json   clips dropped by `skip_invalid: true`, each with its reason (only when some were)
     checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE
-    adapter/             pytorch_lora_weights.safetensors + adapter_card.json + README.md
+    adapter/             the weights file + adapter_card.json (see `CARD_KEYS`) + README.md (a model card)
 
 This module is dependency-free: the studio imports it without torch.
 """
@@ -31,6 +34,25 @@ INVALID_FILE = "invalid_items.json"
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
 CHECKPOINT_DONE_MARK = "DONE"
+PROCESS_LOG = "process.log"
+RUNS_DIR = "runs"  # TrainConfig's default output_dir, and the studio's <workspace>/runs
+
+# An adapter folder (a run's adapter/, or one imported into the studio) holds these files.
+WEIGHTS_FILE = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
+CARD_FILE = "adapter_card.json"
+MODEL_CARD_FILE = "README.md"
+
+# The keys of adapter_card.json, each with its meaning. The trainer writes exactly these (a test checks it).
+CARD_KEYS: dict[str, str] = {
+    "base_model": '"tiny", a local folder or a Hub model id', "revision": "the base model's revision",
+    "adapter": "lora or dora", "rank": "adapter rank", "alpha": "LoRA alpha",
+    "target_modules": "transformer layers that carry the adapter",
+    "dataset": "path, clips, digest and per-file sha256 of the training data", "steps": "optimizer steps trained",
+    "final_loss": "loss of the last step", "config": "the full TrainConfig", "created": "UTC time of saving",
+    "project_version": "version of this project that trained it",
+}  # fmt: skip
+# The card keys a person compares adapters by (tables, compare.json, the Adapters tab).
+CARD_SUMMARY_KEYS = ("base_model", "revision", "adapter", "rank", "alpha", "steps", "final_loss", "created")
 
 # Every event has `event` (its kind) and `time` (Unix seconds). The other fields of each kind:
 EVENTS: dict[str, dict[str, str]] = {
@@ -48,7 +70,8 @@ EVENTS: dict[str, dict[str, str]] = {
     },
     "checkpoint": {"step": "step saved", "path": "checkpoint folder"},
     "done": {"step": "last step", "state": "finished or stopped", "final_loss": "loss of the last step",
-             "adapter": "adapter folder"},
+             "adapter": "adapter folder",
+             "process_checksums": "digest of the adapter weights on each data-parallel process (all equal)"},
     "error": {"message": "one sentence saying what went wrong and how to fix it"},
 }  # fmt: skip
 
@@ -67,7 +90,7 @@ class Status:
     step: int = 0
     total: int = 0
     error: str | None = None
-    exit_code: int | None = None  # filled in by whoever saw the process end (the trainer cannot know its own)
+    exit_code: int | None = None  # written by whoever saw the process end (the trainer cannot know its own)
     updated: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,3 +155,17 @@ def read_events(run_dir: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return out
+
+
+def read_card(adapter_dir: Path) -> dict[str, Any]:
+    """An adapter's card, or {} when it is missing or damaged: the weights are still usable without it."""
+    try:
+        card = json.loads((Path(adapter_dir) / CARD_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def card_summary(card: dict[str, Any]) -> dict[str, Any]:
+    """The CARD_SUMMARY_KEYS of a card (None where missing)."""
+    return {key: card.get(key) for key in CARD_SUMMARY_KEYS}

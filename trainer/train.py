@@ -22,7 +22,7 @@ from accelerate.utils import set_seed
 
 from trainer import adapters, cache, checkpoints, cosmos, speed
 from trainer.batches import load_clips
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, save_config
 from trainer.data_plan import DataPlan, step_generator
 from trainer.run_folder import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
 
@@ -48,14 +48,17 @@ class StopRequest:
         return bool(accelerator.reduce(flag, "sum").item() > 0)
 
 
-def run(cfg: TrainConfig) -> int:
-    """Train; returns the process exit code (0 finished or stopped, 1 failed)."""
+def run(cfg: TrainConfig, config_written: bool = False) -> int:
+    """Train; returns the process exit code (0 finished or stopped, 1 failed).
+
+    `config_written`: the run folder's config.json already holds `cfg` (the studio wrote it), so it is not
+    written again; otherwise (a config file from elsewhere, or overrides) it is written here, once.
+    """
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     run_dir = cfg.run_dir
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CONFIG_FILE).write_text(cfg.to_json())
+    if main and not config_written:
+        save_config(cfg, run_dir / CONFIG_FILE)
     accelerator.wait_for_everyone()
     _setup_logging(run_dir / LOG_FILE if main else None)
     events = EventWriter(run_dir, enabled=main)
@@ -170,7 +173,7 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
         adapters.save_adapter(adapter_dir, unwrapped, lora_config, card)
         status.state = RunState.STOPPED if stopped else RunState.FINISHED
         events.emit("done", step=step, state=status.state.value, final_loss=loss_value, adapter=str(adapter_dir),
-                    rank_checksums=checksums)  # fmt: skip
+                    process_checksums=checksums)  # fmt: skip
         write_status(run_dir, status)
         log.info("%s at step %d/%d; adapter in %s", status.state.value, step, total, adapter_dir)
     accelerator.wait_for_everyone()
@@ -202,7 +205,7 @@ def _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, event
 
 
 def _adapter_checksum(transformer) -> torch.Tensor:
-    """A digest of this process's adapter weights, gathered at the end to show every rank holds the same ones."""
+    """A digest of this process's adapter weights, gathered at the end to show every process holds the same ones."""
     digest = hashlib.sha256()
     for name, tensor in sorted(adapters.adapter_state(transformer).items()):
         digest.update(name.encode())

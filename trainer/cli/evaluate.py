@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from trainer.adapters import WEIGHTS_NAME
+    from trainer.run_folder import WEIGHTS_FILE
     from trainer.cosmos import ModelError
     from trainer.datasets import DatasetError
     from trainer.evaluate import EvalSettings, contact_sheet, evaluate, format_table
@@ -50,8 +50,8 @@ def main(args: argparse.Namespace) -> int:
         width=args.width, max_clips=args.max_clips, guardrail=not args.no_guardrail,
     )  # fmt: skip
     problems = settings.problems()
-    problems += [f"adapter: {a.path} has no {WEIGHTS_NAME}" for a in settings.adapters
-                 if not (Path(a.path) / WEIGHTS_NAME).is_file()]  # fmt: skip
+    problems += [f"adapter: {a.path} has no {WEIGHTS_FILE}" for a in settings.adapters
+                 if not (Path(a.path) / WEIGHTS_FILE).is_file()]  # fmt: skip
     if problems:
         print("evaluate: " + "; ".join(problems), file=sys.stderr)
         return 2

@@ -34,11 +34,16 @@ def parse_overrides(pairs: list[str]) -> dict:
 def main(args: argparse.Namespace) -> int:
     from trainer.config import ConfigError, load_config
 
+    from trainer.run_folder import CONFIG_FILE
+
     try:
-        cfg = load_config(args.config, parse_overrides(args.set))
+        overrides = parse_overrides(args.set)
+        cfg = load_config(args.config, overrides)
     except (ConfigError, ValueError) as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
     from trainer.train import run
 
-    return run(cfg)
+    # Started by the studio (or again on a run folder's own config.json): that file already holds this config.
+    same_file = args.config.resolve() == (cfg.run_dir / CONFIG_FILE).resolve()
+    return run(cfg, config_written=same_file and not overrides)
