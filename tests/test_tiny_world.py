@@ -34,7 +34,7 @@ def test_committed_base_is_what_tiny_means_and_is_small():
 
 def _shapes_clips(tmp_path: Path, count: int) -> Path:
     """Shapes clips from seeds the pre-training never drew (its data uses dataset seeds 0 and 1)."""
-    from trainer.tinyworld.sample_world import make_shapes_dataset
+    from trainer.tinyworld.sample_datasets import make_shapes_dataset
 
     make_shapes_dataset(tmp_path / "shapes", clips=count, seed=7)
     return tmp_path / "shapes"

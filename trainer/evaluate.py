@@ -7,7 +7,7 @@ For every clip, two measurements per variant (the base model, then each adapter)
 - `psnr`, `ssim`: generate from the clip's first frame and caption (same initial noise for every variant), and
   compare the generated frames after the conditioning frame with the real ones.
 - `hand_accuracy` (robot world only: when the captions name "the left arm" or "the right arm"): how often the
-  arm that moves in the generated clip (`sample_world.which_hand_moved`) is the arm the caption names.
+  arm that moves in the generated clip (`hand_scorer.which_hand_moved`) is the arm the caption names.
 
 `reference` holds what no adapter changes: the real clip encoded and decoded by the VAE (what the VAE alone
 loses: a practical ceiling for every variant, hand scorer included) and the first frame held still (what
@@ -226,7 +226,7 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
 def _hand_correct(frames: np.ndarray, hand: str | None) -> bool | None:
     if hand is None:
         return None
-    from trainer.tinyworld.sample_world import which_hand_moved
+    from trainer.tinyworld.hand_scorer import which_hand_moved
 
     return which_hand_moved(frames) == hand
 

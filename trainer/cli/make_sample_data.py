@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _usage_problems(args: argparse.Namespace, clips: int, held_out: int) -> list[str]:
-    from trainer.tinyworld.sample_world import clip_shape_problems
+    from trainer.tinyworld.drawing import clip_shape_problems
 
     problems = clip_shape_problems(args.size, args.num_frames, names=("--size", "--num-frames"))
     if args.world == "shapes" and args.held_out is not None:
@@ -43,7 +43,7 @@ def _usage_problems(args: argparse.Namespace, clips: int, held_out: int) -> list
 def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from trainer.tinyworld import sample_world
+    from trainer.tinyworld import sample_datasets
 
     clips = DEFAULT_CLIPS[args.world] if args.clips is None else args.clips
     held_out = DEFAULT_HELD_OUT if args.held_out is None else args.held_out
@@ -59,9 +59,9 @@ def main(args: argparse.Namespace) -> int:
             progress.update()
 
         if args.world == "robot":
-            sample_world.make_robot_dataset(args.out_dir, clips, held_out, on_clip=advance, **shape)
+            sample_datasets.make_robot_dataset(args.out_dir, clips, held_out, on_clip=advance, **shape)
         else:
-            sample_world.make_shapes_dataset(args.out_dir, clips, on_clip=advance, **shape)
+            sample_datasets.make_shapes_dataset(args.out_dir, clips, on_clip=advance, **shape)
     clip_shape = f"{args.size}x{args.size}, {args.num_frames} frames"
     print(f"Wrote {total} {args.world}-world clips ({clip_shape}) to {args.out_dir}.")
     return 0

@@ -34,13 +34,14 @@ def is_sample(data: str) -> bool:
 
 def sample_root() -> Path:
     """The generated sample dataset (both splits + manifest.json); built once per generator version."""
-    from trainer.tinyworld import sample_world
+    from trainer.tinyworld import drawing, robot_world, sample_datasets
     from trainer.user_cache import build_once, cache_root
 
-    source = inspect.getsource(sample_world)
+    # A change to how the world is drawn or written gets a fresh folder, never a stale one.
+    source = "".join(inspect.getsource(module) for module in (drawing, robot_world, sample_datasets))
     digest = hashlib.sha256((source + json.dumps(SAMPLE_SETTINGS)).encode()).hexdigest()[:12]
     return build_once(cache_root() / f"sample-robot-{digest}", "manifest.json",
-                      lambda folder: sample_world.make_robot_dataset(folder, **SAMPLE_SETTINGS))  # fmt: skip
+                      lambda folder: sample_datasets.make_robot_dataset(folder, **SAMPLE_SETTINGS))  # fmt: skip
 
 
 def resolve_data(data: str) -> Path:

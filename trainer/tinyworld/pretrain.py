@@ -29,7 +29,7 @@ import torch
 
 from trainer import cosmos
 from trainer.tinyworld import model as tiny
-from trainer.tinyworld.sample_world import make_shapes_dataset
+from trainer.tinyworld.sample_datasets import make_shapes_dataset
 from trainer.video import read_frames
 
 SIZE, NUM_FRAMES = 64, 17  # the sample robot dataset's clip shape (trainer.tinyworld.builtin.SAMPLE_SETTINGS)
@@ -324,7 +324,7 @@ Made by `{r['command']}` (`trainer/tinyworld/pretrain.py`); every number below i
 the same machine gives the same weights.
 
 ## Data
-The shapes world (`trainer.tinyworld.sample_world.make_shapes_dataset`): {s['clips']} clips, seed {s['seed']}, {SIZE}x{SIZE},
+The shapes world (`trainer.tinyworld.sample_datasets.make_shapes_dataset`): {s['clips']} clips, seed {s['seed']}, {SIZE}x{SIZE},
 {NUM_FRAMES} frames at 8 fps, 1-3 circles, squares and triangles moving, bouncing, growing or shrinking, each
 clip captioned with what its shapes do. No robot, table or bowl: the robot world is the fine-tuning task.
 Scores below are on {s['held_out_clips']} held-out shapes clips (dataset seed {s['seed'] + HELD_OUT_SEED_OFFSET}).
