@@ -17,7 +17,7 @@ from studio.workspace import Studio
 from trainer.datasets import DatasetError
 from trainer.tinyworld.builtin import SAMPLE_DATA
 from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
-from trainer.run_folder import CARD_SUMMARY_KEYS, card_summary
+from trainer.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
 from trainer.video import VideoError, probe_video
 
 FRAME, CLIP = "initial frame (image)", "initial clip (video)"
@@ -96,7 +96,7 @@ def _results(record: dict, out_dir: Path) -> tuple:
     # compare.json as text, not gr.JSON: its adapter entries hold a "path", which gradio_client takes for a file.
     return (f"Done: {len(record['variants'])} variants in {seconds:.1f} s, saved in `{out_dir}`.",
             {"record": record, "out_dir": str(out_dir)}, summary_table(record),
-            [str(out_dir / "compare.mp4"), str(out_dir / "compare.json")], json.dumps(record, indent=2))  # fmt: skip
+            [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)], json.dumps(record, indent=2))  # fmt: skip
 
 
 def adapter_choices(studio: Studio):

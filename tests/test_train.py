@@ -108,12 +108,26 @@ def test_alpha_is_stored_so_scale_round_trips(lora_run):
     assert (stored["transformer.r"], stored["transformer.lora_alpha"]) == (4, 8.0)
 
 
-def test_dora_saves_magnitudes(dora_run):
-    from safetensors import safe_open
+def test_dora_saves_one_trained_magnitude_per_layer(dora_run):
+    """Every adapted layer's DoRA magnitude is saved, sized by its output features, and moved by training
+    (peft starts each magnitude at the row norm of the frozen weight)."""
+    from diffusers import Cosmos2_5_PredictBasePipeline
+    from safetensors.torch import load_file
 
-    with safe_open(str(dora_run / "adapter" / "pytorch_lora_weights.safetensors"), "pt") as f:
-        keys = list(f.keys())
-    assert any("magnitude" in k for k in keys)
+    from trainer.cosmos import NoGuardrail, tiny_model_dir
+
+    weights = load_file(str(dora_run / "adapter" / "pytorch_lora_weights.safetensors"))
+    magnitudes = {k: v for k, v in weights.items() if "magnitude" in k}
+    layers = {k.rsplit(".lora", 1)[0] for k in weights if "magnitude" not in k}
+    assert len(magnitudes) == len(layers) > 0
+    base = dict(Cosmos2_5_PredictBasePipeline.from_pretrained(tiny_model_dir(), safety_checker=NoGuardrail())
+                .transformer.named_modules())  # fmt: skip
+    moved = 0
+    for key, magnitude in magnitudes.items():
+        weight = base[key.removeprefix("transformer.").rsplit(".lora", 1)[0]].weight.detach()
+        assert magnitude.shape == (weight.shape[0],), key
+        moved += not torch.allclose(magnitude.float(), weight.norm(dim=1), atol=1e-6)
+    assert moved > len(magnitudes) // 2
 
 
 def _wait_for_step(run_dir, step, proc, timeout=120):

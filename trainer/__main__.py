@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("trainer.cli.train", "Train a LoRA/DoRA adapter from a config file."),
     "generate": ("trainer.cli.generate", "Render the base model and adapters from the same noise, side by side."),
     "evaluate": ("trainer.cli.evaluate", "Score the base model and adapters on held-out clips."),
+    "pretrain-tiny": ("trainer.cli.pretrain_tiny", "Pre-train the embedded tiny base on the shapes world."),
 }
 
 

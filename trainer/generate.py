@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from trainer import cosmos
-from trainer.run_folder import WEIGHTS_FILE, card_summary, read_card
+from trainer.run_folder import COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, WEIGHTS_FILE, card_summary, read_card
 from trainer.video import probe_video, read_frames, write_video
 
 BASE = "base"
@@ -101,16 +101,16 @@ class Renderer:
         rendered = self.render_frames(request, progress)
         for name, frames in rendered.frames.items():
             write_video(out / f"{name}.mp4", frames, request.fps)
-        write_video(out / "compare.mp4", side_by_side(list(rendered.frames.items())), request.fps)
+        write_video(out / COMPARE_VIDEO_FILE, side_by_side(list(rendered.frames.items())), request.fps)
         record = {
             "model": self.model, "revision": self.revision or "", "prompt": request.prompt,
             "negative_prompt": request.negative_prompt, "seed": request.seed, "steps": request.steps,
             "guidance": request.guidance, "height": request.height, "width": request.width,
             "num_frames": request.num_frames, "fps": request.fps, "image": request.image, "video": request.video,
             "conditional_latent_frames": rendered.cond_latent_frames, "device": str(self.device),
-            "variants": rendered.records, "compare": "compare.mp4",
+            "variants": rendered.records, "compare": COMPARE_VIDEO_FILE,
         }  # fmt: skip
-        (out / "compare.json").write_text(json.dumps(record, indent=2))
+        (out / COMPARE_RECORD_FILE).write_text(json.dumps(record, indent=2))
         return record
 
     def render_frames(self, request: GenerateRequest, progress: Progress | None = None) -> Rendered:

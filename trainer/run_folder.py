@@ -51,6 +51,19 @@ CARD_KEYS: dict[str, str] = {
     "final_loss": "loss of the last step", "config": "the full TrainConfig", "created": "UTC time of saving",
     "project_version": "version of this project that trained it",
 }  # fmt: skip
+# A generation folder: what `generate` (and the studio's worker) writes for one comparison, beside one
+# <variant>.mp4 per variant.
+COMPARE_VIDEO_FILE = "compare.mp4"  # every variant side by side, labelled
+COMPARE_RECORD_FILE = "compare.json"  # every input, and per variant its adapter's card summary and seconds
+
+# The generation worker's answers (`python -m trainer.worker`), one JSON object per line on its stdout; each
+# has `id` (the request's) and `event`.
+WORKER_EVENTS: dict[str, dict[str, str]] = {
+    "progress": {"variant": "variant being rendered", "step": "denoising steps done", "total": "steps per variant"},
+    "done": {"record": "the compare.json record", "out_dir": "the generation folder"},
+    "error": {"message": "one sentence saying what went wrong and how to fix it"},
+}
+
 # The card keys a person compares adapters by (tables, compare.json, the Adapters tab).
 CARD_SUMMARY_KEYS = ("base_model", "revision", "adapter", "rank", "alpha", "steps", "final_loss", "created")
 
@@ -133,6 +146,9 @@ class EventWriter:
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         if event not in EVENTS:
             raise ValueError(f"unknown event kind {event!r}; add it to trainer.run_folder.EVENTS first")
+        undeclared = sorted(set(fields) - set(EVENTS[event]))
+        if undeclared:
+            raise ValueError(f"{event} event fields {undeclared} are not in trainer.run_folder.EVENTS; add them first")
         record = {"event": event, "time": round(time.time(), 3), **fields}
         if self.enabled:
             with self.path.open("a") as fh:

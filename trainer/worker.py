@@ -50,6 +50,9 @@ class Worker:
         self.renderer_key: tuple | None = None
 
     def emit(self, request_id: Any, event: str, **payload: Any) -> None:
+        from trainer.run_folder import WORKER_EVENTS
+
+        assert event in WORKER_EVENTS and payload.keys() == WORKER_EVENTS[event].keys(), event
         self.out.write(json.dumps({"id": request_id, "event": event, **payload}) + "\n")
         self.out.flush()
 

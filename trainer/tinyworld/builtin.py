@@ -23,7 +23,7 @@ def tiny_model_dir() -> Path:
     if not (TINY_BASE_DIR / "model_index.json").exists():
         raise FileNotFoundError(
             f"the embedded tiny model is missing from {TINY_BASE_DIR.name}/ of the installed code; reinstall the "
-            "project (or rebuild it: python -m trainer.tinyworld.pretrain OUT_DIR)."
+            "project (or rebuild it: python -m trainer pretrain-tiny OUT_DIR)."
         )
     return TINY_BASE_DIR
 

@@ -1,7 +1,7 @@
 """Pre-train the embedded tiny base model on the generic shapes world; it never sees the robot scenes.
 
-    python -m trainer.tinyworld.pretrain OUT_DIR [--clips N] [--vae-image-steps N] [--vae-video-steps N]
-                                    [--dit-steps N] [--seed S] [--threads T] [--work-dir DIR]
+    python -m trainer pretrain-tiny OUT_DIR [--clips N] [--vae-image-steps N] [--vae-video-steps N]
+                                            [--dit-steps N] [--seed S] [--threads T] [--work-dir DIR]
 
 Phases, top to bottom: data (the bouncing-shapes world, with captions) -> VAE (reconstruction + a small KL,
 then the latent statistics the pipeline normalises with) -> text encoder (random and fixed: it only has to map
@@ -13,13 +13,10 @@ gives the same weights.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -298,7 +295,7 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path, spec: tiny.Tiny
         "dit": {"history": dit_history}, "held_out_scores": scores, "prompt_separation": prompt_separation(pipe),
         "parameters": {name: sum(p.numel() for p in components[name].parameters())
                        for name in ("transformer", "vae", "text_encoder")},
-        "machine": machine(), "command": " ".join(["python -m trainer.tinyworld.pretrain", *sys.argv[1:]]),
+        "machine": machine(), "command": " ".join(["python -m trainer", *sys.argv[1:]]),
     }  # fmt: skip
     (out_dir / "pretraining.json").write_text(json.dumps(record, indent=2) + "\n")
     (out_dir / "PRETRAINING.md").write_text(report_markdown(record))
@@ -373,31 +370,3 @@ def machine() -> dict:
             "cpu_count": __import__("os").cpu_count(), "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "transformers": transformers.__version__}  # fmt: skip
-
-
-CLI_SETTINGS = ("clips", "held_out_clips", "seed", "vae_image_steps", "vae_video_steps", "dit_steps", "threads")
-
-
-def main(argv: list[str] | None = None) -> int:
-    defaults = PretrainSettings()
-    parser = argparse.ArgumentParser(prog="python -m trainer.tinyworld.pretrain", description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path, help="folder to write the pipeline to (must be empty or absent)")
-    for name in CLI_SETTINGS:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    parser.add_argument("--work-dir", type=Path, default=None, help="where the shapes clips are written (temp)")
-    args = parser.parse_args(argv)
-    if args.out_dir.exists() and any(args.out_dir.iterdir()):
-        print(f"pretrain_tiny: {args.out_dir} is not empty; choose a new folder.", file=sys.stderr)
-        return 2
-    settings = PretrainSettings(**{name: getattr(args, name) for name in CLI_SETTINGS})
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="pretrain-tiny-"))
-    try:
-        pretrain(args.out_dir, settings, work)
-    finally:
-        if args.work_dir is None:
-            shutil.rmtree(work, ignore_errors=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
