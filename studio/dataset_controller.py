@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from trainer.tinyworld.builtin import SAMPLE_DATA, is_sample, resolve_data
-from trainer.datasets import DatasetError, ItemReport, Layout, check_items, detect_layout, list_items
+from trainer.datasets import DatasetError, ItemReport, Layout, check_items, detect_layout, list_items, relative_name
 from trainer.video import VideoError, read_frames
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ class CheckResult:
         """The check-data report: one row per clip, unusable ones included, in key order."""
         rows = [
             {
-                "file": _relative(r.video, self.path),
+                "file": relative_name(r.video, self.path),
                 "frames": r.frames,
                 "fps": None if r.fps is None else round(r.fps, 3),
                 "resolution": None if r.width is None else f"{r.width}x{r.height}",
@@ -242,13 +242,6 @@ def default_import_name(source: str) -> str:
 def _upload_name(path: Path) -> str:
     # Browsers upload by base name; Gradio keeps it. Lower-case the suffix so x.MP4 pairs with x.txt.
     return path.stem + path.suffix.lower()
-
-
-def _relative(video: str, root: Path) -> str:
-    try:
-        return Path(video).relative_to(root).as_posix()
-    except ValueError:
-        return video
 
 
 def _last_line(text: str) -> str:

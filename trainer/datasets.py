@@ -312,3 +312,11 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def relative_name(path: str | Path, root: Path) -> str:
+    """`path` as written inside `root` (posix), or unchanged when it lies elsewhere: for reports and tables."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

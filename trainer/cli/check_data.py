@@ -15,7 +15,7 @@ from typing import get_args
 
 from trainer.tinyworld.builtin import resolve_data
 from trainer.config import CaptionVariant
-from trainer.datasets import DatasetError, ItemReport, check_items, detect_layout, list_items
+from trainer.datasets import DatasetError, ItemReport, check_items, detect_layout, list_items, relative_name
 
 CAPTION_WIDTH = 40  # characters of each caption shown in the table
 
@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
         print()
         print(_summary_line(summary))
         for report in bad:
-            print(f"  {_relative(report.video, root)}: {report.problem}")
+            print(f"  {relative_name(report.video, root)}: {report.problem}")
     return 1 if bad or not reports else 0
 
 
@@ -68,7 +68,7 @@ def _table(reports: list[ItemReport], root: Path) -> str:
     header = ("file", "frames", "fps", "size", "caption", "problem")
     rows = [header] + [
         (
-            _relative(r.video, root),
+            relative_name(r.video, root),
             "-" if r.frames is None else str(r.frames),
             "-" if r.fps is None else f"{r.fps:g}",
             "-" if r.width is None else f"{r.width}x{r.height}",
@@ -102,13 +102,6 @@ def _shorten(caption: str | None) -> str:
         return "-"
     flat = " ".join(caption.split())
     return flat if len(flat) <= CAPTION_WIDTH else flat[: CAPTION_WIDTH - 1] + "…"
-
-
-def _relative(video: str, root: Path) -> str:
-    try:
-        return Path(video).relative_to(root).as_posix()
-    except ValueError:
-        return video
 
 
 def _positive_int(text: str) -> int:
