@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from trainer.run_folder import write_json_atomic
+from trainer.schedules import LrScheduler
 from trainer.tinyworld.builtin import TINY_MODEL
 
 DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
@@ -59,9 +60,12 @@ class TrainConfig:
     target_modules: list[str] = _f(lambda: list(RECIPE_TARGET_MODULES), "Transformer Linear layers that get adapters.")
     # --- optimizer and schedule -------------------------------------------------------------------
     weight_decay: float = _f(1e-3, "AdamW weight decay.")
+    lr_scheduler: LrScheduler = _f(
+        "linear", "After warm-up: linear decay f_max -> f_min (the recipe), constant f_max, or cosine f_max -> f_min."
+    )
     warmup_steps: int = _f(1000, "Linear warm-up steps (clipped to the run's length).")
     f_max: float = _f(0.5, "Learning-rate factor at the end of warm-up.")
-    f_min: float = _f(0.2, "Learning-rate factor at the last step (linear decay from f_max).")
+    f_min: float = _f(0.2, "Learning-rate factor at the last step (linear and cosine schedules).")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm; 0 disables clipping.")
     fused_adamw: bool = _f(True, "Use the fused AdamW kernel on CUDA (ignored on CPU).")
     # --- data -------------------------------------------------------------------------------------
@@ -214,7 +218,7 @@ _TYPE_NAMES = {
     "str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str],
     "dict[int, float]": dict[int, float], "AdapterType": AdapterType, "MixedPrecision": MixedPrecision,
     "CaptionVariant": CaptionVariant, "CacheMode": CacheMode, "CheckpointingPolicy": CheckpointingPolicy,
-    "AttentionBackend": AttentionBackend,
+    "AttentionBackend": AttentionBackend, "LrScheduler": LrScheduler,
 }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from trainer.batches import load_clips
 from trainer.config import TrainConfig, save_config
 from trainer.data_plan import DataPlan, step_generator
 from trainer.run_folder import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
+from trainer.schedules import lr_factor
 
 log = logging.getLogger("trainer")
 
@@ -106,7 +107,8 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
 
     # --- optimizer and schedule (length = this run's real number of steps)
     optimizer = speed.make_optimizer(params, cfg, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.warmup_steps, cfg.f_max, cfg.f_min, total))
+    factor = lr_factor(cfg.lr_scheduler, cfg.warmup_steps, cfg.f_max, cfg.f_min, total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     transformer, optimizer = accelerator.prepare(pipe.transformer, optimizer)
 
     # --- resume
@@ -179,19 +181,6 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return 0
-
-
-def lr_factor(warmup_steps: int, f_max: float, f_min: float, total: int):
-    """Linear warm-up to f_max, then linear decay to f_min at the run's last step (scheduler index s = step-1)."""
-    warmup = min(warmup_steps, max(total - 1, 0))
-
-    def factor(s: int) -> float:
-        if s < warmup:
-            return f_max * (s + 1) / warmup
-        decay_steps = max(total - 1 - warmup, 1)
-        return f_max + (f_min - f_max) * min((s - warmup) / decay_steps, 1.0)
-
-    return factor
 
 
 def _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events) -> None:
