@@ -6,14 +6,13 @@ adapter is a folder holding the weights file; its adapter_card.json (written by 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 

@@ -13,6 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.jobs import JobError
+from studio.named_outputs import NamedOutputs
 from studio.train_form import (
     ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
     build_config, field_kind, preset_names, preset_values, size_label, unique_run_name,
@@ -122,20 +123,23 @@ def run_command(studio: Studio, action: str, name: str):
     return gr.update(choices=studio.monitor.run_names(), value=name)
 
 
-def tick(studio: Studio, name: str, last):
-    """The run's headline, error, curves, log and numbers; curves and log only when something changed."""
+def tick(studio: Studio, name: str, last) -> dict[str, Any]:
+    """The run's headline, error, curves, log and numbers (TICK_OUTPUTS); curves and log only when they changed."""
     view = studio.monitor.view(name, LOG_LINES)
     if view is None:
         if last == NO_RUN:  # nothing to redraw: an unchanged plot still re-renders in the browser
-            return NO_RUN, "", gr.skip(), gr.skip(), gr.skip(), {}, last
-        return NO_RUN, "", EMPTY_CURVE, EMPTY_CURVE, "", {}, NO_RUN
+            return {"headline": NO_RUN, "error": "", "numbers": {}}
+        return {"headline": NO_RUN, "error": "", "loss_plot": EMPTY_CURVE, "lr_plot": EMPTY_CURVE, "log": "",
+                "numbers": {}, "seen": NO_RUN}  # fmt: skip
     err = ""
     if view.numbers["error"]:
         first = view.numbers["error"].splitlines()[0]
         err = f"**{view.state.capitalize()}:** {first}" + (" (the end of its log is below)" if view.log else "")
+    shown = {"headline": view.headline, "error": err, "numbers": view.numbers}
     if view.signature == last:
-        return view.headline, err, gr.skip(), gr.skip(), gr.skip(), view.numbers, last
-    return view.headline, err, view.frame, view.frame, _log_html(view.log), view.numbers, view.signature
+        return shown
+    return {**shown, "loss_plot": view.frame, "lr_plot": view.frame, "log": _log_html(view.log),
+            "seen": view.signature}
 
 
 def refresh_runs(studio: Studio, current: str | None):
@@ -208,6 +212,15 @@ def _runs() -> SimpleNamespace:
                            error=error, loss_plot=loss_plot, lr_plot=lr_plot, log=log, numbers=numbers)  # fmt: skip
 
 
+# The outputs of the train_tick endpoint, by name, as an API caller receives them (in this order). The page also
+# keeps "seen" (what it last drew) in a State, which is never sent to API callers.
+TICK_OUTPUTS = ("headline", "error", "loss_plot", "lr_plot", "log", "numbers")
+
+
+def tick_outputs(runs: SimpleNamespace, seen: gr.State) -> NamedOutputs:
+    return NamedOutputs(**{name: getattr(runs, name) for name in TICK_OUTPUTS}, seen=seen)
+
+
 def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     with gr.Tab("Train", id="train"):
         form, runs = _form(studio), _runs()
@@ -228,8 +241,9 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     for action in ("stop", "resume", "kill"):
         getattr(runs, action).click(partial(run_command, studio, action), runs.run, runs.run, api_name=f"{action}_run")
     runs.refresh.click(partial(refresh_runs, studio), runs.run, runs.run, **private)
-    timer.tick(partial(tick, studio), [runs.run, seen], [runs.headline, runs.error, runs.loss_plot, runs.lr_plot,
-               runs.log, runs.numbers, seen], api_name="train_tick", show_progress="hidden")  # fmt: skip
+    outputs = tick_outputs(runs, seen)
+    timer.tick(outputs.wrap(partial(tick, studio)), [runs.run, seen], outputs.components, api_name="train_tick",
+               show_progress="hidden")  # fmt: skip
     demo.load(partial(on_load, studio), None, [runs.run, fields["name"], fields["data"]], **private)
     demo.load(show_config, inputs, [form.preview, form.problems], **private)
     return {"fields": fields, "run": runs.run}

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+from studio.tab_train import TICK_OUTPUTS
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90
 TRAIN_TIMEOUT_S = 300
@@ -65,15 +67,15 @@ def running_app(workspace: Path, log: Path) -> Iterator[str]:
             app.wait(5)
 
 
-def wait_for_run(client, name: str, timeout: float = TRAIN_TIMEOUT_S) -> tuple:
-    """Poll the Train tab's tick endpoint until the run is no longer running; returns the last tick."""
+def wait_for_run(client, name: str, timeout: float = TRAIN_TIMEOUT_S) -> dict:
+    """Poll the Train tab's tick endpoint until the run is no longer running; returns the last tick by name."""
     deadline = time.monotonic() + timeout
     while True:
-        tick = client.predict(name, api_name="/train_tick")
-        numbers = tick[5] or {}
+        tick = dict(zip(TICK_OUTPUTS, client.predict(name, api_name="/train_tick"), strict=True))
+        numbers = tick["numbers"] or {}
         if numbers.get("state") not in (None, "running"):
             return tick
-        assert time.monotonic() < deadline, f"run {name} still {numbers} after {timeout} s:\n{tick[4]}"
+        assert time.monotonic() < deadline, f"run {name} still {numbers} after {timeout} s:\n{tick['log']}"
         time.sleep(1.0)
 
 
@@ -128,8 +130,9 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
         _, refusal, _ = client.predict(name="other", **SHORT_RUN, api_name="/start_training")
         assert refusal.startswith("**Not started:** Run 'api-run' is training")
         assert not (ws / "runs" / "other").exists()
-        headline, error, loss, _, log_tail, numbers = wait_for_run(client, "api-run")
-        assert numbers["state"] == "finished", f"{error}\n{log_tail}"
+        tick = wait_for_run(client, "api-run")
+        headline, numbers = tick["headline"], tick["numbers"]
+        assert numbers["state"] == "finished", f"{tick['error']}\n{tick['log']}"
         assert (numbers["step"], numbers["total"]) == (3, 3) and numbers["last_loss"] > 0
         assert "finished · step 3/3 · final loss" in headline and "adapter saved" in headline
         assert json.loads((ws / "runs" / "api-run" / "config.json").read_text())["max_steps"] == 3
@@ -160,7 +163,7 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
     # Restart: the runs and adapters are read from disk.
     with running_app(ws, log) as url:
         client = Client(url, verbose=False)
-        _, _, _, _, _, numbers = wait_for_run(client, "api-run", timeout=30)
+        numbers = wait_for_run(client, "api-run", timeout=30)["numbers"]
         assert (numbers["state"], numbers["step"]) == ("finished", 3)
         table, chosen = client.predict(None, api_name="/list_adapters")
         assert [row[0] for row in table["data"]] == ["api-run"] and chosen["value"] == "api-run"
