@@ -73,6 +73,19 @@ def loss_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
 
 
+EMA_WEIGHT = 0.1  # each step's share of the smoothed loss (like TensorBoard's smoothing 0.9), debiased at the start
+RAW, SMOOTHED = "loss", "smoothed (EMA)"
+
+
+def loss_curve(frame: pd.DataFrame) -> pd.DataFrame:
+    """The loss frame as two series for one plot: the raw per-step loss and its exponential moving average
+    (columns step, loss, series). One step's loss is noisy (random timestep and noise per draw): the trend is
+    in the average."""
+    raw = frame[["step", "loss"]].assign(series=RAW)
+    smoothed = raw.assign(loss=raw["loss"].ewm(alpha=EMA_WEIGHT, adjust=True).mean(), series=SMOOTHED)
+    return pd.concat([raw, smoothed], ignore_index=True)
+
+
 def progress(events: list[dict[str, Any]], status: Status | None) -> dict[str, Any]:
     """How far the run is: step, total, steps_per_second, eta_seconds and last_loss (None where not known yet)."""
     attempt = _current_attempt(events)

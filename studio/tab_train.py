@@ -13,6 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.jobs import JobError
+from studio.metrics_tail import RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
 from studio.train_form import (
     ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
@@ -25,6 +26,8 @@ TICK_SECONDS = 1.0
 NO_RUN = "No run yet: press **Start training**."
 LOG_LINES = 14
 EMPTY_CURVE = pd.DataFrame({"step": pd.Series(dtype=int), "loss": pd.Series(dtype=float), "lr": pd.Series(dtype=float)})
+EMPTY_LOSS = loss_curve(EMPTY_CURVE)
+LOSS_COLOURS = {RAW: "#c7cedb", SMOOTHED: "#2563eb"}  # raw points faint, the trend strong
 
 
 def _field(name: str, value: Any, studio: Studio) -> gr.components.Component:
@@ -129,7 +132,7 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     if view is None:
         if last == NO_RUN:  # nothing to redraw: an unchanged plot still re-renders in the browser
             return {"headline": NO_RUN, "error": "", "numbers": {}}
-        return {"headline": NO_RUN, "error": "", "loss_plot": EMPTY_CURVE, "lr_plot": EMPTY_CURVE, "log": "",
+        return {"headline": NO_RUN, "error": "", "loss_plot": EMPTY_LOSS, "lr_plot": EMPTY_CURVE, "log": "",
                 "numbers": {}, "seen": NO_RUN}  # fmt: skip
     err = ""
     if view.numbers["error"]:
@@ -138,7 +141,7 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     shown = {"headline": view.headline, "error": err, "numbers": view.numbers}
     if view.signature == last:
         return shown
-    return {**shown, "loss_plot": view.frame, "lr_plot": view.frame, "log": _log_html(view.log),
+    return {**shown, "loss_plot": loss_curve(view.frame), "lr_plot": view.frame, "log": _log_html(view.log),
             "seen": view.signature}
 
 
@@ -199,8 +202,8 @@ def _runs() -> SimpleNamespace:
     headline = gr.Markdown(NO_RUN, elem_id="train-headline")
     error = gr.Markdown(elem_id="train-error")
     with gr.Row():
-        loss_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="loss", label="loss", height=260, x_axis_format="d",
-                                elem_id="loss-plot")  # fmt: skip
+        loss_plot = gr.LinePlot(EMPTY_LOSS, x="step", y="loss", color="series", color_map=LOSS_COLOURS, label="loss",
+                                height=260, x_axis_format="d", elem_id="loss-plot")  # fmt: skip
         lr_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="lr", label="learning rate", height=260, x_axis_format="d",
                               y_axis_format=".1e", elem_id="lr-plot")  # fmt: skip
     gr.Markdown("**Log** (the last lines of the run's process.log)")

@@ -18,7 +18,7 @@ import pytest
 
 from studio.adapter_registry import CARD_FILE, WEIGHTS_FILE, AdapterError, AdapterRegistry
 from studio.jobs import PROCESS_LOG, JobBusy, JobError, JobManager, trainer_argv
-from studio.metrics_tail import MetricsTail, loss_frame, progress
+from studio.metrics_tail import RAW, SMOOTHED, MetricsTail, loss_curve, loss_frame, progress
 from trainer.config import ConfigError, config_from_dict
 from trainer.run_folder import (
     CONFIG_FILE, LOG_FILE, METRICS_FILE, EventWriter, RunState, Status, read_status, write_status,
@@ -303,6 +303,19 @@ def test_loss_frame_and_progress():
     assert p["eta_seconds"] == pytest.approx(2.0)
     assert progress([], None) == {"step": 0, "total": 0, "steps_per_second": None, "eta_seconds": None,
                                   "last_loss": None}  # fmt: skip
+
+
+def test_loss_curve_is_the_raw_loss_and_its_debiased_moving_average():
+    frame = loss_frame([{"event": "step", "step": s, "loss": float(s % 2), "lr": 1e-4, "time": s} for s in range(1, 41)])
+    curve = loss_curve(frame)
+    raw, smoothed = (curve[curve["series"] == name] for name in (RAW, SMOOTHED))
+    assert raw["loss"].tolist() == frame["loss"].tolist() and raw["step"].tolist() == smoothed["step"].tolist()
+    assert smoothed["loss"].iloc[0] == 1.0  # debiased: the first point is the first loss, not a tenth of it
+    expected, weights = 0.0, 0.0  # the definition, step by step
+    for loss in frame["loss"]:
+        expected, weights = 0.9 * expected + loss, 0.9 * weights + 1
+    assert smoothed["loss"].iloc[-1] == pytest.approx(expected / weights)
+    assert smoothed["loss"].std() < 0.3 * raw["loss"].std()  # the alternating 0/1 loss is smoothed out
 
 
 # --- adapter registry -----------------------------------------------------------------------------------
