@@ -176,8 +176,9 @@ def _settings() -> SimpleNamespace:
             model = gr.Dropdown([TINY_MODEL, DEFAULT_HUB_MODEL], value=TINY_MODEL, label="model",
                                 allow_custom_value=True, info=HELP["model"]["help"])  # fmt: skip
             revision = gr.Textbox("", label="revision", info=HELP["revision"]["help"])
-            guardrail = gr.Checkbox(preset_values(DEFAULT_PRESET)["guardrail"], label="guardrail",
-                                    info=HELP["guardrail"]["help"])  # fmt: skip
+            guardrail = gr.Checkbox(True, label="guardrail",
+                                    info="NVIDIA's cosmos_guardrail, required for NVIDIA's model; turning it off is "
+                                         "your decision under NVIDIA's Open Model License (the tiny model needs none)")  # fmt: skip
     return SimpleNamespace(prompt=prompt, negative=negative, seed=seed, steps=steps, guidance=guidance, size=size,
                            height=height, width=width, num_frames=num_frames, fps=fps, model=model,
                            revision=revision, guardrail=guardrail)  # fmt: skip
