@@ -17,7 +17,9 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 from trainer import __version__
 from trainer.config import TrainConfig
+from trainer.lerobot import read_provenance
 from trainer.run_folder import CARD_FILE, CARD_KEYS, MODEL_CARD_FILE
+from trainer.tinyworld.builtin import resolve_data
 
 
 def lora_config(cfg: TrainConfig) -> LoraConfig:
@@ -81,7 +83,8 @@ def save_adapter(out_dir: Path, transformer: torch.nn.Module, config: LoraConfig
 
 
 def make_card(cfg: TrainConfig, base: dict, dataset: dict, steps: int, final_loss: float | None) -> dict:
-    """Provenance of an adapter: what it was trained from, how, and on which exact files (keys: CARD_KEYS)."""
+    """Provenance of an adapter: what it was trained from, how, and on which exact files (keys: CARD_KEYS); for
+    an imported LeRobot dataset, also which dataset, camera and episodes those files came from."""
     card = {
         "base_model": base["base_model"],
         "revision": base["revision"],
@@ -95,6 +98,7 @@ def make_card(cfg: TrainConfig, base: dict, dataset: dict, steps: int, final_los
         "config": cfg.to_dict(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "project_version": __version__,
+        "dataset_provenance": read_provenance(resolve_data(cfg.data)),
     }
     assert card.keys() == CARD_KEYS.keys(), "run_folder.CARD_KEYS and the card written here must match"
     return card

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import json
 import math
 import tomllib
@@ -29,6 +30,9 @@ CaptionVariant = Literal["long", "medium", "short"]
 CacheMode = Literal["auto", "off"]
 CheckpointingPolicy = Literal["off", "every_block", "selective"]
 AttentionBackend = Literal["auto", "native", "flash", "cudnn"]
+ReportTo = Literal["none", "tensorboard", "wandb", "trackio"]
+# The package each tracker needs (accelerate would otherwise drop a missing one with only a warning).
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 
 def _f(default: Any, help: str, group: str = "advanced", **kw: Any) -> Any:
@@ -96,6 +100,11 @@ class TrainConfig:
     checkpoint_every: int = _f(500, "Write a resumable checkpoint every N steps; 0 only at the end.")
     keep_checkpoints: int = _f(3, "Checkpoints kept (oldest removed first); 0 keeps all.")
     resume: str = _f("", 'Continue a run: "latest", or a checkpoint folder path.')
+    report_to: ReportTo = _f(
+        "none",
+        "Experiment tracker that also gets each step's loss, lr, step_time and grad_norm; its local files go to "
+        "<run>/trackers/.",
+    )
 
     # -------------------------------------------------------------------------------------------------
     @property
@@ -218,7 +227,7 @@ _TYPE_NAMES = {
     "str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str],
     "dict[int, float]": dict[int, float], "AdapterType": AdapterType, "MixedPrecision": MixedPrecision,
     "CaptionVariant": CaptionVariant, "CacheMode": CacheMode, "CheckpointingPolicy": CheckpointingPolicy,
-    "AttentionBackend": AttentionBackend, "LrScheduler": LrScheduler,
+    "AttentionBackend": AttentionBackend, "LrScheduler": LrScheduler, "ReportTo": ReportTo,
 }  # fmt: skip
 
 
@@ -317,7 +326,16 @@ def _validate(c: TrainConfig) -> list[Problem]:
     need(c.keep_checkpoints >= 0, "keep_checkpoints", "must be 0 (keep all) or more")
     need(c.cache_windows >= 1, "cache_windows", "must be at least 1")
     need(c.seed >= 0, "seed", "must be 0 or more")
+    p += _tracker_problems(c.report_to)
     return p
+
+
+def _tracker_problems(report_to: str) -> list[Problem]:
+    package = TRACKER_PACKAGES.get(report_to)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return []
+    return [Problem("report_to", f"{report_to} needs the {package} package, which is not installed; "
+                                 f'pip install {package}, or set report_to to "none"')]  # fmt: skip
 
 
 def markdown_reference() -> str:

@@ -12,6 +12,7 @@ defined here). A run is the folder `<output_dir>/<name>/` (the studio's output_d
     invalid_items.json   clips dropped by `skip_invalid: true`, each with its reason (only when some were)
     checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE
     adapter/             the weights file + adapter_card.json (see `CARD_KEYS`) + README.md (a model card)
+    trackers/            the experiment tracker's local files (only with report_to, see trainer.trackers)
 
 This module is dependency-free: the studio imports it without torch.
 """
@@ -33,6 +34,7 @@ LOG_FILE = "train.log"
 INVALID_FILE = "invalid_items.json"
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
+TRACKERS_DIR = "trackers"
 CHECKPOINT_DONE_MARK = "DONE"
 PROCESS_LOG = "process.log"
 RUNS_DIR = "runs"  # TrainConfig's default output_dir, and the studio's <workspace>/runs
@@ -50,6 +52,8 @@ CARD_KEYS: dict[str, str] = {
     "dataset": "path, clips, digest and per-file sha256 of the training data", "steps": "optimizer steps trained",
     "final_loss": "loss of the last step", "config": "the full TrainConfig", "created": "UTC time of saving",
     "project_version": "version of this project that trained it",
+    "dataset_provenance": "the dataset's provenance.json (an imported LeRobot dataset: source, camera, episodes), "
+                          "or null",
 }  # fmt: skip
 # A generation folder: what `generate` (and the studio's worker) writes for one comparison, beside one
 # <variant>.mp4 per variant.

@@ -20,7 +20,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from trainer import adapters, cache, checkpoints, cosmos, speed
+from trainer import adapters, cache, checkpoints, cosmos, speed, trackers
 from trainer.batches import load_clips
 from trainer.config import TrainConfig, save_config
 from trainer.data_plan import DataPlan, step_generator
@@ -55,7 +55,8 @@ def run(cfg: TrainConfig, config_written: bool = False) -> int:
     `config_written`: the run folder's config.json already holds `cfg` (the studio wrote it), so it is not
     written again; otherwise (a config file from elsewhere, or overrides) it is written here, once.
     """
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
+                              **trackers.accelerator_kwargs(cfg))  # fmt: skip
     main = accelerator.is_main_process
     run_dir = cfg.run_dir
     if main and not config_written:
@@ -122,6 +123,7 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     elif cfg.resume and main:
         log.info("resume: no checkpoint yet in %s; starting at step 0", run_dir)
 
+    events = trackers.start(accelerator, cfg, events)  # step events also go to report_to's tracker
     status.step, status.total = start, total
     if main:
         write_status(run_dir, status)

@@ -1,8 +1,8 @@
 """`python -m trainer import-data SOURCE --to DIR`: copy a dataset into the canonical videos/ + metas/ layout.
 
 SOURCE is a folder in any accepted layout, a .zip of one, or a Hub dataset id (owner/name); trainer.importing
-does the work. Exit 0 when every clip came with a caption, 1 when some did not (they are copied and named) or a
-download failed, 2 when SOURCE or DIR cannot be used as given.
+does the work (import_lerobot.py for a LeRobot dataset folder). Exit 0 when every clip came with a caption, 1
+when some did not (they are copied and named) or a download failed, 2 when SOURCE or DIR cannot be used as given.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import get_args
 
+from trainer.cli import import_lerobot
 from trainer.config import CaptionVariant
 from trainer.datasets import Layout
 
@@ -22,12 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caption-variant", choices=get_args(CaptionVariant), default="long",
                         help="Which prompt of captions/*.json to import.")  # fmt: skip
     parser.add_argument("--prompt-prefix", default="", help="Text put before every caption.")
+    import_lerobot.add_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     from trainer.datasets import DatasetError
     from trainer.importing import ImportRefused, import_dataset
 
+    if (lerobot_exit := import_lerobot.route(args)) is not None:
+        return lerobot_exit
     dest = Path(args.to)
     try:
         report = import_dataset(args.source, dest, args.caption_variant, args.prompt_prefix)
