@@ -21,6 +21,7 @@ import pandas as pd
 
 from trainer.tinyworld.builtin import SAMPLE_DATA, is_sample, resolve_data
 from trainer.datasets import DatasetError, ItemReport, Layout, check_items, detect_layout, list_items, relative_name
+from trainer.lerobot import HELD_OUT_DIR, is_lerobot
 from trainer.video import VideoError, read_frames
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -83,10 +84,12 @@ class DatasetController:
     # --- naming ------------------------------------------------------------------------------------
     def choices(self) -> list[str]:
         """The built-in sample splits, then every dataset imported into the workspace."""
-        imported = [] if not self.datasets_dir.is_dir() else sorted(
-            f"{DATASETS_DIR}/{p.name}" for p in self.datasets_dir.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and (p / "videos").is_dir()
+        folders = [] if not self.datasets_dir.is_dir() else sorted(
+            p for p in self.datasets_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
         )  # fmt: skip
+        # A LeRobot import keeps its held-out episodes in <name>/held_out/, a dataset of its own.
+        imported = [f"{DATASETS_DIR}/{p.name}{split}" for p in folders for split in ("", f"/{HELD_OUT_DIR}")
+                    if (p / split.lstrip("/") / "videos").is_dir()]  # fmt: skip
         return [*SAMPLE_CHOICES, *imported]
 
     def path(self, dataset: str) -> Path:
@@ -103,7 +106,7 @@ class DatasetController:
         return path if path.is_absolute() else self.workspace / path
 
     # --- import ------------------------------------------------------------------------------------
-    def import_source(self, source: str, name: str) -> ImportResult:
+    def import_source(self, source: str, name: str, options: tuple[str, ...] = ()) -> ImportResult:
         """Import a folder, a .zip, a Hub dataset id or the sample into <workspace>/datasets/<name>."""
         source = (source or "").strip()
         if not source:
@@ -112,7 +115,7 @@ class DatasetController:
         if is_sample(source):
             source = str(self.path(source))
         self.datasets_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "trainer", "import-data", source, "--to", str(dest)]
+        argv = [sys.executable, "-m", "trainer", "import-data", source, "--to", str(dest), *options]
         path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, "PYTHONPATH": path}
         try:
@@ -127,6 +130,18 @@ class DatasetController:
         lines = [line for line in done.stdout.splitlines() if line.strip()]
         details = [line.strip() for line in lines[1:] if line.startswith("  ")]
         return ImportResult(f"{DATASETS_DIR}/{dest.name}", done.returncode, lines[0], details)
+
+    def import_lerobot(self, folder: str, name: str, camera: str = "", num_frames: int | None = None,
+                       held_out: float = 0) -> ImportResult:  # fmt: skip
+        """Import one camera of a local LeRobot dataset as num_frames-frame clips, holding out whole episodes."""
+        folder = (folder or "").strip()
+        if not is_lerobot(Path(folder).expanduser()):
+            raise DataError(f"{folder or 'No folder given'}: not a LeRobot dataset folder (one with meta/info.json); "
+                            "give the folder that holds meta/.")  # fmt: skip
+        options = [*(["--camera", camera.strip()] if (camera or "").strip() else []),
+                   *(["--num-frames", str(int(num_frames))] if num_frames else []),
+                   *(["--held-out-episodes", f"{held_out:g}"] if held_out else [])]  # fmt: skip
+        return self.import_source(folder, name, tuple(options))
 
     def import_uploads(self, files: list[str], name: str) -> ImportResult:
         """Import uploaded files: one .zip of a dataset, or a set of .mp4 clips with same-named .txt captions."""

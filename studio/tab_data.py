@@ -17,7 +17,8 @@ from trainer.datasets import DatasetError
 from trainer.tinyworld.builtin import SAMPLE_DATA
 
 SAMPLE, FOLDER, UPLOAD, HUB = "built-in sample", "local folder", "upload (.zip, or .mp4 + .txt)", "Hub dataset"
-SOURCES = (SAMPLE, FOLDER, UPLOAD, HUB)
+LEROBOT = "LeRobot folder"
+SOURCES = (SAMPLE, FOLDER, LEROBOT, UPLOAD, HUB)
 EMPTY_REPORT = pd.DataFrame(columns=REPORT_COLUMNS)
 
 
@@ -30,8 +31,8 @@ def _hub_info() -> str:
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
 def pick_source(choice: str):
     label = "Use the built-in sample" if choice == SAMPLE else "Import"
-    return [gr.update(visible=choice == key) for key in (FOLDER, UPLOAD, HUB)] + [
-        gr.update(visible=choice != SAMPLE), gr.update(value=label)]  # fmt: skip
+    return [gr.update(visible=choice in (FOLDER, LEROBOT)), *(gr.update(visible=choice == key) for key in
+            (UPLOAD, HUB, LEROBOT)), gr.update(visible=choice != SAMPLE), gr.update(value=label)]  # fmt: skip
 
 
 def suggest_name(text: str):
@@ -42,8 +43,9 @@ def suggest_upload_name(files: list[str]):
     return default_import_name(os.path.splitext(files[0])[0]) if files else gr.skip()
 
 
-def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_name):
-    """Select the built-in sample, or import a folder / upload / Hub dataset through `trainer import-data`."""
+def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_name, camera="", held_out=0, frames=None):
+    """Select the built-in sample, or import a folder / LeRobot dataset / upload / Hub dataset through
+    `trainer import-data` (a LeRobot dataset is cut into clips of the num_frames set under Check)."""
     try:
         if choice == SAMPLE:
             path = studio.datasets.path(SAMPLE_DATA)
@@ -53,6 +55,8 @@ def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_na
         gr.Info("Importing through `trainer import-data`; large datasets take a while.")
         if choice == UPLOAD:
             result = studio.datasets.import_uploads(files or [], dataset_name)
+        elif choice == LEROBOT:
+            result = studio.datasets.import_lerobot(folder_path, dataset_name, camera, frames, held_out or 0)
         else:
             result = studio.datasets.import_source(folder_path if choice == FOLDER else hub_id, dataset_name)
     except DatasetError as exc:
@@ -110,13 +114,17 @@ def _choose() -> SimpleNamespace:
     gr.Markdown("### Choose a dataset")
     source = gr.Radio(SOURCES, value=SAMPLE, label="source", elem_id="data-source")
     folder = gr.Textbox(label="folder", placeholder="/path/to/dataset", visible=False,
-                        info="videos/ + metas/, captions/*.json, metadata.csv, or x.mp4 + x.txt")  # fmt: skip
+                        info="videos/ + metas/, captions/*.json, metadata.csv, x.mp4 + x.txt, or LeRobot")  # fmt: skip
     upload = gr.File(label="files", file_count="multiple", file_types=[".zip", ".mp4", ".txt"], visible=False)
     hub = gr.Textbox(label="Hub dataset id", placeholder="nvidia/GR1-100", visible=False, info=_hub_info())
+    with gr.Row(visible=False) as lerobot:
+        camera = gr.Textbox("", label="camera", placeholder="first camera", info="observation.images.<camera>, or <camera>")
+        held_out = gr.Number(0, label="held-out episodes", info="Kept apart in <name>/held_out/: a count or a fraction.")
     name = gr.Textbox(label="name", visible=False, info="Imported into <workspace>/datasets/<name>/.")
     go = gr.Button("Use the built-in sample", variant="primary", elem_id="data-go")
     message = gr.Markdown(elem_id="data-message")
-    return SimpleNamespace(source=source, folder=folder, upload=upload, hub=hub, name=name, go=go, message=message)
+    return SimpleNamespace(source=source, folder=folder, upload=upload, hub=hub, lerobot=lerobot, camera=camera,
+                           held_out=held_out, name=name, go=go, message=message)  # fmt: skip
 
 
 def _check(studio: Studio) -> SimpleNamespace:
@@ -159,12 +167,13 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     private = {"api_visibility": "private"}
     check = partial(run_check, studio)
     checked = [chk.summary, chk.report, keys, pre.clip]
-    src.source.change(pick_source, src.source, [src.folder, src.upload, src.hub, src.name, src.go], **private)
+    src.source.change(pick_source, src.source, [src.folder, src.upload, src.hub, src.lerobot, src.name, src.go],
+                      **private)  # fmt: skip
     src.folder.change(suggest_name, src.folder, src.name, **private)
     src.hub.change(suggest_name, src.hub, src.name, **private)
     src.upload.upload(suggest_upload_name, src.upload, src.name, **private)
-    src.go.click(partial(use_or_import, studio), [src.source, src.folder, src.upload, src.hub, src.name],
-                 [src.message, chk.dataset], api_name="use_dataset").then(
+    src.go.click(partial(use_or_import, studio), [src.source, src.folder, src.upload, src.hub, src.name, src.camera,
+                 src.held_out, chk.num_frames], [src.message, chk.dataset], api_name="use_dataset").then(
         check, [chk.dataset, chk.num_frames], checked, **private)  # fmt: skip
     chk.check.click(check, [chk.dataset, chk.num_frames], checked, api_name="check_data")
     chk.dataset.input(check, [chk.dataset, chk.num_frames], checked, **private)

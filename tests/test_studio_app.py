@@ -104,6 +104,24 @@ def test_app_flags():
         assert flag in out.stdout
 
 
+def test_lerobot_folder_through_the_data_tab_api(tmp_path):
+    from gradio_client import Client
+
+    from tests.lerobot_fixture import write_lerobot
+
+    source = write_lerobot(tmp_path / "so100", "v3.0")
+    with running_app(tmp_path / "ws", tmp_path / "app.log") as url:
+        client = Client(url, verbose=False)
+        message, dataset = client.predict("LeRobot folder", str(source), [], "", "so100", "wrist", 1, 9,
+                                          api_name="/use_dataset")  # fmt: skip
+        assert message.startswith(f"Imported 6 clips from 4 episodes of {source} (LeRobot v3.0, camera "
+                                  "observation.images.wrist, 9 frames, stride 9)")  # fmt: skip
+        assert dataset["value"] == "datasets/so100"
+        assert ["datasets/so100/held_out"] * 2 in dataset["choices"]
+        summary, _, _ = client.predict("datasets/so100/held_out", 9, api_name="/check_data")
+        assert summary == "2 clips in datasets/so100/held_out (canonical layout): 2 usable, 0 not usable."
+
+
 def test_data_then_training_then_comparison_through_the_api(tmp_path):
     from gradio_client import Client, handle_file
     from PIL import Image

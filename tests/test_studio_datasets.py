@@ -80,6 +80,25 @@ def test_import_refusals_are_one_sentence(data, tmp_path):
         data.check(str(tmp_path))
 
 
+def test_lerobot_folder_is_imported_with_its_camera_and_held_out_episodes(data, tmp_path):
+    from tests.lerobot_fixture import TASKS, write_lerobot
+
+    source = write_lerobot(tmp_path / "so100", "v2.1")
+    result = data.import_lerobot(str(source), "so100", camera="wrist", num_frames=9, held_out=1)
+    assert (result.dataset, result.exit_code) == ("datasets/so100", 0)
+    assert result.message.startswith("Imported 6 clips from 4 episodes of")
+    assert "camera observation.images.wrist" in result.message
+    assert result.details == ["episode 3: 7 frames, fewer than --num-frames 9"]
+    assert data.choices() == ["sample", "sample:held_out", "datasets/so100", "datasets/so100/held_out"]
+    report = data.check("datasets/so100/held_out", num_frames=9)
+    assert (report.keys(), report.usable) == (["episode_000002_000000", "episode_000002_000009"], 2)
+    assert data.clip("datasets/so100/held_out", "episode_000002_000009")[1] == TASKS[0]
+    with pytest.raises(DataError, match=r"not a LeRobot dataset folder \(one with meta/info\.json\); give the"):
+        data.import_lerobot(str(tmp_path), "x")
+    with pytest.raises(DataError, match=r"^--camera 'side' is not a camera of .*; choose one of: observation"):
+        data.import_lerobot(str(source), "y", camera="side")
+
+
 def test_sample_is_checked_in_place_and_read_only(data):
     report = data.check("sample", num_frames=9, height=64, width=64)
     table = report.table()
