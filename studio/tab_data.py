@@ -118,8 +118,10 @@ def _choose() -> SimpleNamespace:
     upload = gr.File(label="files", file_count="multiple", file_types=[".zip", ".mp4", ".txt"], visible=False)
     hub = gr.Textbox(label="Hub dataset id", placeholder="nvidia/GR1-100", visible=False, info=_hub_info())
     with gr.Row(visible=False) as lerobot:
-        camera = gr.Textbox("", label="camera", placeholder="first camera", info="observation.images.<camera>, or <camera>")
-        held_out = gr.Number(0, label="held-out episodes", info="Kept apart in <name>/held_out/: a count or a fraction.")
+        camera = gr.Textbox("", label="camera", placeholder="first camera",
+                            info="observation.images.<camera>, or <camera>")  # fmt: skip
+        held_out = gr.Number(0, label="held-out episodes",
+                             info="Kept apart in <name>/held_out/: a count or a fraction.")  # fmt: skip
     name = gr.Textbox(label="name", visible=False, info="Imported into <workspace>/datasets/<name>/.")
     go = gr.Button("Use the built-in sample", variant="primary", elem_id="data-go")
     message = gr.Markdown(elem_id="data-message")

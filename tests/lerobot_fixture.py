@@ -3,7 +3,7 @@
 Each frame is one flat colour that says where it came from, so a test can tell which episode, frame and camera
 a clip holds after a lossy round trip: red = 30 + 25 * episode, green = 10 + 9 * frame, blue = 60 + 100 * camera.
 v3.0 videos are AV1 (what LeRobot records with), two files per camera with several episodes in each;
-v2.1 videos are H.264, one per episode and camera.
+v2.1 videos are H.264, one per episode and camera. Episodes are at most 27 frames long (green stays below 256).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def write_lerobot(root: Path, version: str = "v3.0", lengths: tuple[int, ...] = 
     frame_task = frame_task or (lambda e, f: e % len(TASKS))
     frames = _frame_table(lengths, fps, frame_task)
     episodes = [
-        {"episode_index": e, "tasks": list(dict.fromkeys(TASKS[t] for t in frames[frames.episode_index == e].task_index)),
-         "length": n}
+        {"episode_index": e, "length": n,
+         "tasks": list(dict.fromkeys(TASKS[t] for t in frames[frames.episode_index == e].task_index))}
         for e, n in enumerate(lengths)
     ]  # fmt: skip
     info = {

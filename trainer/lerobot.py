@@ -6,8 +6,8 @@ and `video_path` templates); cameras are the features of dtype "video" (`observa
 
     v2.x   meta/tasks.jsonl, meta/episodes.jsonl; one parquet and one mp4 per camera per episode, e.g.
            videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4
-    v3.0   meta/tasks.parquet, meta/episodes/chunk-*/file-*.parquet; episodes share files: an episode is the
-           span from `videos/<camera>/from_timestamp` of videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4
+    v3.0   meta/tasks.parquet, meta/episodes/chunk-*/file-*.parquet; episodes share files: an episode starts at
+           its `videos/<camera>/from_timestamp` in videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4
 
 Every frame row of data/**/*.parquet carries episode_index, frame_index and task_index: a clip's caption is
 the task of most of its frames, so an episode that changes task gives each clip the task it shows.
@@ -151,7 +151,8 @@ def _episode(source: Source, camera: str, row: dict) -> Episode:
         return Episode(index, int(row["length"]), source.root / video, 0.0, tasks)
     video = template.format(video_key=camera, chunk_index=int(row[f"videos/{camera}/chunk_index"]),
                             file_index=int(row[f"videos/{camera}/file_index"]))  # fmt: skip
-    return Episode(index, int(row["length"]), source.root / video, float(row[f"videos/{camera}/from_timestamp"]), tasks)
+    start_s = float(row[f"videos/{camera}/from_timestamp"])
+    return Episode(index, int(row["length"]), source.root / video, start_s, tasks)
 
 
 def frame_tasks(source: Source) -> dict[int, np.ndarray]:
@@ -304,7 +305,8 @@ def _frames(episode: Episode, fps: float) -> Iterator[np.ndarray]:
         for chunk in reader:
             yield np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
     except (OSError, RuntimeError, StopIteration, ValueError) as exc:
-        raise VideoError(episode.video, f"does not decode ({str(exc).splitlines()[0] if str(exc) else 'no frames'})")
+        reason = f"does not decode ({str(exc).splitlines()[0] if str(exc) else 'no frames'})"
+        raise VideoError(episode.video, reason, fix="re-download the dataset's videos") from None
     finally:
         reader.close()
 
@@ -345,7 +347,8 @@ def _episodes_table(root: Path, camera: str) -> pd.DataFrame:
     paths = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
     if not paths:
         raise LeRobotError(f"{root / 'meta' / 'episodes'} holds no parquet file; the v3.0 dataset is incomplete.")
-    needed = ["episode_index", "length", *(f"videos/{camera}/{k}" for k in ("chunk_index", "file_index", "from_timestamp"))]
+    video_columns = (f"videos/{camera}/{k}" for k in ("chunk_index", "file_index", "from_timestamp"))
+    needed = ["episode_index", "length", *video_columns]
     parts = []
     for path in paths:
         present = _parquet_columns(path)

@@ -23,9 +23,8 @@ def accelerator_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     """Extra `Accelerator(...)` arguments: which tracker, and where its local files go."""
     if cfg.report_to == "none":
         return {}
-    logging_dir = cfg.run_dir / TRACKERS_DIR
-    return {"log_with": cfg.report_to,
-            "project_config": ProjectConfiguration(project_dir=str(cfg.run_dir), logging_dir=str(logging_dir))}  # fmt: skip
+    folders = ProjectConfiguration(project_dir=str(cfg.run_dir), logging_dir=str(cfg.run_dir / TRACKERS_DIR))
+    return {"log_with": cfg.report_to, "project_config": folders}
 
 
 def start(accelerator: Accelerator, cfg: TrainConfig, events):

@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--camera", help="Video feature to import, in full or its last part: "
                        "observation.images.top or top (default: the first camera).")  # fmt: skip
     group.add_argument("--num-frames", type=int, metavar="N",
-                       help=f"Frames per clip (default {DEFAULT_NUM_FRAMES}); train with this num_frames or fewer.")  # fmt: skip
+                       help=f"Frames per clip (default {DEFAULT_NUM_FRAMES}); train with this num_frames or "
+                       "fewer.")  # fmt: skip
     group.add_argument("--stride", type=int, metavar="N", help="Frames between clip starts (default: --num-frames).")
     group.add_argument("--held-out-episodes", type=_amount, metavar="N",
                        help=f"Whole episodes written to DIR/{HELD_OUT_DIR}/ for evaluate: a count, or a fraction "
