@@ -136,8 +136,8 @@ class DatasetController:
         """Import one camera of a local LeRobot dataset as num_frames-frame clips, holding out whole episodes."""
         folder = (folder or "").strip()
         if not is_lerobot(Path(folder).expanduser()):
-            raise DataError(f"{folder or 'No folder given'}: not a LeRobot dataset folder (one with meta/info.json); "
-                            "give the folder that holds meta/.")  # fmt: skip
+            raise DatasetError(f"{folder or 'No folder given'}: not a LeRobot dataset folder (one with "
+                               "meta/info.json); give the folder that holds meta/.")  # fmt: skip
         options = [*(["--camera", camera.strip()] if (camera or "").strip() else []),
                    *(["--num-frames", str(int(num_frames))] if num_frames else []),
                    *(["--held-out-episodes", f"{held_out:g}"] if held_out else [])]  # fmt: skip

@@ -93,9 +93,9 @@ def test_lerobot_folder_is_imported_with_its_camera_and_held_out_episodes(data, 
     report = data.check("datasets/so100/held_out", num_frames=9)
     assert (report.keys(), report.usable) == (["episode_000002_000000", "episode_000002_000009"], 2)
     assert data.clip("datasets/so100/held_out", "episode_000002_000009")[1] == TASKS[0]
-    with pytest.raises(DataError, match=r"not a LeRobot dataset folder \(one with meta/info\.json\); give the"):
+    with pytest.raises(DatasetError, match=r"not a LeRobot dataset folder \(one with meta/info\.json\); give the"):
         data.import_lerobot(str(tmp_path), "x")
-    with pytest.raises(DataError, match=r"^--camera 'side' is not a camera of .*; choose one of: observation"):
+    with pytest.raises(DatasetError, match=r"^--camera 'side' is not a camera of .*; choose one of: observation"):
         data.import_lerobot(str(source), "y", camera="side")
 
 
