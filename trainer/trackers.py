@@ -31,7 +31,10 @@ def start(accelerator: Accelerator, cfg: TrainConfig, events):
     """Start the run's tracker; returns an event writer that also sends step events to it."""
     if cfg.report_to == "none":
         return events
-    init_kwargs = {"wandb": {"name": cfg.name, "dir": str(cfg.run_dir / TRACKERS_DIR)}, "trackio": {"name": cfg.name}}
+    # TensorBoard flushes every 10 s rather than its default 120 s: a run that fails skips end_training, and
+    # whatever is still buffered then never reaches the event file.
+    init_kwargs = {"tensorboard": {"flush_secs": 10}, "trackio": {"name": cfg.name},
+                   "wandb": {"name": cfg.name, "dir": str(cfg.run_dir / TRACKERS_DIR)}}  # fmt: skip
     accelerator.init_trackers(PROJECT, config=hyperparameters(cfg), init_kwargs=init_kwargs)
     return TrackedEvents(events, accelerator)
 
