@@ -116,6 +116,9 @@ def test_refusals_are_one_sentence_and_write_nothing(tmp_path, capsys):
         ([str(tmp_path), "--camera", "top"], 2,
          f"--camera applies only to a LeRobot dataset folder (one with meta/info.json), and {tmp_path} is not one; "
          "leave it out."),
+        (["lerobot/pusht", "--camera", "top", "--num-frames", "9"], 2,
+         "--camera --num-frames apply only to a LeRobot dataset folder (one with meta/info.json), and lerobot/pusht "
+         "is not one; download it first: hf download lerobot/pusht --repo-type dataset --local-dir FOLDER."),
     ]  # fmt: skip
     for args, exit_code, message in cases:
         assert trainer_main(["import-data", *args, "--to", str(tmp_path / "out")]) == exit_code

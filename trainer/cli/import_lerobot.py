@@ -38,9 +38,10 @@ def route(args: argparse.Namespace) -> int | None:
     given = [f"--{name.replace('_', '-')}" for name in OPTIONS if getattr(args, name) is not None]
     if given:
         one = len(given) == 1
+        fix = (f"leave {'it' if one else 'them'} out" if Path(args.source).exists() else
+               f"download it first: hf download {args.source} --repo-type dataset --local-dir FOLDER")  # fmt: skip
         print(f"import-data: {' '.join(given)} {'applies' if one else 'apply'} only to a LeRobot dataset folder "
-              f"(one with meta/info.json), and {args.source} is not one; leave {'it' if one else 'them'} out.",
-              file=sys.stderr)  # fmt: skip
+              f"(one with meta/info.json), and {args.source} is not one; {fix}.", file=sys.stderr)  # fmt: skip
         return 2
     return None
 
