@@ -106,6 +106,13 @@ def test_a_missing_video_is_named_and_the_other_episodes_are_imported(tmp_path, 
     assert keys(dest) == ["episode_000000_000000", "episode_000002_000000"]
     assert f"  episode 1: {missing}: file not found (named by meta/info.json's video_path)" in out
 
+    for video in missing.parent.glob("*.mp4"):
+        video.unlink()
+    assert trainer_main(["import-data", str(source), "--to", str(tmp_path / "none"), "--num-frames", "9"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"import-data: no training clip of {source} could be imported: episode 0: ")
+    assert not (tmp_path / "none").exists()
+
 
 def test_refusals_are_one_sentence_and_write_nothing(tmp_path, capsys):
     source = write_lerobot(tmp_path / "src", "v3.0", lengths=(9, 9))

@@ -210,7 +210,8 @@ def import_dataset(root: str | Path, dest: Path, camera: str | None = None, num_
             _import_episode(episode, staging / HELD_OUT_DIR if split == HELD_OUT_DIR else staging, split,
                             tasks, per_frame.get(episode.index), prompt_prefix, summary)  # fmt: skip
         if not summary.clips["train"]:
-            raise LeRobotError(f"no clip of {source.root} could be imported; see the episodes listed.", 1)
+            why = "; ".join(f"episode {e}: {why.rstrip('.')}" for e, why in (summary.failed + summary.skipped)[:2])
+            raise LeRobotError(f"no training clip of {source.root} could be imported: {why}.", 1)
         _write_provenance(staging, "train", summary)
         if summary.clips[HELD_OUT_DIR]:
             _write_provenance(staging / HELD_OUT_DIR, HELD_OUT_DIR, summary)
