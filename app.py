@@ -10,7 +10,7 @@ import argparse
 import atexit
 import os
 
-from studio.workspace import DEFAULT_WORKSPACE, open_studio
+from studio.workspace import default_workspace, open_studio
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -20,8 +20,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="address to listen on (0.0.0.0 for every interface); default 127.0.0.1")  # fmt: skip
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
-    parser.add_argument("--workspace", default=DEFAULT_WORKSPACE,
-                        help="folder for runs, datasets, adapters, generations and exports")  # fmt: skip
+    parser.add_argument("--workspace", default=default_workspace(),
+                        help="folder for runs, datasets, adapters, generations and exports; default ./workspace, "
+                             "or /data/workspace on a Hugging Face Space with persistent storage")  # fmt: skip
     return parser.parse_args(argv)
 
 

@@ -1,4 +1,4 @@
-"""Adapters tab: every adapter in the workspace with its card; download as a zip, delete, import."""
+"""Adapters tab: every adapter in the workspace with its card; download as a zip, delete, import, publish to the Hub."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from studio.adapter_registry import AdapterError
+from studio.publish_controller import publish_adapter
 from studio.workspace import Studio
 from trainer.run_folder import CARD_FILE, CARD_SUMMARY_KEYS
 
@@ -79,6 +80,16 @@ def import_upload(studio: Studio, files: list[str] | None, name: str | None):
     return listing(studio, info.name)
 
 
+def publish(studio: Studio, name: str | None, repo: str | None, private: bool):
+    try:
+        url = publish_adapter(studio.adapters, name, repo, bool(private))
+    except AdapterError as exc:
+        gr.Warning(str(exc))
+        return str(exc)
+    gr.Info(f"Adapter {name!r} published.")
+    return f"Published: [{url}]({url})"
+
+
 # --- layout and wiring ------------------------------------------------------------------------------------
 def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     with gr.Tab("Adapters", id="adapters") as tab:
@@ -103,12 +114,20 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
                                      file_types=[".zip", ".safetensors", ".json", ".md"])  # fmt: skip
                     new_name = gr.Textbox(label="name", info="Letters, digits, '-', '_' and '.'.")
                     import_button = gr.Button("Import")
+                with gr.Accordion("Publish to the Hugging Face Hub", open=False):
+                    repo = gr.Textbox(label="repository", placeholder="owner/name", elem_id="adapters-repo",
+                                      info="Weights, adapter_card.json and a model card. The token is HF_TOKEN or "
+                                           "`hf auth login` on the studio's machine.")  # fmt: skip
+                    private_repo = gr.Checkbox(label="private", value=True)
+                    publish_button = gr.Button("Publish", elem_id="adapters-publish")
+                    published = gr.Markdown(elem_id="adapters-published")
     private, refreshed = {"api_visibility": "private"}, partial(listing, studio)
     refresh.click(refreshed, chosen, [table, chosen], api_name="list_adapters")
     chosen.change(partial(show, studio), chosen, [card, card_json], **private)
     zip_button.click(partial(make_zip, studio), chosen, zip_file, api_name="zip_adapter")
     delete.click(partial(remove, studio), [chosen, confirm], [table, chosen, confirm], api_name="delete_adapter")
     import_button.click(partial(import_upload, studio), [upload, new_name], [table, chosen], api_name="import_adapter")
+    publish_button.click(partial(publish, studio), [chosen, repo, private_repo], published, api_name="publish_adapter")
     demo.load(refreshed, None, [table, chosen], **private)
     tab.select(refreshed, chosen, [table, chosen], **private)  # a run may have finished since the page loaded
     return {}

@@ -25,6 +25,19 @@ if TYPE_CHECKING:
     from studio.run_view import RunMonitor
 
 DEFAULT_WORKSPACE = "workspace"
+SPACE_STORAGE = Path("/data")  # a Hugging Face Space's persistent storage, when the Space has it
+
+
+def default_workspace(environ: dict[str, str] | None = None, storage: Path = SPACE_STORAGE) -> str:
+    """./workspace; on a Hugging Face Space (SPACE_ID set) with persistent storage mounted, <storage>/workspace,
+    since everything else on a Space's disk is lost when it restarts. There the Hub and latent caches default
+    to the persistent storage too (so the 2B model is downloaded once), unless set already."""
+    environ = os.environ if environ is None else environ
+    if not environ.get("SPACE_ID") or not (storage.is_dir() and os.access(storage, os.W_OK)):
+        return DEFAULT_WORKSPACE
+    environ.setdefault("HF_HOME", str(storage / ".huggingface"))
+    environ.setdefault("COSMOS_STUDIO_CACHE", str(storage / ".cache" / "cosmos-lora-studio"))
+    return str(storage / "workspace")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ COMMANDS = {
     "generate": ("trainer.cli.generate", "Render the base model and adapters from the same noise, side by side."),
     "evaluate": ("trainer.cli.evaluate", "Score the base model and adapters on held-out clips."),
     "pretrain-tiny": ("trainer.cli.pretrain_tiny", "Pre-train the embedded tiny base on the shapes world."),
+    "export": ("trainer.cli.export", "Write the base transformer with an adapter fused in (no peft needed)."),
+    "publish": ("trainer.cli.publish", "Upload an adapter and its model card to the Hugging Face Hub."),
 }
 
 

@@ -1,8 +1,10 @@
 """LoRA/DoRA adapters on the Cosmos transformer: attach, save in the diffusers format, describe with a card.
 
-The saved file is what plain diffusers loads (`pipe.load_lora_weights(dir)`). The LoRA config is stored as
-metadata beside the weights: without it an adapter whose alpha differs from its rank reloads with the wrong
-scale (measured).
+The saved file is what plain diffusers loads (`pipe.load_lora_weights(dir)`). Every key has one naming, peft's
+as diffusers saves peft models: `transformer.<module>.lora_A.weight`, `.lora_B.weight` and, for DoRA,
+`.lora_magnitude_vector` (diffusers' `convert_state_dict_to_diffusers` would rename attention layers only, to
+`lora.down/up`, and leave the feed-forward ones: a mixed file). The LoRA config is stored as metadata beside the
+weights: without it an adapter whose alpha differs from its rank reloads with the wrong scale (measured).
 """
 
 from __future__ import annotations
@@ -64,21 +66,18 @@ def load_adapter_state(transformer: torch.nn.Module, state: dict[str, torch.Tens
 
 def save_adapter(out_dir: Path, transformer: torch.nn.Module, config: LoraConfig, card: dict) -> Path:
     """Write `pytorch_lora_weights.safetensors` (+ LoRA metadata), `adapter_card.json` and a README model card."""
-    from diffusers.utils import convert_state_dict_to_diffusers
-
     from trainer.cosmos import PIPELINE_CLASS
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    layers = convert_state_dict_to_diffusers(adapter_state(transformer))
     PIPELINE_CLASS.save_lora_weights(
         out_dir,
-        transformer_lora_layers=layers,
+        transformer_lora_layers=adapter_state(transformer),
         transformer_lora_adapter_metadata=config.to_dict(),
         safe_serialization=True,
     )
     (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
-    (out_dir / MODEL_CARD_FILE).write_text(model_card_markdown(card))
+    (out_dir / MODEL_CARD_FILE).write_text(model_card_markdown(card, str(out_dir.resolve())))
     return out_dir
 
 
@@ -88,6 +87,7 @@ def make_card(cfg: TrainConfig, base: dict, dataset: dict, steps: int, final_los
     card = {
         "base_model": base["base_model"],
         "revision": base["revision"],
+        "commit": base.get("commit"),
         "adapter": cfg.adapter,
         "rank": cfg.rank,
         "alpha": cfg.alpha,
@@ -104,32 +104,8 @@ def make_card(cfg: TrainConfig, base: dict, dataset: dict, steps: int, final_los
     return card
 
 
-def model_card_markdown(card: dict) -> str:
-    loss = "n/a" if card["final_loss"] is None else f"{card['final_loss']:.4f}"
-    return f"""---
-library_name: diffusers
-base_model: {card['base_model']}
-tags: [lora, cosmos-predict2.5, robotics, video-generation, cosmos-lora-studio]
----
-# {card['adapter'].upper()} adapter for {card['base_model']}
+def model_card_markdown(card: dict, adapter_ref: str = "path/to/this/folder") -> str:
+    """The README.md model card (trainer.model_card)."""
+    from trainer import model_card
 
-| | |
-|---|---|
-| base model | `{card['base_model']}` (revision `{card['revision']}`) |
-| adapter | {card['adapter']}, rank {card['rank']}, alpha {card['alpha']} |
-| targets | {', '.join(card['target_modules'])} |
-| training | {card['steps']} steps, final loss {loss} |
-| dataset | `{card['dataset']['path']}`, {card['dataset'].get('clips', '?')} clips, digest `{card['dataset'].get('digest', '?')}` |
-| created | {card['created']} with Cosmos LoRA Studio {card['project_version']} |
-
-## Use with diffusers
-```python
-import torch
-from diffusers import Cosmos2_5_PredictBasePipeline
-
-pipe = Cosmos2_5_PredictBasePipeline.from_pretrained("{card['base_model']}", revision="{card['revision']}",
-                                                     dtype=torch.bfloat16)
-pipe.load_lora_weights("path/to/this/folder", adapter_name="adapter")
-```
-The full training config is in `adapter_card.json`.
-"""
+    return model_card.render(card, adapter_ref)

@@ -24,6 +24,16 @@ DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
 DEFAULT_HUB_REVISION = "diffusers/base/post-trained"
 RECIPE_TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2")
 
+
+def resolve_revision(model: str, revision: str | None) -> str | None:
+    """The one rule for which revision of a model is meant: the revision given, else the post-trained diffusers
+    revision for the default Hub model (the diffusers weights the recipe trains), else None (the main branch;
+    a local folder or the tiny model has no revision). Train, generate, evaluate, the worker and the cards use it."""
+    if revision:
+        return revision
+    return DEFAULT_HUB_REVISION if model == DEFAULT_HUB_MODEL else None
+
+
 AdapterType = Literal["lora", "dora"]
 MixedPrecision = Literal["no", "bf16", "fp16"]
 CaptionVariant = Literal["long", "medium", "short"]
@@ -113,10 +123,8 @@ class TrainConfig:
 
     @property
     def model_revision(self) -> str | None:
-        """The revision to fetch: the default post-trained one for the Hub model, else what was given."""
-        if self.revision:
-            return self.revision
-        return DEFAULT_HUB_REVISION if self.model == DEFAULT_HUB_MODEL else None
+        """The revision to fetch (`resolve_revision`)."""
+        return resolve_revision(self.model, self.revision)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from trainer import compat
-from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
+from trainer.config import TINY_MODEL, resolve_revision
 from trainer.tinyworld.builtin import tiny_model_dir
 
 compat.install()
@@ -55,8 +55,14 @@ class NoGuardrail:
 
 
 # --------------------------------------------------------------------------------------------- loading
+def is_hub_model(model: str) -> bool:
+    """A Hub model id (as opposed to "tiny" or an existing local folder)."""
+    return model != TINY_MODEL and not Path(model).expanduser().exists()
+
+
 def resolve_model(model: str, revision: str | None) -> Path:
-    """A local folder holding the pipeline: tiny, a folder as given, or a Hub snapshot (downloaded with progress)."""
+    """A local folder holding the pipeline: tiny, a folder as given, or a Hub snapshot (downloaded with progress)
+    at `resolve_revision(model, revision)`."""
     if model == TINY_MODEL:
         return tiny_model_dir()
     local = Path(model).expanduser()
@@ -64,7 +70,7 @@ def resolve_model(model: str, revision: str | None) -> Path:
         if not (local / "model_index.json").exists():
             raise ModelError(f"{local} has no model_index.json; point model at a diffusers pipeline folder.")
         return local
-    return _download(model, revision)
+    return _download(model, resolve_revision(model, revision))
 
 
 def _download(repo_id: str, revision: str | None) -> Path:
@@ -113,6 +119,7 @@ def make_guardrail(enabled: bool, model: str):
 
 def load_pipeline(model: str, revision: str | None = None, dtype: torch.dtype = torch.float32,
                   guardrail: bool = False) -> Cosmos2_5_PredictBasePipeline:  # fmt: skip
+    """The pipeline; `pipe.config._name_or_path` is the folder it came from (for `model_identity`)."""
     path = resolve_model(model, revision)
     try:
         pipe = PIPELINE_CLASS.from_pretrained(path, dtype=dtype, safety_checker=make_guardrail(guardrail, model))
@@ -122,12 +129,26 @@ def load_pipeline(model: str, revision: str | None = None, dtype: torch.dtype = 
     return pipe
 
 
-def model_identity(model: str, revision: str | None) -> dict:
-    """What an adapter card records about its base model."""
+def model_identity(model: str, revision: str | None, path: str | Path | None = None) -> dict:
+    """What an adapter card records about its base model: the id or folder, the revision asked for (resolved
+    as everywhere else) and, for a Hub model, the commit it resolved to. `path` is the folder the pipeline was
+    loaded from; a Hub snapshot folder is named after its commit (`.../snapshots/<sha>`), which keeps this
+    offline-safe."""
     if model == TINY_MODEL:
-        path = tiny_model_dir()
-        return {"base_model": TINY_MODEL, "revision": path.name}
-    return {"base_model": model, "revision": revision or ("" if Path(model).exists() else DEFAULT_HUB_MODEL)}
+        return {"base_model": TINY_MODEL, "revision": tiny_model_dir().name, "commit": None}
+    if not is_hub_model(model):
+        return {"base_model": model, "revision": "", "commit": None}
+    return {"base_model": model, "revision": resolve_revision(model, revision) or "main",
+            "commit": snapshot_commit(path) if path else None}  # fmt: skip
+
+
+def snapshot_commit(path: str | Path) -> str | None:
+    """The commit hash of a Hugging Face cache snapshot folder (`.../snapshots/<40 hex>`), else None."""
+    path = Path(path)
+    name = path.name
+    if path.parent.name == "snapshots" and len(name) == 40 and all(c in "0123456789abcdef" for c in name):
+        return name
+    return None
 
 
 # --------------------------------------------------------------------------------------------- encoding

@@ -43,6 +43,7 @@ _HAND_IN_CAPTION = re.compile(r"\bthe (left|right) arm\b", re.IGNORECASE)
 @dataclass
 class EvalSettings:
     model: str = "tiny"
+    revision: str = ""  # empty: resolve_revision's default for the model
     data: str = "sample:held_out"
     adapters: list[AdapterChoice] = field(default_factory=list)
     seed: int = 0
@@ -186,7 +187,7 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
     if problems:
         raise ValueError("; ".join(problems))
     clips = load_eval_clips(settings)
-    renderer = renderer or Renderer(settings.model, guardrail=settings.guardrail)
+    renderer = renderer or Renderer(settings.model, settings.revision or None, guardrail=settings.guardrail)
     pipe = renderer.pipe
     variants: list[tuple[str, AdapterChoice | None]] = [(BASE, None)] + [(a.name, a) for a in settings.adapters]
     scores = {name: {"psnr": [], "ssim": [], "hand": []} for name, _ in variants}

@@ -88,10 +88,11 @@ class Rendered:
 
 class Renderer:
     def __init__(self, model: str, revision: str | None = None, guardrail: bool = True, device: str | None = None):
-        self.model, self.revision = model, revision
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         self.pipe = cosmos.load_pipeline(model, revision, dtype=dtype, guardrail=guardrail).to(self.device)
+        self.identity = cosmos.model_identity(model, revision, self.pipe.config._name_or_path)
+        self.model, self.revision = model, self.identity["revision"]
         self.loaded: dict[str, str] = {}  # adapter name -> weights digest, to reload a retrained folder
 
     def render(self, request: GenerateRequest, progress: Progress | None = None) -> dict:
@@ -103,7 +104,7 @@ class Renderer:
             write_video(out / f"{name}.mp4", frames, request.fps)
         write_video(out / COMPARE_VIDEO_FILE, side_by_side(list(rendered.frames.items())), request.fps)
         record = {
-            "model": self.model, "revision": self.revision or "", "prompt": request.prompt,
+            "model": self.model, "revision": self.revision, "commit": self.identity["commit"], "prompt": request.prompt,
             "negative_prompt": request.negative_prompt, "seed": request.seed, "steps": request.steps,
             "guidance": request.guidance, "height": request.height, "width": request.width,
             "num_frames": request.num_frames, "fps": request.fps, "image": request.image, "video": request.video,

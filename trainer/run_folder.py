@@ -47,6 +47,7 @@ MODEL_CARD_FILE = "README.md"
 # The keys of adapter_card.json, each with its meaning. The trainer writes exactly these (a test checks it).
 CARD_KEYS: dict[str, str] = {
     "base_model": '"tiny", a local folder or a Hub model id', "revision": "the base model's revision",
+    "commit": "the Hub commit the revision resolved to (null for tiny or a local folder)",
     "adapter": "lora or dora", "rank": "adapter rank", "alpha": "LoRA alpha",
     "target_modules": "transformer layers that carry the adapter",
     "dataset": "path, clips, digest and per-file sha256 of the training data", "steps": "optimizer steps trained",

@@ -173,7 +173,8 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     checksums = accelerator.gather(_adapter_checksum(unwrapped).to(device)).cpu().tolist()
     adapter_dir = run_dir / ADAPTER_DIR
     if main:
-        card = adapters.make_card(cfg, cosmos.model_identity(cfg.model, cfg.model_revision), fingerprint, step, loss_value)
+        base = cosmos.model_identity(cfg.model, cfg.model_revision, pipe.config._name_or_path)
+        card = adapters.make_card(cfg, base, fingerprint, step, loss_value)
         adapters.save_adapter(adapter_dir, unwrapped, lora_config, card)
         status.state = RunState.STOPPED if stopped else RunState.FINISHED
         events.emit("done", step=step, state=status.state.value, final_loss=loss_value, adapter=str(adapter_dir),

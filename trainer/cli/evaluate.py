@@ -17,6 +17,7 @@ from trainer.config import DEFAULT_HUB_MODEL
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="tiny", help=f'"tiny", a local pipeline folder, or a Hub id ({DEFAULT_HUB_MODEL})')
+    parser.add_argument("--revision", default="", help="Hub revision (default diffusers/base/post-trained for the 2B)")
     parser.add_argument("--adapter", action="append", default=[], metavar="DIR[:SCALE]",
                         help="an adapter folder, optionally with a strength (default 1.0); repeat for several")
     parser.add_argument("--data", default="sample:held_out",
@@ -45,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     from trainer.video import VideoError
 
     settings = EvalSettings(
-        model=args.model, data=args.data, adapters=[parse_adapter(a) for a in args.adapter], seed=args.seed,
+        model=args.model, revision=args.revision, data=args.data, adapters=[parse_adapter(a) for a in args.adapter], seed=args.seed,
         steps=args.steps, guidance=args.guidance, num_frames=args.num_frames, height=args.height,
         width=args.width, max_clips=args.max_clips, guardrail=not args.no_guardrail,
     )  # fmt: skip
