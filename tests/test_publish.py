@@ -189,3 +189,19 @@ def test_the_studio_publishes_a_workspace_adapter(tmp_path, hub):
         publish_adapter(registry, "robot", "  ", True)
     with pytest.raises(AdapterError, match="No adapter named 'nope'"):
         publish_adapter(registry, "nope", REPO, True)
+
+
+def test_the_publish_button_answers_with_the_link_or_the_reason(tmp_path, hub):
+    from types import SimpleNamespace
+
+    from studio import tab_adapters
+    from studio.adapter_registry import AdapterRegistry
+
+    make_folder(tmp_path / "ws" / "runs" / "robot" / "adapter")
+    studio = SimpleNamespace(adapters=AdapterRegistry(tmp_path / "ws"))
+    url = f"https://huggingface.co/{REPO}"
+    assert tab_adapters.publish(studio, "robot", REPO, True) == f"Published: [{url}]({url})"
+    with pytest.warns(UserWarning, match="is not a Hub repository id"):  # gr.Warning: the toast the user sees
+        answer = tab_adapters.publish(studio, "robot", "bad id", False)
+    assert answer.startswith("repo: 'bad id' is not a Hub repository id")
+    assert [name for name, _ in hub.calls] == ["create_repo", "upload_folder"]  # the bad id made no request
