@@ -173,7 +173,7 @@ pipe = Cosmos2_5_PredictBasePipeline.from_pretrained(
 )
 pipe.load_lora_weights("{adapter_ref}", adapter_name="adapter")
 first_frame = Image.fromarray(np.full((64, 64, 3), 40, np.uint8))  # or Image.open("first_frame.png")
-# A one-frame video conditions exactly like image= (one latent frame) and needs no torchvision.
+# A one-frame video conditions exactly like image= (one latent frame).
 video = pipe(video=[first_frame], num_latent_conditional_frames=1, prompt="The left arm picks up the red block.",
              {_frame_args(card)}, num_inference_steps=12, guidance_scale=1.0,
              generator=torch.Generator().manual_seed(0)).frames[0]
