@@ -7,6 +7,7 @@ only call these functions, so a second model would only need a second module lik
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -127,6 +128,23 @@ def load_pipeline(model: str, revision: str | None = None, dtype: torch.dtype = 
         raise ModelError(f"cannot load a Cosmos Predict 2.5 pipeline from {path}: {exc}") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def save_pipeline(pipe, out_dir: Path) -> None:
+    """save_pretrained in diffusers layout without the safety checker: the guardrail (or the stand-in) is a
+    run-time choice, not a saved component, so loading the folder must not expect one on disk."""
+    from diffusers.utils import logging as diffusers_logging
+
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # it would warn that the stand-in checker is not saved: by design
+    try:
+        pipe.save_pretrained(out_dir, safe_serialization=True)
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+    index_path = Path(out_dir) / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index.pop("safety_checker", None)
+    index_path.write_text(json.dumps(index, indent=2))
 
 
 def model_identity(model: str, revision: str | None, path: str | Path | None = None) -> dict:

@@ -56,7 +56,7 @@ def export_merged(adapter_dir: str | Path, out_dir: str | Path, model: str | Non
     fuse(transformer, adapter_dir, scale)
     out_dir.mkdir(parents=True, exist_ok=True)
     if whole_pipeline:
-        _save_pipeline(pipe, out_dir)
+        cosmos.save_pipeline(pipe, out_dir)
     else:
         transformer.save_pretrained(out_dir, safe_serialization=True)
     record = {"adapter": str(adapter_dir.resolve()), "scale": scale, "dtype": str(torch_dtype).removeprefix("torch."),
@@ -75,19 +75,3 @@ def fuse(transformer: torch.nn.Module, adapter_dir: Path, scale: float) -> None:
     transformer.unload_lora()  # keeps the fused weights, removes the peft wrappers
     if any("lora" in name for name, _ in transformer.named_parameters()):
         raise RuntimeError("the adapter could not be fused: lora parameters remain after unloading")
-
-
-def _save_pipeline(pipe, out_dir: Path) -> None:
-    """save_pretrained without the safety checker: it is a run-time choice (guardrail or stand-in), not weights."""
-    from diffusers.utils import logging as diffusers_logging
-
-    verbosity = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()  # it would warn that the stand-in checker is not saved: by design
-    try:
-        pipe.save_pretrained(out_dir, safe_serialization=True)
-    finally:
-        diffusers_logging.set_verbosity(verbosity)
-    index_path = out_dir / "model_index.json"
-    index = json.loads(index_path.read_text())
-    index.pop("safety_checker", None)
-    index_path.write_text(json.dumps(index, indent=2))

@@ -141,23 +141,10 @@ def build_tiny(out_dir: str | Path, spec: TinySpec = TinySpec()) -> Path:
 
 def save_pipeline(components: dict, out_dir: str | Path, spec: TinySpec = TinySpec()) -> Path:
     """Write five components in diffusers layout, with no safety checker in model_index.json."""
-    from diffusers.utils import logging as diffusers_logging
-
-    from trainer.cosmos import PIPELINE_CLASS, NoGuardrail
+    from trainer.cosmos import PIPELINE_CLASS, NoGuardrail, save_pipeline as save_pipeline_folder
 
     out_dir = Path(out_dir)
-    pipe = PIPELINE_CLASS(**components, safety_checker=NoGuardrail())
-    verbosity = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()  # it would warn that the stand-in checker is not saved: by design
-    try:
-        pipe.save_pretrained(out_dir, safe_serialization=True)
-    finally:
-        diffusers_logging.set_verbosity(verbosity)
-    # The checker is a run-time choice, not a saved component: loading must not expect one on disk.
-    index_path = out_dir / "model_index.json"
-    index = json.loads(index_path.read_text())
-    index.pop("safety_checker", None)
-    index_path.write_text(json.dumps(index, indent=2))
+    save_pipeline_folder(PIPELINE_CLASS(**components, safety_checker=NoGuardrail()), out_dir)
     (out_dir / "tiny_spec.json").write_text(json.dumps(asdict(spec), indent=2))
     return out_dir
 
