@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from trainer.run_folder import COMPARE_VIDEO_FILE
 from trainer.tinyworld.builtin import TINY_MODEL
 
 TINY_BASE_PATH = "trainer/tinyworld/assets/tiny-base"  # relative to a clone of Cosmos LoRA Studio
