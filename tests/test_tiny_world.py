@@ -121,8 +121,33 @@ def test_evaluate_cli_json_and_exit_codes(perturbed_adapter, tmp_path):
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
+def test_hand_scorer_reads_the_moving_arm_through_an_8x_blur():
+    """The scorer is not what keeps hand accuracy low (docs/tiny-world.md, "Targets"): it names the arm from
+    frames blurred to an 8x8 thumbnail and back, coarser than the VAE's 8x8 latent grid."""
+    from PIL import Image
+
+    from trainer.tinyworld.hand_scorer import which_hand_moved
+    from trainer.tinyworld.robot_world import render_robot_clip, sample_robot_clip
+    from trainer.tinyworld.sample_datasets import _clip_seed
+
+    def blurred(frames: np.ndarray) -> np.ndarray:
+        small = [Image.fromarray(f).resize((8, 8), Image.BILINEAR).resize((64, 64), Image.BILINEAR) for f in frames]
+        return np.stack([np.asarray(f) for f in small])
+
+    clips = [sample_robot_clip(_clip_seed(1, i, held_out=True)) for i in range(12)]  # the seed-1 split
+    named = [which_hand_moved(blurred(render_robot_clip(clip))) for clip in clips]
+    assert named == [clip.hand for clip in clips]
+
+
+# The issue's targets that the committed base reaches (docs/tiny-world.md, "Targets", has the measured numbers,
+# and the two it does not reach: PSNR +2 dB and the adapter's hand accuracy).
+VAL_LOSS_RATIO = 0.5  # the adapter's validation loss at most half the base's
+BASE_HAND_ACCURACY = 6 / 12  # the base moves the named arm at most this often
+
+
 def test_cpu_preset_adapter_beats_the_base_on_held_out_clips(tmp_path):
-    """The issue's bar: validation loss at least 30 % lower and PSNR higher than the base (a few minutes)."""
+    """Validation loss at least 50 % lower and PSNR higher than the base's; the base does not follow the named
+    arm (a few minutes)."""
     trained = run_trainer("train", "--config", str(PRESET), "--set", f"output_dir={tmp_path}", timeout=900,
                           env=ONE_THREAD)  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
@@ -132,6 +157,7 @@ def test_cpu_preset_adapter_beats_the_base_on_held_out_clips(tmp_path):
     assert scored.returncode == 0, scored.stderr[-3000:]
     variants = json.loads(scored.stdout)["variants"]
     base, tuned = variants["base"], variants["tiny-lora"]
-    assert tuned["val_loss"] <= 0.7 * base["val_loss"], (base, tuned)
+    assert tuned["val_loss"] <= VAL_LOSS_RATIO * base["val_loss"], (base, tuned)
     assert tuned["psnr"] > base["psnr"], (base, tuned)
+    assert base["hand_accuracy"] <= BASE_HAND_ACCURACY, base
     assert np.isfinite([base["ssim"], tuned["ssim"]]).all()
