@@ -1,7 +1,8 @@
 """Cosmos LoRA Studio: `python app.py` serves the studio on http://127.0.0.1:7860.
 
 The studio process never imports torch: training and generation run in child processes. The embedded tiny
-model is the default, so it works offline with nothing downloaded.
+model is the default, so it works offline with nothing downloaded. README "Deploying safely" says which flags
+to use when others can reach it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,21 @@ import argparse
 import atexit
 import os
 
+from studio.paths import local_folders_default
 from studio.workspace import default_workspace, open_studio
+
+
+def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
+    """`user:password[,user2:password2]` as Gradio's auth list; None when empty. ValueError says how to write it."""
+    if not text:
+        return None
+    pairs = []
+    for entry in text.split(","):
+        user, sep, password = entry.strip().partition(":")
+        if not sep or not user or not password:
+            raise ValueError("--auth / STUDIO_AUTH must be user:password (several separated by commas)")
+        pairs.append((user, password))
+    return pairs
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,16 +38,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workspace", default=default_workspace(),
                         help="folder for runs, datasets, adapters, generations and exports; default ./workspace, "
                              "or /data/workspace on a Hugging Face Space with persistent storage")  # fmt: skip
-    return parser.parse_args(argv)
+    parser.add_argument("--auth", default=os.environ.get("STUDIO_AUTH"), metavar="USER:PASSWORD",
+                        help="require sign-in (several as u1:p1,u2:p2); default: $STUDIO_AUTH, else none")  # fmt: skip
+    # A Space runs `python app.py` without arguments: its variables STUDIO_AUTH and STUDIO_READ_ONLY stand in.
+    parser.add_argument("--read-only", action="store_true", default=os.environ.get("STUDIO_READ_ONLY", "") not in
+                        ("", "0", "false"), help="browse, compare and download only: no training, import, caption "
+                        "edit or delete; default: $STUDIO_READ_ONLY")  # fmt: skip
+    local = parser.add_mutually_exclusive_group()
+    local.add_argument("--allow-local-folders", dest="local_folders", action="store_true", default=None,
+                       help="let requests read server folders outside the workspace (datasets, models); default "
+                            "on only on 127.0.0.1 outside a Space")  # fmt: skip
+    local.add_argument("--no-local-folders", dest="local_folders", action="store_false")
+    parser.add_argument("--max-upload-mb", type=float, default=500.0, help="largest file one upload may hold")
+    parser.add_argument("--generation-timeout", type=float, default=1800.0, metavar="SECONDS",
+                        help="a generation running longer is stopped")  # fmt: skip
+    parser.add_argument("--keep-generations-days", type=float, default=14.0, metavar="DAYS",
+                        help="generations and uploads older than this are removed (at start and hourly); 0 keeps all")
+    args = parser.parse_args(argv)
+    try:
+        args.auth = parse_auth(args.auth)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.local_folders is None:
+        args.local_folders = local_folders_default(args.host, dict(os.environ)) and not args.share
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    studio = open_studio(args.workspace)  # before gradio is imported: it sets GRADIO_TEMP_DIR
+    # Before gradio is imported: it sets GRADIO_TEMP_DIR.
+    studio = open_studio(args.workspace, read_only=args.read_only, allow_local_folders=args.local_folders)
+    studio.generation.timeout = args.generation_timeout
+    studio.keep_days = args.keep_generations_days
     atexit.register(studio.close)  # the generation worker; a training run keeps going and is re-attached
     from studio.ui import launch
 
-    launch(studio, args.host, args.port, args.share)
+    launch(studio, args.host, args.port, args.share, auth=args.auth, max_upload_mb=args.max_upload_mb)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from typing import Literal
 
 import pandas as pd
 
-from trainer.run_folder import ADAPTER_DIR, CARD_FILE, CARD_SUMMARY_KEYS, RUNS_DIR, WEIGHTS_FILE, read_card
-
-IMPORTED_DIR = "adapters"
-EXPORTS_DIR = "exports"
+from studio.paths import PathPolicy, as_workspace, check_name, is_inside
+from studio.folders import Refused, Workspace
+from trainer.run_folder import ADAPTER_DIR, CARD_FILE, CARD_SUMMARY_KEYS, WEIGHTS_FILE, read_card
 
 Source = Literal["run", "imported"]
 
@@ -47,34 +46,37 @@ TABLE_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_l
                  "revision", "created", "path"]  # fmt: skip
 
 
-class AdapterError(ValueError):
+class AdapterError(Refused):
     """A request about an adapter that cannot be carried out; the message names it and what to do."""
 
 
 class AdapterRegistry:
-    def __init__(self, workspace: str | Path):
-        self.workspace = Path(workspace).resolve()
-        self.runs_dir = self.workspace / RUNS_DIR
-        self.imported_dir = self.workspace / IMPORTED_DIR
-        self.exports_dir = self.workspace / EXPORTS_DIR
+    def __init__(self, workspace: Workspace | str | Path):
+        self.ws = as_workspace(workspace)
+        self.workspace = self.ws.root
+        self.runs_dir = self.ws.runs
+        self.imported_dir = self.ws.adapters
+        self.exports_dir = self.ws.exports
+        self.paths = PathPolicy(self.ws)
 
     def list(self) -> list[AdapterInfo]:
-        """Trained adapters first, then imported ones, each group by name."""
+        """Trained adapters first, then imported ones, each group by name (a folder linked from elsewhere is left out)."""
         found = [(p, "run") for p in sorted(self.runs_dir.glob(f"*/{ADAPTER_DIR}/{WEIGHTS_FILE}"))]
         found += [(p, "imported") for p in sorted(self.imported_dir.glob(f"*/{WEIGHTS_FILE}"))]
-        return [_read_adapter(weights.parent, source) for weights, source in found]
+        return [_read_adapter(weights.parent, source) for weights, source in found if is_inside(weights, self.workspace)]
 
     def get(self, name: str) -> AdapterInfo:
+        check_name(name, "adapter")
         matches = [info for info in self.list() if info.name == name]
         if not matches:
-            raise AdapterError(f"No adapter named {name!r} in {self.workspace}; pick one from the adapters list.")
+            raise AdapterError(f"No adapter named {name!r} in the workspace; pick one from the adapters list.")
         if len(matches) > 1:
             raise AdapterError(f"Two adapters are named {name!r} (a run's and an imported one); "
-                               f"rename the folder {self.imported_dir / name}.")  # fmt: skip
+                               f"rename the folder adapters/{name}.")  # fmt: skip
         return matches[0]
 
     def table(self) -> pd.DataFrame:
-        rows = [{**asdict(info), "path": str(info.path)} for info in self.list()]
+        rows = [{**asdict(info), "path": self.paths.show(info.path)} for info in self.list()]
         return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
     def zip(self, name: str) -> Path:
@@ -96,6 +98,7 @@ class AdapterRegistry:
 
     def delete(self, name: str, confirm: str) -> None:
         """Delete the adapter folder, only when `confirm` repeats its name (a run's checkpoints are kept)."""
+        self.ws.require_writable("deleting adapters")
         info = self.get(name)
         if confirm != name:
             raise AdapterError(f"Type the adapter name {name!r} exactly to confirm deleting it.")
@@ -103,11 +106,13 @@ class AdapterRegistry:
 
     def import_folder(self, src: str | Path, name: str) -> AdapterInfo:
         """Copy an adapter folder (it must hold the weights file) into <workspace>/adapters/<name>/."""
+        self.ws.require_writable("importing adapters")
         src = Path(src)
         if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name in {".", ".."}:
             raise AdapterError(f"Adapter name {name!r} can only use letters, digits, '-', '_' and '.'; choose another.")
         if not (src / WEIGHTS_FILE).is_file():
-            raise AdapterError(f"{src} holds no {WEIGHTS_FILE}; choose the adapter folder that contains it.")
+            raise AdapterError(f"{self.paths.show(src)} holds no {WEIGHTS_FILE}; choose the adapter folder that "
+                               "contains it.")  # fmt: skip
         if any(info.name == name for info in self.list()):
             raise AdapterError(f"An adapter named {name!r} already exists; choose another name.")
         self.imported_dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +129,7 @@ class AdapterRegistry:
 
     def import_upload(self, files: list[str | Path], name: str) -> AdapterInfo:
         """Import uploaded files: one .zip of an adapter folder, or the folder's files (weights, card, README)."""
+        self.ws.require_writable("importing adapters")
         paths = [Path(f) for f in files or []]
         if not paths:
             raise AdapterError(f"Upload a .zip of an adapter folder, or its {WEIGHTS_FILE} (and {CARD_FILE}), first.")

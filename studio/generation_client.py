@@ -2,8 +2,9 @@
 
 The studio never loads a model itself. The worker (started on the first request, in its own session) keeps
 the pipeline and adapters loaded between requests; this client sends one JSON request per line and turns
-the worker's answer lines into events. One request runs at a time: a second one waits its turn (on the
-CPU) or is refused while a training run holds the GPU.
+the worker's answer lines into events. One request runs at a time: a later one waits its turn, told its
+place in the line (on the CPU), or is refused while a training run holds the GPU. A request has a time limit
+and can be cancelled by whoever sent it; both stop the worker, which restarts for the next request.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
+from studio import launcher
 from studio.jobs import JobManager, cuda_visible, last_lines
+from studio.paths import as_workspace
+from studio.folders import Refused, Workspace
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-GENERATIONS_DIR = "generations"
 WORKER_LOG = "worker.log"
 STOP_GRACE_S = 5.0
+DEFAULT_TIMEOUT_S = 1800.0  # a generation longer than this is stopped (--generation-timeout)
 
 
-class GenerationError(RuntimeError):
+class GenerationError(Refused):
     """A generation that failed or could not start; the message is one sentence for the user."""
 
 
@@ -57,14 +60,7 @@ class _Worker:
     """One worker process and a thread that moves its stdout lines into a queue (None marks its end)."""
 
     def __init__(self, argv: list[str], cwd: Path, log_path: Path):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=log, text=True, bufsize=1, start_new_session=True)  # fmt: skip
+        self.process = launcher.spawn(argv, cwd, log_path, pipes=True)
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True, name="generation-worker-stdout").start()
 
@@ -80,7 +76,7 @@ class _Worker:
         self.process.stdin.write(json.dumps(payload) + "\n")
         self.process.stdin.flush()
 
-    def stop(self) -> None:
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Close its stdin (it exits after the current request), then signal its group if it lingers."""
         try:
             self.process.stdin.close()
@@ -88,7 +84,7 @@ class _Worker:
             pass
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                self.process.wait(STOP_GRACE_S)
+                self.process.wait(grace)
                 return
             except subprocess.TimeoutExpired:
                 try:
@@ -99,17 +95,22 @@ class _Worker:
 
 
 class GenerationClient:
-    def __init__(self, workspace: str | Path, jobs: JobManager | None = None, gpu: bool | None = None,
-                 argv: Callable[[], list[str]] = worker_argv):  # fmt: skip
-        self.workspace = Path(workspace).resolve()
-        self.out_root = self.workspace / GENERATIONS_DIR
+    def __init__(self, workspace: Workspace | str | Path, jobs: JobManager | None = None, gpu: bool | None = None,
+                 argv: Callable[[], list[str]] = worker_argv, timeout: float = DEFAULT_TIMEOUT_S):  # fmt: skip
+        self.ws = as_workspace(workspace)
+        self.workspace = self.ws.root
+        self.out_root = self.ws.generations
         self.log_path = self.out_root / WORKER_LOG
         self.jobs = jobs
         self.gpu = cuda_visible() if gpu is None else gpu
         self.argv = argv
+        self.timeout = timeout
         self._lock = threading.Lock()  # one request at a time; others wait for it
-        self._state = threading.Lock()  # guards _worker
+        self._state = threading.Lock()  # guards _worker, _waiting and _running
         self._worker: _Worker | None = None
+        self._waiting: list[str] = []  # owners of the queued requests, first in line first
+        self._running: str | None = None  # owner of the request being rendered
+        self._cancelled: set[str] = set()
 
     # --- queries ------------------------------------------------------------------------------------
     def refusal(self) -> str | None:
@@ -134,23 +135,25 @@ class GenerationClient:
                 return path
             except FileExistsError:
                 continue
-        raise GenerationError(f"Cannot make a new folder in {self.out_root}; clean up old generations.")
+        raise GenerationError("Cannot make a new folder in generations/; clean up old generations.")
 
     # --- generation ---------------------------------------------------------------------------------
-    def generate(self, request: dict[str, Any], timeout: float | None = None) -> Iterator[dict[str, Any]]:
-        """Send one request; yield events: queued, starting, progress..., then done (with the compare record).
+    def generate(self, request: dict[str, Any], timeout: float | None = None,
+                 owner: str | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+        """Send one request; yield events: queued (with its position), starting, progress..., then done.
 
         Raises GenerationBusy while training holds the GPU, GenerationError when the worker reports an error,
-        dies (it is restarted on the next request) or says nothing for `timeout` seconds.
+        dies (it is restarted on the next request), the request takes longer than `timeout` seconds (default:
+        the client's), or `owner` cancels it.
         """
         why = self.refusal()
         if why:
             raise GenerationBusy(why)
+        owner = owner or uuid.uuid4().hex
         request = dict(request)
         request.setdefault("out_dir", str(self.new_out_dir()))
-        if self._lock.locked():
-            yield {"event": "queued"}
-        with self._lock:
+        yield from self._wait_turn(owner)
+        try:
             worker = self._worker_for_request()
             if worker is None:
                 yield {"event": "starting"}
@@ -161,22 +164,72 @@ class GenerationClient:
             except OSError:
                 self._discard(worker)
                 raise GenerationError(self._death_message(worker)) from None
-            yield from self._answers(worker, request_id, timeout)
+            yield from self._answers(worker, request_id, self.timeout if timeout is None else timeout, owner)
+        finally:
+            with self._state:
+                self._running = None
+                self._cancelled.discard(owner)
+            self._lock.release()
 
-    def _answers(self, worker: _Worker, request_id: str, timeout: float | None) -> Iterator[dict[str, Any]]:
+    def _wait_turn(self, owner: str) -> Iterator[dict[str, Any]]:
+        """Take the one rendering slot, saying the request's place in the line whenever it changes."""
+        with self._state:
+            self._waiting.append(owner)
+        told = None
+        try:
+            while not self._lock.acquire(timeout=0.5):
+                with self._state:
+                    position = self._waiting.index(owner) + 1
+                    cancelled = owner in self._cancelled
+                if cancelled:
+                    raise GenerationError("The generation was cancelled before it started.")
+                if position != told:
+                    told = position
+                    yield {"event": "queued", "position": position}
+        finally:
+            with self._state:
+                self._waiting.remove(owner)
+        with self._state:
+            self._running = owner
+
+    def cancel(self, owner: str) -> bool:
+        """Cancel `owner`'s request: a queued one leaves the line, a running one stops the worker. True if any."""
+        with self._state:
+            if owner in self._waiting:
+                self._cancelled.add(owner)
+                return True
+            if self._running != owner:
+                return False
+            self._cancelled.add(owner)
+            worker = self._worker
+        if worker is not None:
+            worker.stop(grace=0.5)
+        return True
+
+    def _answers(self, worker: _Worker, request_id: str, timeout: float | None,
+                 owner: str) -> Iterator[dict[str, Any]]:  # fmt: skip
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
             try:
                 line = worker.lines.get(timeout=wait)
             except queue.Empty:
+                with self._state:
+                    cancelled = owner in self._cancelled
+                if cancelled:  # cancelled while the worker was still starting: stop it now
+                    self._discard(worker)
+                    raise GenerationError("The generation was cancelled; the worker restarts on the next request.")
                 if deadline is not None and time.monotonic() >= deadline:
                     self._discard(worker)
-                    raise GenerationError(f"The generation worker gave no answer in {timeout:g} s and was stopped; "
-                                          "try again (it restarts), with fewer steps or frames.") from None  # fmt: skip
+                    raise GenerationError(f"The generation took longer than its limit of {timeout:g} s and was "
+                                          "stopped; try again with fewer steps or frames.") from None  # fmt: skip
                 continue
             if line is None:
                 self._discard(worker)
+                with self._state:
+                    cancelled = owner in self._cancelled
+                if cancelled:
+                    raise GenerationError("The generation was cancelled; the worker restarts on the next request.")
                 raise GenerationError(self._death_message(worker))
             try:
                 event = json.loads(line)
@@ -229,4 +282,4 @@ class GenerationClient:
         tail = last_lines(self.log_path, 1)
         why = f": {tail[-1].strip()}" if tail else ""
         return (f"The generation worker exited (code {code}){why}; it restarts on the next request, "
-                f"and {self.log_path} has its full log.")  # fmt: skip
+                f"and generations/{WORKER_LOG} has its full log.")  # fmt: skip

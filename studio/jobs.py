@@ -3,7 +3,8 @@
 The studio never imports torch or training code: a run is `accelerate launch -m trainer train --config
 <run>/config.json` in its own process group, and all the studio knows about it comes from its run folder
 (trainer.run_folder) and its exit code. Relative paths in a config (output_dir, data) mean paths in the workspace:
-the child runs with the workspace as its working directory.
+the child runs with the workspace as its working directory. The dataset and model a config names pass the
+studio's path policy (studio.paths) before anything is written or launched.
 """
 
 from __future__ import annotations
@@ -12,25 +13,28 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from studio import launcher as launching
+from studio.launcher import cuda_visible, trainer_argv  # noqa: F401 (trainer_argv: the default launcher)
+from studio.paths import PathPolicy, as_workspace, check_name
+from studio.run_files import config_problem, latest_checkpoint_step, status_problem
+from studio.folders import Refused, Workspace
+from trainer.bounds import size_problem
 from trainer.config import ConfigError, Problem, TrainConfig, load_config, save_config
 from trainer.run_folder import (
     CONFIG_FILE, LOG_FILE, PROCESS_LOG, RUNS_DIR, RunState, Status, read_status, write_status,
 )  # fmt: skip
 
 ERROR_LOG_LINES = 10
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 Launcher = Callable[[Path], list[str]]
 
 
-class JobError(RuntimeError):
+class JobError(Refused):
     """A request the job manager cannot carry out; the message names the run and what to do."""
 
 
@@ -38,21 +42,8 @@ class JobBusy(JobError):
     """A run is already training; only one runs at a time."""
 
 
-def cuda_visible() -> bool:
-    """Whether the child will see a GPU, decided without importing torch (the studio must stay torch-free)."""
-    devices = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if devices is not None:
-        return devices.strip() not in ("", "-1")
-    return shutil.which("nvidia-smi") is not None
-
-
-def trainer_argv(config_path: Path) -> list[str]:
-    """The real trainer command: one process under accelerate, on the CPU when no GPU is visible."""
-    cpu = [] if cuda_visible() else ["--cpu"]
-    # --quiet: without it a failed trainer's own traceback is followed by the launcher's, which then fills the
-    # end of process.log that a crash report quotes.
-    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", *cpu, "--quiet",
-            "-m", "trainer", "train", "--config", str(config_path)]  # fmt: skip
+class NoCheckpoint(JobError):
+    """Resume asked of a run that has no complete checkpoint: it can only start over, which the user confirms."""
 
 
 def process_alive(pid: int) -> bool:
@@ -144,9 +135,11 @@ def _unreported_end_message(exit_code: int | None) -> str:
 class JobManager:
     """Starts, stops, resumes and lists the runs of one workspace (`<workspace>/runs/<name>/`)."""
 
-    def __init__(self, workspace: str | Path, launcher: Launcher | None = None):
-        self.workspace = Path(workspace).resolve()
-        self.runs_dir = self.workspace / RUNS_DIR
+    def __init__(self, workspace: Workspace | str | Path, launcher: Launcher | None = None):
+        self.ws = as_workspace(workspace)
+        self.workspace = self.ws.root
+        self.runs_dir = self.ws.runs
+        self.paths = PathPolicy(self.ws)
         self.launcher = launcher or trainer_argv
         self._lock = threading.RLock()  # Gradio calls handlers from several threads
         self._job: Job | None = None
@@ -182,16 +175,23 @@ class JobManager:
     # --- commands -----------------------------------------------------------------------------------
     def start(self, config: TrainConfig, resume: bool = False) -> Job:
         """Write `<run>/config.json` and launch the trainer; `resume` continues an existing run from "latest"."""
+        self.ws.require_writable("training")
         with self._lock:
             self._refresh()
             if self._job is not None:
                 raise JobBusy(self._busy_message())
             config = self._pin_to_workspace(config)
-            if resume:
-                config = replace(config, resume=config.resume or "latest")
+            problems = config.validate()
+            if problems:
+                raise ConfigError(problems, f"run {config.name!r}")
+            self.paths.dataset(config.data)  # before anything is written: the trainer will read it
+            self.paths.model(config.model)
+            size = size_problem(config.height, config.width, config.num_frames, gpu=cuda_visible())
+            if size:
+                raise ConfigError([Problem("height", size)], f"run {config.name!r}")
             run_dir = config.run_dir
             exists = (run_dir / CONFIG_FILE).exists()
-            where = f"Run {config.name!r} in {self.runs_dir}"
+            where = f"Run {config.name!r} in {RUNS_DIR}/"
             if exists and not resume:
                 raise JobError(f"{where} already exists; choose another name or resume it.")
             if resume and not exists:
@@ -200,21 +200,53 @@ class JobManager:
             self._job = Job(config.name, run_dir, self._launch(run_dir))
             return self._job
 
-    def resume(self, name: str) -> Job:
-        """Re-launch a stopped or failed run from its latest checkpoint (config.json gets resume: "latest")."""
+    def resume(self, name: str, start_over: bool = False) -> Job:
+        """Re-launch a stopped or failed run from its latest checkpoint (config.json gets resume: "latest").
+
+        Refused, with the reason, for a finished run or one whose status.json or config.json cannot be read;
+        a run without a complete checkpoint raises NoCheckpoint unless `start_over` confirms step 0."""
+        self.ws.require_writable("resuming runs")
         with self._lock:
             self._refresh()
             run_dir = self._existing_run_dir(name)
             if self._job is not None:
                 raise JobBusy(self._busy_message())
-            status = read_status(run_dir)
-            if status is not None and status.state is RunState.FINISHED:
+            problem = status_problem(run_dir) or config_problem(run_dir)
+            if problem:
+                raise JobError(f"Run {name!r} cannot be resumed: {self.paths.redact(problem)}; start a new run.")
+            if read_status(run_dir).state is RunState.FINISHED:
                 raise JobError(f"Run {name!r} already finished; start a new run to train further.")
-            config = replace(load_config(run_dir / CONFIG_FILE), resume="latest")
+            step = latest_checkpoint_step(run_dir)
+            if step is None and not start_over:
+                raise NoCheckpoint(f"Run {name!r} has no checkpoint to resume from (it saves one every "
+                                   f"{load_config(run_dir / CONFIG_FILE).checkpoint_every or 'run end'} steps); "
+                                   "confirm to start it over from step 0.")  # fmt: skip
+            config = replace(load_config(run_dir / CONFIG_FILE), resume="latest" if step is not None else "")
             return self.start(config, resume=True)
+
+    def delete(self, name: str, confirm: str) -> None:
+        """Delete a run folder (checkpoints, adapter, logs), only when `confirm` repeats its name; never a training run."""
+        self.ws.require_writable("deleting runs")
+        with self._lock:
+            self._refresh()
+            run_dir = self._existing_run_dir(name)
+            if (confirm or "").strip() != name:
+                raise JobError(f"Type the run name {name!r} exactly to confirm deleting it.")
+            if self._job is not None and self._job.run_dir == run_dir:
+                raise JobError(f"Run {name!r} is training; stop it before deleting it.")
+            shutil.rmtree(run_dir)
+
+    def uses_dataset(self, name: str, root: Path) -> bool:
+        """Whether run `name`'s config trains on the dataset folder `root`."""
+        try:
+            data = load_config(self.runs_dir / name / CONFIG_FILE).data
+            return self.paths.dataset(data).resolve() == Path(root).resolve()
+        except (ConfigError, Refused):
+            return False
 
     def stop(self, name: str) -> None:
         """Ask the run to stop: SIGTERM to its process group; the trainer finishes the step, checkpoints, exits 0."""
+        self.ws.require_writable("stopping runs")
         with self._lock:
             job = self._training(name)
             job.stop_requested = True
@@ -222,6 +254,7 @@ class JobManager:
 
     def kill(self, name: str) -> None:
         """End the run at once (SIGKILL): for a trainer that did not stop; work since its last checkpoint is lost."""
+        self.ws.require_writable("killing runs")
         with self._lock:
             job = self._training(name)
             job.killed = True
@@ -233,8 +266,8 @@ class JobManager:
         output_dir = Path(config.output_dir).expanduser()
         output_dir = output_dir if output_dir.is_absolute() else self.workspace / output_dir
         if output_dir.resolve() != self.runs_dir.resolve():
-            raise ConfigError([Problem("output_dir", f"the studio keeps runs in its workspace; leave it as "
-                                                     f"{RUNS_DIR!r} (got {config.output_dir!r})")], f"run {config.name!r}")
+            raise ConfigError([Problem("output_dir", f"the studio keeps runs in its workspace's {RUNS_DIR}/; leave it "
+                                                     f"as {RUNS_DIR!r}")], f"run {config.name!r}")  # fmt: skip
         return replace(config, output_dir=str(self.runs_dir))
 
     def _launch(self, run_dir: Path) -> subprocess.Popen:
@@ -246,16 +279,10 @@ class JobManager:
             status.step, status.total = previous.step, previous.total
         write_status(run_dir, status)
         argv = self.launcher(run_dir / CONFIG_FILE)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # so process.log is current when a crash is reported
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
         try:
-            with (run_dir / PROCESS_LOG).open("ab") as log:
-                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
-                log.flush()
-                process = subprocess.Popen(argv, cwd=self.workspace, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            process = launching.spawn(argv, self.workspace, run_dir / PROCESS_LOG)
         except OSError as exc:
-            message = f"the trainer could not be started ({exc.strerror}: {argv[0]}); check the Python environment"
+            message = f"the trainer could not be started ({exc.strerror}: {Path(argv[0]).name}); check the Python environment"
             write_status(run_dir, replace(status, state=RunState.FAILED, error=message))
             raise JobError(f"Run {run_dir.name!r}: {message}.") from None
         # The trainer cannot have written its status yet (it is still starting Python), so this fills in the pid
@@ -331,9 +358,9 @@ class JobManager:
         return sorted(path.parent for path in self.runs_dir.glob(f"*/{CONFIG_FILE}"))
 
     def _existing_run_dir(self, name: str) -> Path:
-        run_dir = self.runs_dir / name
-        if name in {"", ".", ".."} or "/" in name or not (run_dir / CONFIG_FILE).is_file():
-            raise JobError(f"No run named {name!r} in {self.runs_dir}; pick one from the runs list.")
+        run_dir = self.runs_dir / check_name(name, "run")
+        if not (run_dir / CONFIG_FILE).is_file() or run_dir.resolve().parent != self.runs_dir.resolve():
+            raise JobError(f"No run named {name!r} in {RUNS_DIR}/; pick one from the runs list.")
         return run_dir
 
     def _training(self, name: str) -> Job:

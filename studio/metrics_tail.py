@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from trainer.run_folder import Status
+from studio.run_files import event_problem
+from trainer.run_folder import METRICS_FILE, Status
 
 # Step rate is measured over the last few steps so the ETA follows the current speed, not the warm-up's.
 RATE_WINDOW_STEPS = 20
@@ -21,12 +22,15 @@ RATE_WINDOW_STEPS = 20
 class MetricsTail:
     """Incremental reader of one metrics.jsonl: each `poll()` returns only the events appended since the last one.
 
-    `events` holds every event read since the file was (re)started, so a plot can be redrawn from it.
+    `events` holds every usable event read since the file was (re)started, so a plot can be redrawn from it;
+    `problems` names each line that was skipped (damaged, or a field of the wrong type) by its line number.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.events: list[dict[str, Any]] = []
+        self.problems: list[str] = []
+        self._line = 0  # complete lines read so far
         self._offset = 0  # bytes consumed, including a buffered partial line
         self._partial = b""  # a last line the trainer has not finished writing yet
         self._inode: int | None = None
@@ -45,31 +49,50 @@ class MetricsTail:
             chunk = fh.read()
         self._offset += len(chunk)
         *lines, self._partial = (self._partial + chunk).split(b"\n")
-        new = [event for event in map(_parse, lines) if event is not None]
+        new = []
+        for line in lines:
+            self._line += 1
+            event, problem = _parse(line)
+            if problem:
+                self.problems.append(f"{METRICS_FILE} line {self._line}: {problem}; the line is skipped")
+            elif event is not None:
+                new.append(event)
         self.events.extend(new)
         return new
 
     def _restart(self) -> None:
         self._offset = 0
         self._partial = b""
+        self._line = 0
         self.events = []
+        self.problems = []
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
-    # A damaged line (a crash mid-write, a disk full) must not stop the watch; the next line is still good.
+def _parse(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    # A damaged line (a crash mid-write, a disk full, a hand edit) must not stop the watch; the next one is good.
+    if not line.strip():
+        return None, None
     try:
         event = json.loads(line)
     except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
+        return None, "not valid JSON"
+    problem = event_problem(event)
+    return (None, problem) if problem else (event, None)
 
 
 def loss_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
-    """Step events as columns step, loss, lr (for gr.LinePlot); one row per step, in step order."""
-    steps = [e for e in events if e.get("event") == "step" and "step" in e and "loss" in e]
-    rows = [(e["step"], e["loss"], e.get("lr")) for e in steps]
+    """The history of the current weights as columns step, loss, lr (for gr.LinePlot), in step order.
+
+    Each attempt (a `start` event) continues from its `resumed_from` step: the steps an earlier attempt ran
+    past that checkpoint, and every step before a start over (resumed_from 0), are not this run's history."""
+    rows: list[tuple] = []
+    for e in events:
+        if e.get("event") == "start":
+            resumed = e.get("resumed_from") or 0
+            rows = [row for row in rows if row[0] <= resumed]
+        elif e.get("event") == "step" and "step" in e and "loss" in e:
+            rows.append((e["step"], e["loss"], e.get("lr")))
     frame = pd.DataFrame(rows, columns=["step", "loss", "lr"])
-    # A resumed run repeats the steps after its checkpoint; the newest attempt's values are the ones that count.
     return frame.drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from studio.jobs import JobError, JobManager
 from studio.metrics_tail import MetricsTail, loss_frame, progress
+from studio.run_files import config_problem, status_problem
 from trainer.run_folder import ADAPTER_DIR, METRICS_FILE, RunState, read_status
 
 LOG_LINES = 40
@@ -24,7 +25,8 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # progress bars move the cu
 class RunView:
     name: str
     state: str  # running / finished / stopped / failed / unknown
-    numbers: dict[str, Any]  # step, total, steps_per_second, eta_seconds, last_loss, exit_code, error, active
+    numbers: dict[str, Any]  # step, total, steps_per_second, eta_seconds, last_loss, exit_code, error, active,
+    # problems (files of the run that could not be read, by file and line: shown, never fatal)
     headline: str  # markdown, one line
     frame: pd.DataFrame  # step, loss, lr
     log: str
@@ -57,14 +59,17 @@ class RunMonitor:
         tail.poll()
         status = read_status(info.run_dir)
         numbers = progress(tail.events, status)
+        problems = [p for p in (status_problem(info.run_dir), config_problem(info.run_dir)) if p] + tail.problems
         numbers.update(state=info.state.value if info.state else "unknown", exit_code=info.exit_code,
-                       error=info.error, active=info.active)  # fmt: skip
+                       error=self.jobs.paths.redact(info.error) or None, active=info.active,
+                       problems=[self.jobs.paths.redact(p) for p in problems])  # fmt: skip
         try:
-            log = ANSI_ESCAPE.sub("", self.jobs.log_tail(name, log_lines))
+            log = self.jobs.paths.redact(ANSI_ESCAPE.sub("", self.jobs.log_tail(name, log_lines)))
         except JobError:
             log = ""
         headline = _headline(name, numbers, tail.events, info.run_dir / ADAPTER_DIR)
-        signature = (name, len(tail.events), numbers["state"], status.updated if status else None, log[-200:])
+        signature = (name, len(tail.events), numbers["state"], status.updated if status else None, log[-200:],
+                     len(problems))  # fmt: skip
         return RunView(name, numbers["state"], numbers, headline, loss_frame(tail.events), log, signature)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.adapter_registry import AdapterError
+from studio.folders import REFUSALS
 from studio.publish_controller import publish_adapter
 from studio.workspace import Studio
 from trainer.run_folder import CARD_FILE, CARD_SUMMARY_KEYS
@@ -18,16 +18,17 @@ SHOWN_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_l
 CARD_LINES = (*CARD_SUMMARY_KEYS, "dataset")
 
 
-def card_markdown(info) -> str:
+def card_markdown(info, shown_path: str) -> str:
     loss = "n/a" if info.final_loss is None else f"{info.final_loss:.4f}"
     values = {**{k: getattr(info, k) for k in CARD_LINES}, "final_loss": loss}
     rows = "\n".join(f"| {k} | {'—' if values[k] is None else values[k]} |" for k in CARD_LINES)
-    return f"**{info.name}** ({info.source}, `{info.path}`)\n\n| card | |\n|---|---|\n{rows}"
+    return f"**{info.name}** ({info.source}, `{shown_path}`)\n\n| card | |\n|---|---|\n{rows}"
 
 
 def adapter_table(studio: Studio):
     table = studio.adapters.table()
     table["final_loss"] = table["final_loss"].map(lambda x: None if x is None or x != x else round(float(x), 4))
+    table["dataset"] = table["dataset"].map(lambda d: studio.adapters.paths.show(d) if isinstance(d, str) else d)
     return table[SHOWN_COLUMNS]
 
 
@@ -43,27 +44,27 @@ def show(studio: Studio, name: str | None):
         return "No adapter yet: finish a training run or import one.", None
     try:
         info = studio.adapters.get(name)
-    except AdapterError as exc:
+    except REFUSALS as exc:
         gr.Warning(str(exc))
         return str(exc), None
     try:
         raw = json.loads((info.path / CARD_FILE).read_text())
     except (OSError, ValueError):
         raw = None
-    return card_markdown(info), raw
+    return card_markdown(info, studio.adapters.paths.show(info.path)), raw
 
 
 def make_zip(studio: Studio, name: str):
     try:
         return gr.update(value=str(studio.adapters.zip(name)), visible=True)
-    except AdapterError as exc:
+    except REFUSALS as exc:
         raise gr.Error(str(exc)) from None
 
 
 def remove(studio: Studio, name: str, typed: str):
     try:
         studio.adapters.delete(name, typed)
-    except AdapterError as exc:
+    except REFUSALS as exc:
         gr.Warning(str(exc))
         return gr.skip(), gr.skip(), gr.skip()
     gr.Info(f"Adapter {name!r} deleted.")
@@ -73,7 +74,7 @@ def remove(studio: Studio, name: str, typed: str):
 def import_upload(studio: Studio, files: list[str] | None, name: str | None):
     try:
         info = studio.adapters.import_upload(files or [], (name or "").strip())
-    except AdapterError as exc:
+    except REFUSALS as exc:
         gr.Warning(str(exc))
         return gr.skip(), gr.skip()
     gr.Info(f"Adapter {info.name!r} imported.")
@@ -83,7 +84,7 @@ def import_upload(studio: Studio, files: list[str] | None, name: str | None):
 def publish(studio: Studio, name: str | None, repo: str | None, private: bool):
     try:
         url = publish_adapter(studio.adapters, name, repo, bool(private))
-    except AdapterError as exc:
+    except REFUSALS as exc:
         gr.Warning(str(exc))
         return str(exc)
     gr.Info(f"Adapter {name!r} published.")
@@ -104,12 +105,13 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
                 with gr.Accordion(CARD_FILE, open=False):
                     card_json = gr.JSON()
             with gr.Column(scale=2):
+                writable = not studio.workspace.read_only
                 zip_button = gr.Button("Download as zip")
                 zip_file = gr.File(label="zip", interactive=False, visible=False)
-                confirm = gr.Textbox(label="confirm deletion", placeholder="type the adapter's name",
+                confirm = gr.Textbox(label="confirm deletion", placeholder="type the adapter's name", visible=writable,
                                      info="Deletes the adapter folder; a run's checkpoints and logs stay.")
-                delete = gr.Button("Delete adapter", variant="stop")
-                with gr.Accordion("Import an adapter folder", open=False):
+                delete = gr.Button("Delete adapter", variant="stop", visible=writable)
+                with gr.Accordion("Import an adapter folder", open=False, visible=writable):
                     upload = gr.File(label="a .zip of the folder, or its files", file_count="multiple",
                                      file_types=[".zip", ".safetensors", ".json", ".md"])  # fmt: skip
                     new_name = gr.Textbox(label="name", info="Letters, digits, '-', '_' and '.'.")

@@ -10,8 +10,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.dataset_controller import REPORT_COLUMNS, default_import_name
+from studio.dataset_controller import REPORT_COLUMNS, caption_digest, default_import_name
 from studio.train_form import DEFAULT_PRESET, preset_values
+from studio.folders import REFUSALS
 from studio.workspace import Studio
 from trainer.datasets import DatasetError
 from trainer.tinyworld.builtin import SAMPLE_DATA
@@ -19,6 +20,14 @@ from trainer.tinyworld.builtin import SAMPLE_DATA
 SAMPLE, FOLDER, UPLOAD, HUB = "built-in sample", "local folder", "upload (.zip, or .mp4 + .txt)", "Hub dataset"
 LEROBOT = "LeRobot folder"
 SOURCES = (SAMPLE, FOLDER, LEROBOT, UPLOAD, HUB)
+SERVER_FOLDERS = (FOLDER, LEROBOT)  # read a folder of the server: only with --allow-local-folders
+
+
+def sources(studio: Studio) -> tuple[str, ...]:
+    """What the Data tab offers: a read-only studio only the sample; server folders only when allowed."""
+    if studio.workspace.read_only:
+        return (SAMPLE,)
+    return tuple(s for s in SOURCES if s not in SERVER_FOLDERS or studio.workspace.allow_local_folders)
 EMPTY_REPORT = pd.DataFrame(columns=REPORT_COLUMNS)
 
 
@@ -48,10 +57,9 @@ def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_na
     `trainer import-data` (a LeRobot dataset is cut into clips of the num_frames set under Check)."""
     try:
         if choice == SAMPLE:
-            path = studio.datasets.path(SAMPLE_DATA)
-            return (f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`), read from `{path}`; it is "
-                    "read-only (import it to edit captions).",
-                    gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA))  # fmt: skip
+            studio.datasets.path(SAMPLE_DATA)  # built on first use
+            return (f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`); it is read-only (import it to "
+                    "edit captions).", gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA))  # fmt: skip
         gr.Info("Importing through `trainer import-data`; large datasets take a while.")
         if choice == UPLOAD:
             result = studio.datasets.import_uploads(files or [], dataset_name)
@@ -59,7 +67,7 @@ def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_na
             result = studio.datasets.import_lerobot(folder_path, dataset_name, camera, frames, held_out or 0)
         else:
             result = studio.datasets.import_source(folder_path if choice == FOLDER else hub_id, dataset_name)
-    except DatasetError as exc:
+    except REFUSALS as exc:
         gr.Warning(str(exc))
         return f"Not imported: {exc}", gr.skip()
     text = result.message + ("\n\n" + "\n".join(f"- {d}" for d in result.details) if result.details else "")
@@ -70,9 +78,10 @@ def run_check(studio: Studio, name: str, frames):
     """The check-data report: every clip, usable or not, with its problem."""
     try:
         result = studio.datasets.check(name, num_frames=int(frames or 0))
-    except DatasetError as exc:
+    except REFUSALS as exc:
         gr.Warning(str(exc))
-        return f"Cannot check {name}: {exc}", EMPTY_REPORT, [], gr.update(choices=[], value=None)
+        return (f"Cannot check {studio.datasets.paths.redact(name)}: {exc}", EMPTY_REPORT, [],
+                gr.update(choices=[], value=None))  # fmt: skip
     keys = result.keys()
     return result.summary(), result.table(), keys, gr.update(choices=keys, value=keys[0] if keys else None)
 
@@ -83,36 +92,66 @@ def select_row(keys: list[str], evt: gr.SelectData):
 
 
 def preview(studio: Studio, name: str, key: str):
-    if not key:
-        return None, ""
+    """The clip's video and caption, and what the editor now holds: (dataset, clip, digest of the caption)."""
+    if not key or not name:
+        return None, "", None
     try:
         path, text = studio.datasets.clip(name, key)
-    except DatasetError as exc:
+    except REFUSALS as exc:
         gr.Warning(str(exc))
-        return None, ""
-    return str(path), text
+        return None, "", None
+    return str(path), text, {"dataset": name, "clip": key, "digest": caption_digest(text)}
 
 
-def save_caption(studio: Studio, name, key, text, table, keys, frames):
-    """Write metas/<key>.txt and update the report row (checking again when it fixes a caption problem)."""
+def save_caption(studio: Studio, name, key, text, loaded, table, keys, frames):
+    """Write metas/<key>.txt and update the report row (checking again when it fixes a caption problem).
+
+    The editor is keyed by (dataset, clip): a caption loaded for another pair is never written to this one,
+    and one that changed on disk since it was loaded is not overwritten."""
     try:
-        target = studio.datasets.save_caption(name, key, text)
-    except DatasetError as exc:
+        if not loaded or (loaded.get("dataset"), loaded.get("clip")) != (name, key):
+            raise DatasetError(f"The editor does not hold the caption of {key!r} in "
+                            f"{studio.datasets.paths.redact(name)}; pick the clip again.")  # fmt: skip
+        target = studio.datasets.save_caption(name, key, text, loaded=loaded.get("digest"))
+    except REFUSALS as exc:
         gr.Warning(str(exc))
-        return gr.skip()
+        return gr.skip(), gr.skip()
     gr.Info(f"Caption of {key!r} saved to {target.parent.name}/{target.name}.")
+    loaded = {**loaded, "digest": caption_digest(text.strip())}
     if key in keys and len(table) == len(keys):
         table = table.copy()
         table.loc[keys.index(key), "caption"] = text.strip()
         if str(table.loc[keys.index(key), "problem"]).startswith(("missing caption", "empty caption")):
-            return run_check(studio, name, frames)[1]
-    return table
+            return run_check(studio, name, frames)[1], loaded
+    return table, loaded
+
+
+def delete_clip(studio: Studio, name: str, key: str, frames):
+    """Remove the clip shown from its (imported) dataset, then check the dataset again."""
+    try:
+        studio.datasets.delete_clip(name, key)
+    except REFUSALS as exc:
+        gr.Warning(str(exc))
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    gr.Info(f"Clip {key!r} deleted from {name}.")
+    return run_check(studio, name, frames)
+
+
+def delete_dataset(studio: Studio, name: str, typed: str):
+    """Delete an imported dataset after its name was typed; refused while a run trains on it."""
+    try:
+        studio.datasets.delete(name, typed)
+    except REFUSALS as exc:
+        gr.Warning(str(exc))
+        return gr.skip(), gr.skip()
+    gr.Info(f"Dataset {name!r} deleted.")
+    return gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA), ""
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
-def _choose() -> SimpleNamespace:
+def _choose(studio: Studio) -> SimpleNamespace:
     gr.Markdown("### Choose a dataset")
-    source = gr.Radio(SOURCES, value=SAMPLE, label="source", elem_id="data-source")
+    source = gr.Radio(sources(studio), value=SAMPLE, label="source", elem_id="data-source")
     folder = gr.Textbox(label="folder", placeholder="/path/to/dataset", visible=False,
                         info="videos/ + metas/, captions/*.json, metadata.csv, x.mp4 + x.txt, or LeRobot")  # fmt: skip
     upload = gr.File(label="files", file_count="multiple", file_types=[".zip", ".mp4", ".txt"], visible=False)
@@ -144,31 +183,42 @@ def _check(studio: Studio) -> SimpleNamespace:
     return SimpleNamespace(dataset=dataset, num_frames=num_frames, check=check, summary=summary, report=report)
 
 
-def _preview() -> SimpleNamespace:
+def _preview(studio: Studio) -> SimpleNamespace:
     gr.Markdown("### Preview and caption")
+    writable = not studio.workspace.read_only
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             clip = gr.Dropdown([], label="clip", allow_custom_value=True, elem_id="data-clip")
-            caption = gr.Textbox(label="caption", lines=4, elem_id="data-caption",
+            caption = gr.Textbox(label="caption", lines=4, elem_id="data-caption", interactive=writable,
                                  info="Saved to metas/<clip>.txt of the dataset.")  # fmt: skip
-            save = gr.Button("Save caption")
+            with gr.Row(visible=writable):
+                save = gr.Button("Save caption", elem_id="data-save")
+                drop = gr.Button("Delete this clip", variant="stop", elem_id="data-delete-clip")
         video = gr.Video(label="preview", interactive=False, autoplay=True, loop=True, height=260, scale=2,
                          elem_id="data-preview")  # fmt: skip
-    return SimpleNamespace(clip=clip, caption=caption, save=save, video=video)
+    with gr.Accordion("Delete this dataset", open=False, visible=writable):
+        confirm = gr.Textbox(label="confirm deletion", placeholder="type the dataset's name (after datasets/)",
+                             info="Deletes the imported dataset's folder; refused while a run trains on it.")
+        delete = gr.Button("Delete dataset", variant="stop")
+    return SimpleNamespace(clip=clip, caption=caption, save=save, drop=drop, video=video, confirm=confirm,
+                           delete=delete)  # fmt: skip
 
 
 def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     with gr.Tab("Data", id="data"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
-                src = _choose()
+                src = _choose(studio)
             with gr.Column(scale=3):
                 chk = _check(studio)
-        pre = _preview()
+        pre = _preview(studio)
         keys = gr.State([])
+        loaded = gr.State(None)  # {"dataset", "clip", "digest"} of the caption in the editor
     private = {"api_visibility": "private"}
     check = partial(run_check, studio)
     checked = [chk.summary, chk.report, keys, pre.clip]
+    show = partial(preview, studio)
+    shown = [pre.video, pre.caption, loaded]
     src.source.change(pick_source, src.source, [src.folder, src.upload, src.hub, src.lerobot, src.name, src.go],
                       **private)  # fmt: skip
     src.folder.change(suggest_name, src.folder, src.name, **private)
@@ -176,13 +226,20 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     src.upload.upload(suggest_upload_name, src.upload, src.name, **private)
     src.go.click(partial(use_or_import, studio), [src.source, src.folder, src.upload, src.hub, src.name, src.camera,
                  src.held_out, chk.num_frames], [src.message, chk.dataset], api_name="use_dataset").then(
-        check, [chk.dataset, chk.num_frames], checked, **private)  # fmt: skip
-    chk.check.click(check, [chk.dataset, chk.num_frames], checked, api_name="check_data")
-    chk.dataset.input(check, [chk.dataset, chk.num_frames], checked, **private)
+        check, [chk.dataset, chk.num_frames], checked, **private).then(
+        show, [chk.dataset, pre.clip], shown, **private)  # fmt: skip
+    # The editor follows (dataset, clip): a new dataset whose first clip has the same name still reloads it.
+    chk.check.click(check, [chk.dataset, chk.num_frames], checked, api_name="check_data").then(
+        show, [chk.dataset, pre.clip], shown, **private)  # fmt: skip
+    chk.dataset.input(check, [chk.dataset, chk.num_frames], checked, **private).then(
+        show, [chk.dataset, pre.clip], shown, **private)  # fmt: skip
     chk.report.select(select_row, keys, pre.clip, **private)
-    pre.clip.change(partial(preview, studio), [chk.dataset, pre.clip], [pre.video, pre.caption],
-                    api_name="preview_clip")  # fmt: skip
-    pre.save.click(partial(save_caption, studio), [chk.dataset, pre.clip, pre.caption, chk.report, keys,
-                   chk.num_frames], chk.report, api_name="save_caption")  # fmt: skip
+    pre.clip.change(show, [chk.dataset, pre.clip], shown, api_name="preview_clip")
+    pre.save.click(partial(save_caption, studio), [chk.dataset, pre.clip, pre.caption, loaded, chk.report, keys,
+                   chk.num_frames], [chk.report, loaded], api_name="save_caption")  # fmt: skip
+    pre.drop.click(partial(delete_clip, studio), [chk.dataset, pre.clip, chk.num_frames], checked,
+                   api_name="delete_clip").then(show, [chk.dataset, pre.clip], shown, **private)  # fmt: skip
+    pre.delete.click(partial(delete_dataset, studio), [chk.dataset, pre.confirm], [chk.dataset, pre.confirm],
+                     api_name="delete_dataset")  # fmt: skip
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, chk.dataset, **private)
     return {"dataset": chk.dataset, "num_frames": chk.num_frames}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from functools import partial
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.generation_client import GenerationError, base_model_mismatch
-from studio.train_form import CUSTOM_SIZE, DEFAULT_PRESET, HELP, SIZE_PRESETS, preset_values, size_label
+from studio.generation_client import base_model_mismatch
+from studio.jobs import cuda_visible
+from studio.train_form import CUSTOM_SIZE, HELP, SIZE_PRESETS, size_label
+from studio.folders import REFUSALS
 from studio.workspace import Studio
-from trainer.datasets import DatasetError
 from trainer.tinyworld.builtin import SAMPLE_DATA
+from trainer.bounds import MAX_INFERENCE_STEPS, generation_size_problem
 from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
 from trainer.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
 from trainer.video import VideoError, probe_video
@@ -51,13 +54,28 @@ def _strengths(table: Any) -> dict[str, float]:
 
 
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
+def _bounds(studio: Studio, model: str, steps, height, width, num_frames) -> None:
+    """The request's model, steps and size within what this studio allows (trainer.config's bounds)."""
+    try:
+        studio.datasets.paths.model(model)
+    except REFUSALS as exc:
+        raise gr.Error(str(exc)) from None
+    if not 1 <= int(steps or 0) <= MAX_INFERENCE_STEPS:
+        raise gr.Error(f"steps must be between 1 and {MAX_INFERENCE_STEPS} (got {steps}).")
+    problem = generation_size_problem(int(height or 0), int(width or 0), int(num_frames or 0), gpu=cuda_visible())
+    if problem:
+        raise gr.Error(problem[0].upper() + problem[1:] + ".")
+
+
 def generate(studio: Studio, mode, image, video, prompt, negative_prompt, seed, steps, guidance, height, width,
-             num_frames, fps, model, revision, guardrail, adapters, strengths, progress=gr.Progress()):  # fmt: skip
+             num_frames, fps, model, revision, guardrail, adapters, strengths, session: gr.Request,
+             progress=gr.Progress()):  # fmt: skip
     """Stream the worker's per-step progress, then the videos, the summary table and compare.json."""
     condition = image if mode == FRAME else video
     if not condition:
         raise gr.Error(f"Give an {mode.split(' (')[0]}: upload one or pick a dataset clip.")
     model = model or TINY_MODEL
+    _bounds(studio, model, steps, height, width, num_frames)
     chosen = {a.name: a for a in studio.adapters.list() if a.name in (adapters or [])}
     why = base_model_mismatch(model, [(n, a.base_model) for n, a in chosen.items()])
     if why:
@@ -74,9 +92,11 @@ def generate(studio: Studio, mode, image, video, prompt, negative_prompt, seed, 
     }  # fmt: skip
     variants, per_variant, unchanged = ["base", *chosen], int(steps or 1), [gr.skip()] * 4
     try:
-        for event in studio.generation.generate(request):
+        for event in studio.generation.generate(request, owner=_owner(session)):
             if event["event"] == "queued":
-                yield "Waiting for the generation before this one to finish…", *unchanged
+                ahead = event["position"]
+                yield (f"Queued: {ahead} generation{'s' if ahead > 1 else ''} ahead of this one "
+                       f"(place {ahead + 1} in line); it starts when they finish.", *unchanged)  # fmt: skip
             elif event["event"] == "starting":
                 yield "Starting the generation worker and loading the model…", *unchanged
             elif event["event"] == "progress":
@@ -86,17 +106,30 @@ def generate(studio: Studio, mode, image, video, prompt, negative_prompt, seed, 
                 yield (f"Rendering **{event['variant']}** (variant {index + 1} of {len(variants)}): "
                        f"step {event['step']}/{event['total']}", *unchanged)  # fmt: skip
             elif event["event"] == "done":
-                yield _results(event["record"], Path(event["out_dir"]))
-    except GenerationError as exc:
-        raise gr.Error(str(exc)) from None
+                yield _results(event["record"], Path(event["out_dir"]), studio.datasets.paths.redact)
+    except REFUSALS as exc:
+        raise gr.Error(studio.datasets.paths.redact(str(exc))) from None
 
 
-def _results(record: dict, out_dir: Path) -> tuple:
+def _owner(request: gr.Request | None) -> str | None:
+    # The browser session that sent a generation is the one that may cancel it.
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def cancel(studio: Studio, request: gr.Request):
+    if studio.generation.cancel(_owner(request) or ""):
+        return "Cancelling: the generation stops and the worker restarts for the next request."
+    return "Nothing to cancel: no generation of this page is running or queued."
+
+
+def _results(record: dict, out_dir: Path, redact) -> tuple:
     seconds = sum(v.get("seconds", 0) for v in record["variants"])
     # compare.json as text, not gr.JSON: its adapter entries hold a "path", which gradio_client takes for a file.
-    return (f"Done: {len(record['variants'])} variants in {seconds:.1f} s, saved in `{out_dir}`.",
+    return (f"Done: {len(record['variants'])} variants in {seconds:.1f} s, saved in "
+            f"`generations/{out_dir.name}`.",
             {"record": record, "out_dir": str(out_dir)}, summary_table(record),
-            [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)], json.dumps(record, indent=2))  # fmt: skip
+            [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)],
+            redact(json.dumps(record, indent=2)))  # fmt: skip
 
 
 def adapter_choices(studio: Studio):
@@ -111,7 +144,7 @@ def sync_strengths(selected, table):
 def list_clips(studio: Studio, name: str):
     try:
         keys = studio.datasets.clips(name)
-    except DatasetError as exc:
+    except REFUSALS as exc:
         gr.Warning(str(exc))
         return gr.update(choices=[], value=None)
     return gr.update(choices=keys, value=keys[0] if keys else None)
@@ -126,9 +159,9 @@ def pick(studio: Studio, mode: str, name: str, key: str, index: int):
         frames = gr.update(maximum=max(probe_video(path).frames - 1, 1))
         if mode == CLIP:
             return gr.skip(), str(path), caption, frames
-        out = studio.generation.out_root / INPUTS_DIR / name.replace("/", "_").replace(":", "_")
+        out = studio.generation.out_root / INPUTS_DIR / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         return str(studio.datasets.frame_image(name, key, index, out)), gr.skip(), caption, frames
-    except (DatasetError, VideoError) as exc:
+    except (*REFUSALS, VideoError) as exc:
         gr.Warning(str(exc))
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
@@ -139,6 +172,22 @@ def switch_mode(mode: str):
 
 def apply_size(label: str):
     return list(SIZE_PRESETS[label]) if label in SIZE_PRESETS else [gr.skip()] * 3
+
+
+def _bound(fn, studio: Studio):
+    """`fn` with `studio` bound, as a plain (generator) function: Gradio finds a gr.Request parameter by the type
+    hints of a function, which a functools.partial does not expose."""
+    if inspect.isgeneratorfunction(fn):
+        def bound(*args, **kwargs):
+            yield from fn(studio, *args, **kwargs)
+    else:
+        def bound(*args, **kwargs):
+            return fn(studio, *args, **kwargs)
+    signature = inspect.signature(fn)
+    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    bound.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "studio"}
+    bound.__name__ = fn.__name__
+    return bound
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
@@ -162,7 +211,8 @@ def _settings() -> SimpleNamespace:
     negative = gr.Textbox(label="negative_prompt", lines=1)
     with gr.Row():
         seed = gr.Number(0, precision=0, label="seed", info="Same seed: same initial noise for all.")
-        steps = gr.Number(10, precision=0, label="steps", minimum=1, info="Denoising steps.", elem_id="gen-steps")
+        steps = gr.Number(10, precision=0, label="steps", minimum=1, maximum=MAX_INFERENCE_STEPS, elem_id="gen-steps",
+                          info=f"Denoising steps (at most {MAX_INFERENCE_STEPS}).")  # fmt: skip
         guidance = gr.Number(7.0, label="guidance", info="Classifier-free guidance scale.")
     with gr.Row():
         size = gr.Dropdown([*(k for k, v in SIZE_PRESETS.items() if v[2] >= 9), CUSTOM_SIZE], value=DEFAULT_SIZE,
@@ -193,10 +243,13 @@ def _variants(studio: Studio) -> SimpleNamespace:
         refresh = gr.Button("Refresh", scale=0, min_width=90, size="sm")
     strengths = gr.Dataframe(pd.DataFrame(columns=STRENGTH_COLUMNS), label="strength of each adapter",
                              datatype=["str", "number"], interactive=True, elem_id="gen-strengths")  # fmt: skip
-    go = gr.Button("Generate", variant="primary", elem_id="gen-go")
+    with gr.Row():
+        go = gr.Button("Generate", variant="primary", elem_id="gen-go", scale=3)
+        cancel_button = gr.Button("Cancel", elem_id="gen-cancel", scale=1)
     status = gr.Markdown("The base model always runs; every variant starts from the same noise.",
                          elem_id="gen-status")  # fmt: skip
-    return SimpleNamespace(adapters=adapters, refresh=refresh, strengths=strengths, go=go, status=status)
+    return SimpleNamespace(adapters=adapters, refresh=refresh, strengths=strengths, go=go, cancel=cancel_button,
+                           status=status)  # fmt: skip
 
 
 def _results_area() -> SimpleNamespace:
@@ -234,8 +287,9 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
               opts.height, opts.width, opts.num_frames, opts.fps, opts.model, opts.revision, opts.guardrail,
               var.adapters, var.strengths]  # fmt: skip
     # concurrency_limit=None: a second request waits inside the client (and says so) instead of in Gradio's queue.
-    var.go.click(partial(generate, studio), inputs, [var.status, out.result, out.summary, out.files, out.record_json],
+    var.go.click(_bound(generate, studio), inputs, [var.status, out.result, out.summary, out.files, out.record_json],
                  api_name="generate", concurrency_limit=None)  # fmt: skip
+    var.cancel.click(_bound(cancel, studio), None, var.status, api_name="cancel_generation")
     var.adapters.change(sync_strengths, [var.adapters, var.strengths], var.strengths, **private)
     picked = [cond.image, cond.video, opts.prompt, cond.frame]
     choose = partial(pick, studio)

@@ -12,14 +12,16 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.jobs import JobError
+from studio.jobs import NoCheckpoint
 from studio.metrics_tail import RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
 from studio.train_form import (
     ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
     build_config, field_kind, preset_names, preset_values, size_label, unique_run_name,
 )  # fmt: skip
+from studio.folders import REFUSALS
 from studio.workspace import Studio
+from trainer.bounds import size_problem
 from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL, ConfigError, Problem, problem_fields
 
 TICK_SECONDS = 1.0
@@ -98,32 +100,47 @@ def start_run(studio: Studio, *values):
     except ConfigError as exc:
         gr.Warning(f"Fix {', '.join(problem_fields(exc.problems))} before starting.")
         return gr.skip(), _problems_markdown(exc.problems), gr.skip()
-    except JobError as exc:
-        gr.Warning(str(exc))
-        return gr.skip(), f"**Not started:** {exc}", gr.skip()
+    except REFUSALS as exc:
+        message = studio.jobs.paths.redact(str(exc))
+        gr.Warning(message)
+        return gr.skip(), f"**Not started:** {message}", gr.skip()
     gr.Info(f"Run {job.name!r} started; its curve appears after the first step.")
     names = studio.monitor.run_names()
     return gr.update(choices=names, value=job.name), gr.skip(), unique_run_name(job.name, set(names))
 
 
-def run_command(studio: Studio, action: str, name: str):
-    """Stop (graceful), resume (from the latest checkpoint) or kill the chosen run."""
+def run_command(studio: Studio, action: str, name: str, typed: str = ""):
+    """Stop (graceful), resume (from the latest checkpoint), start over, kill or delete the chosen run.
+
+    Resume of a run without a checkpoint does not silently restart it: the refusal shows the Start over button."""
     if not name:
         gr.Warning("Pick a run first.")
-        return gr.skip()
+        return gr.skip(), gr.skip()
+    start_over = gr.update(visible=False)
     try:
         if action == "stop":
             studio.jobs.stop(name)
             gr.Info(f"Stopping {name!r}: it finishes the step, then saves a checkpoint and the adapter.")
-        elif action == "resume":
-            studio.jobs.resume(name)
-            gr.Info(f"Run {name!r} resumes from its latest checkpoint.")
+        elif action in ("resume", "start_over"):
+            studio.jobs.resume(name, start_over=action == "start_over")
+            gr.Info(f"Run {name!r} " + ("starts over from step 0." if action == "start_over" else
+                                        "resumes from its latest checkpoint."))  # fmt: skip
+        elif action == "delete":
+            studio.jobs.delete(name, typed)
+            gr.Info(f"Run {name!r} deleted.")
+            names = studio.monitor.run_names()
+            return gr.update(choices=names, value=names[0] if names else None), start_over
         else:
             studio.jobs.kill(name)
             gr.Info(f"Run {name!r} was killed; resume it from its last checkpoint.")
-    except (JobError, ConfigError) as exc:
-        gr.Warning(str(exc).splitlines()[0])
-    return gr.update(choices=studio.monitor.run_names(), value=name)
+    except NoCheckpoint as exc:
+        gr.Warning(str(exc))
+        start_over = gr.update(visible=True)
+    except ConfigError as exc:
+        gr.Warning(f"Run {name!r}: " + "; ".join(map(str, exc.problems)))
+    except REFUSALS as exc:
+        gr.Warning(studio.jobs.paths.redact(str(exc)))
+    return gr.update(choices=studio.monitor.run_names(), value=name), start_over
 
 
 def tick(studio: Studio, name: str, last) -> dict[str, Any]:
@@ -138,6 +155,8 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     if view.numbers["error"]:
         first = view.numbers["error"].splitlines()[0]
         err = f"**{view.state.capitalize()}:** {first}" + (" (the end of its log is below)" if view.log else "")
+    if view.numbers["problems"]:  # damaged files of the run: named, and the view still shows the rest
+        err += "\n\n**Could not read:**\n" + "\n".join(f"- {p}" for p in view.numbers["problems"][:5])
     shown = {"headline": view.headline, "error": err, "numbers": view.numbers}
     if view.signature == last:
         return shown
@@ -158,6 +177,11 @@ def on_load(studio: Studio):
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
+def _size_choices() -> list[str]:
+    # Only sizes a run may train at anywhere (the 2B model's own 704x1280 is for generation).
+    return [label for label, size in SIZE_PRESETS.items() if not size_problem(*size)] + [CUSTOM_SIZE]
+
+
 def _form(studio: Studio) -> SimpleNamespace:
     defaults = preset_values(DEFAULT_PRESET)
     fields: dict[str, gr.components.Component] = {}
@@ -166,7 +190,7 @@ def _form(studio: Studio) -> SimpleNamespace:
             with gr.Row():
                 preset = gr.Dropdown(preset_names(), value=DEFAULT_PRESET, label="preset", scale=1,
                                      info="Loads every field from trainer/presets/<preset>.toml.")  # fmt: skip
-                size = gr.Dropdown([*SIZE_PRESETS, CUSTOM_SIZE], label="resolution and frames", scale=1,
+                size = gr.Dropdown(_size_choices(), label="resolution and frames", scale=1,
                                    value=size_label(*(defaults[f] for f in SIZE_FIELDS)),
                                    info="Sets height, width and num_frames.")  # fmt: skip
             for row in _rows(tuple(n for n in BASIC_FIELDS if n not in SIZE_FIELDS)) + [SIZE_FIELDS]:
@@ -182,23 +206,31 @@ def _form(studio: Studio) -> SimpleNamespace:
             preview = gr.Code(language="json", label="config.json (what Start writes)", interactive=False,
                               max_lines=24)  # fmt: skip
             problems = gr.Markdown(elem_id="train-problems")
-            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+            start = gr.Button("Start training", variant="primary", elem_id="train-start",
+                              visible=not studio.workspace.read_only)  # fmt: skip
     return SimpleNamespace(fields=fields, preset=preset, size=size, preview=preview, problems=problems, start=start)
 
 
-def _runs() -> SimpleNamespace:
+def _runs(studio: Studio) -> SimpleNamespace:
     gr.Markdown("### Runs")
+    writable = not studio.workspace.read_only
     with gr.Row(equal_height=False):
         run = gr.Dropdown([], label="run", scale=2, elem_id="train-run", allow_custom_value=True,
                           info="Runs are read from the workspace; a training one is re-attached.")  # fmt: skip
         with gr.Column(scale=3):
-            with gr.Row():
+            with gr.Row(visible=writable):
                 stop = gr.Button("Stop", variant="stop", size="md", elem_id="train-stop")
                 resume = gr.Button("Resume", size="md", elem_id="train-resume")
+                start_over = gr.Button("Start over from step 0", size="md", visible=False, elem_id="train-start-over")
                 kill = gr.Button("Kill", size="md")
-                refresh = gr.Button("Refresh list", size="md")
+            refresh = gr.Button("Refresh list", size="md")
             gr.Markdown("Stop finishes the step and saves a checkpoint and the adapter; Resume continues a "
-                        "stopped or failed run from its latest checkpoint; Kill ends it at once.")  # fmt: skip
+                        "stopped or failed run from its latest checkpoint; Kill ends it at once.",
+                        visible=writable)  # fmt: skip
+            with gr.Accordion("Delete this run", open=False, visible=writable):
+                confirm = gr.Textbox(label="confirm deletion", placeholder="type the run's name",
+                                     info="Deletes the run folder: checkpoints, adapter and logs.")  # fmt: skip
+                delete = gr.Button("Delete run", variant="stop")
     headline = gr.Markdown(NO_RUN, elem_id="train-headline")
     error = gr.Markdown(elem_id="train-error")
     with gr.Row():
@@ -211,8 +243,9 @@ def _runs() -> SimpleNamespace:
     log = gr.HTML(elem_id="train-log")
     with gr.Accordion("Progress as JSON", open=False):
         numbers = gr.JSON(label="progress", elem_id="train-numbers")
-    return SimpleNamespace(run=run, stop=stop, resume=resume, kill=kill, refresh=refresh, headline=headline,
-                           error=error, loss_plot=loss_plot, lr_plot=lr_plot, log=log, numbers=numbers)  # fmt: skip
+    return SimpleNamespace(run=run, stop=stop, resume=resume, start_over=start_over, kill=kill, refresh=refresh,
+                           confirm=confirm, delete=delete, headline=headline, error=error, loss_plot=loss_plot,
+                           lr_plot=lr_plot, log=log, numbers=numbers)  # fmt: skip
 
 
 # The outputs of the train_tick endpoint, by name, as an API caller receives them (in this order). The page also
@@ -226,7 +259,7 @@ def tick_outputs(runs: SimpleNamespace, seen: gr.State) -> NamedOutputs:
 
 def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     with gr.Tab("Train", id="train"):
-        form, runs = _form(studio), _runs()
+        form, runs = _form(studio), _runs(studio)
         seen = gr.State(None)
         timer = gr.Timer(TICK_SECONDS)
     fields, private = form.fields, {"api_visibility": "private"}
@@ -241,8 +274,11 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     start.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
                                              for n in FORM_FIELDS])  # fmt: skip
     form.start.click(start, inputs, [runs.run, form.problems, fields["name"]], api_name="start_training")
-    for action in ("stop", "resume", "kill"):
-        getattr(runs, action).click(partial(run_command, studio, action), runs.run, runs.run, api_name=f"{action}_run")
+    for action in ("stop", "resume", "start_over", "kill"):
+        getattr(runs, action).click(partial(run_command, studio, action), runs.run, [runs.run, runs.start_over],
+                                    api_name=f"{action}_run")  # fmt: skip
+    runs.delete.click(partial(run_command, studio, "delete"), [runs.run, runs.confirm], [runs.run, runs.start_over],
+                      api_name="delete_run")  # fmt: skip
     runs.refresh.click(partial(refresh_runs, studio), runs.run, runs.run, **private)
     outputs = tick_outputs(runs, seen)
     timer.tick(outputs.wrap(partial(tick, studio)), [runs.run, seen], outputs.components, api_name="train_tick",

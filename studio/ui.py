@@ -5,8 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import tab_adapters, tab_data, tab_generate, tab_train
+from studio.cleanup import start_pruning
 from studio.workspace import Studio
-from trainer.user_cache import cache_root
+from trainer.tinyworld.builtin import sample_root
 
 TITLE = "Cosmos LoRA Studio"
 CSS = """
@@ -20,8 +21,11 @@ CSS = """
 
 def build_app(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
+        # No server path here: the page is public wherever the studio is.
+        mode = (" **Read-only**: browse, compare and download; training, imports and deletes are turned off."
+                if studio.workspace.read_only else "")  # fmt: skip
         gr.Markdown(f"# {TITLE}\nFine-tune Cosmos Predict 2.5 with LoRA/DoRA adapters and compare them with the "
-                    f"base model. Workspace: `{studio.workspace.root}`")  # fmt: skip
+                    f"base model.{mode}", elem_id="studio-header")  # fmt: skip
         with gr.Tabs():
             data = tab_data.build(studio, demo)
             train = tab_train.build(studio, demo)
@@ -35,10 +39,16 @@ def build_app(studio: Studio) -> gr.Blocks:
     return demo
 
 
-def launch(studio: Studio, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+def launch(studio: Studio, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+           auth: list[tuple[str, str]] | None = None, max_upload_mb: float | None = None) -> None:  # fmt: skip
     demo = build_app(studio)
-    # Videos and frames shown live in the workspace and in the cache that holds the sample dataset.
+    start_pruning(studio.workspace, studio.keep_days)
+    # Videos and frames shown live in the workspace and in the sample dataset (not the rest of the user cache).
+    # show_error=False: an unexpected exception's text (it may hold a server path) never reaches the page; the
+    # refusals the studio means to show are gr.Warning / gr.Error, which are shown anyway.
     demo.queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, share=share, allowed_paths=[str(studio.workspace.root), str(cache_root())],
-        theme=gr.themes.Soft(), css=CSS, ssr_mode=False, show_error=True, footer_links=["api", "gradio"],
+        server_name=host, server_port=port, share=share, auth=auth,
+        allowed_paths=[str(studio.workspace.root), str(sample_root())],
+        max_file_size=f"{max_upload_mb:g}mb" if max_upload_mb else None,
+        theme=gr.themes.Soft(), css=CSS, ssr_mode=False, show_error=False, footer_links=["api", "gradio"],
     )  # fmt: skip

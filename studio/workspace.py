@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainer.run_folder import RUNS_DIR
+from studio.folders import Workspace
 
 if TYPE_CHECKING:
     from studio.adapter_registry import AdapterRegistry
@@ -40,41 +40,13 @@ def default_workspace(environ: dict[str, str] | None = None, storage: Path = SPA
     return str(storage / "workspace")
 
 
-@dataclass(frozen=True)
-class Workspace:
-    root: Path
-
-    @property
-    def runs(self) -> Path:
-        return self.root / RUNS_DIR
-
-    @property
-    def datasets(self) -> Path:
-        return self.root / "datasets"
-
-    @property
-    def adapters(self) -> Path:
-        return self.root / "adapters"
-
-    @property
-    def generations(self) -> Path:
-        return self.root / "generations"
-
-    @property
-    def exports(self) -> Path:
-        return self.root / "exports"
-
-    @property
-    def gradio_temp(self) -> Path:
-        return self.root / ".gradio"
-
-
-def prepare(path: str | Path = DEFAULT_WORKSPACE) -> Workspace:
+def prepare(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False,
+            allow_local_folders: bool = False) -> Workspace:  # fmt: skip
     """Create the workspace folders and point Gradio's temp folder into it.
 
     Call before importing gradio: some gradio modules read GRADIO_TEMP_DIR once, at import time.
     """
-    ws = Workspace(Path(path).expanduser().resolve())
+    ws = Workspace(Path(path).expanduser().resolve(), read_only, allow_local_folders)
     for folder in (ws.runs, ws.datasets, ws.adapters, ws.generations, ws.exports, ws.gradio_temp):
         folder.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(ws.gradio_temp)
@@ -92,12 +64,14 @@ class Studio:
     datasets: "DatasetController"
     adapters: "AdapterRegistry"
     generation: "GenerationClient"
+    keep_days: float = 0.0  # generations, uploads and exports older than this are pruned; 0 keeps all
 
     def close(self) -> None:
         self.generation.close()
 
 
-def open_studio(path: str | Path = DEFAULT_WORKSPACE) -> Studio:
+def open_studio(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False,
+                allow_local_folders: bool = False) -> Studio:  # fmt: skip
     """Prepare the workspace and its controllers (re-attaching to a run that is still training)."""
     from studio.adapter_registry import AdapterRegistry
     from studio.dataset_controller import DatasetController
@@ -105,7 +79,7 @@ def open_studio(path: str | Path = DEFAULT_WORKSPACE) -> Studio:
     from studio.jobs import JobManager
     from studio.run_view import RunMonitor
 
-    ws = prepare(path)
-    jobs = JobManager(ws.root)
-    return Studio(ws, jobs, RunMonitor(jobs), DatasetController(ws.root), AdapterRegistry(ws.root),
-                  GenerationClient(ws.root, jobs))  # fmt: skip
+    ws = prepare(path, read_only, allow_local_folders)
+    jobs = JobManager(ws)
+    return Studio(ws, jobs, RunMonitor(jobs), DatasetController(ws, jobs), AdapterRegistry(ws),
+                  GenerationClient(ws, jobs))  # fmt: skip

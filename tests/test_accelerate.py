@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -31,7 +32,12 @@ def test_two_process_ddp_trains_identical_adapters_with_one_metrics_file(tmp_pat
     cfg = write_config(tmp_path / "c.json", tiny_config(clip_dataset, tmp_path / "runs", name="ddp", max_steps=3,
                                                         checkpoint_every=2))  # fmt: skip
     # ACCELERATE_USE_CPU + --multi_gpu is what gives two real gloo processes on CPU (see the reference notes).
-    result = _launch(["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no"], cfg, {"ACCELERATE_USE_CPU": "1"})
+    # A free rendezvous port of its own: on the default one, a DDP run elsewhere on the machine can hang this one.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    result = _launch(["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", port],
+                     cfg, {"ACCELERATE_USE_CPU": "1", "COSMOS_DDP_TIMEOUT_S": "120"})  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "runs" / "ddp"
     events = read_events(run_dir)

@@ -122,3 +122,33 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
     assert (status["state"], status["step"]) == ("finished", STEPS)
     assert len([line for line in (ws / "runs" / RUN / "metrics.jsonl").read_text().splitlines()
                 if '"event": "step"' in line]) == STEPS  # fmt: skip
+
+
+def test_the_caption_editor_follows_the_dataset_when_two_share_a_clip_name(tmp_path):
+    """Two datasets with a clip0 each: switching datasets reloads the caption, and Save writes only the clip shown."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from conftest import write_clip_dataset
+
+    ws = tmp_path / "ws"
+    for name, text in (("one", "The first dataset's caption."), ("two", "The second dataset's caption.")):
+        write_clip_dataset(ws / "datasets" / name, clips=1)
+        (ws / "datasets" / name / "metas" / "clip00.txt").write_text(text + "\n")
+    with running_app(ws, tmp_path / "app.log") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            caption = page.locator("#data-caption textarea")
+            for name, text in (("one", "The first dataset's caption."), ("two", "The second dataset's caption.")):
+                page.locator("#data-dataset input").click()
+                page.get_by_role("option", name=f"datasets/{name}", exact=True).click()
+                expect(page.locator("#data-summary")).to_contain_text(f"1 clip in datasets/{name}", timeout=30_000)
+                expect(caption).to_have_value(text, timeout=30_000)
+            caption.fill("The second dataset's caption, edited.")
+            page.get_by_role("button", name="Save caption").click()
+            expect(page.get_by_text("Caption of 'clip00' saved")).to_be_visible(timeout=30_000)
+        finally:
+            browser.close()
+    assert (ws / "datasets" / "one" / "metas" / "clip00.txt").read_text() == "The first dataset's caption.\n"
+    assert (ws / "datasets" / "two" / "metas" / "clip00.txt").read_text() == "The second dataset's caption, edited.\n"

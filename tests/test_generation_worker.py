@@ -91,6 +91,10 @@ def test_worker_round_trip_two_variants_with_progress_then_reuses_and_survives_e
         # A bad request is answered with one sentence; the same worker (model still loaded) serves the next.
         with pytest.raises(GenerationError, match=r"num_frames: must be 4k\+1"):
             list(client.generate(request(first_frame, [], num_frames=10), timeout=60))
+        # Over the bounds (trainer.bounds), refused by the worker itself, whoever sent the request.
+        with pytest.raises(GenerationError, match=r"steps: must be 1 to 200 \(got 100000\); height: 4096x4096x9 "
+                                                  r"frames is 196608 tokens, above the \d+"):  # fmt: skip
+            list(client.generate(request(first_frame, [], steps=100000, height=4096, width=4096), timeout=60))
         again = list(client.generate(request(first_frame, [], seed=4), timeout=60))
         assert again[0]["event"] == "progress" and again[-1]["event"] == "done"  # no "starting": reused
         assert len(again[-1]["record"]["variants"]) == 1 and client._worker.process.pid == pid
@@ -152,9 +156,33 @@ def test_client_reports_a_dying_worker_with_its_log_and_restarts_it(tmp_path):
 def test_client_stops_a_silent_worker_after_the_timeout(tmp_path):
     client = fake_client(tmp_path, "hang", gpu=False)
     t0 = time.monotonic()
-    with pytest.raises(GenerationError, match="gave no answer in 2 s and was stopped"):
+    with pytest.raises(GenerationError, match="^The generation took longer than its limit of 2 s and was stopped; "
+                       "try again with fewer steps or frames.$"):  # fmt: skip
         list(client.generate({"prompt": "x"}, timeout=2))
     assert time.monotonic() - t0 < 15 and client._worker is None
+
+
+def test_a_queued_request_says_its_place_and_its_sender_can_cancel_it(tmp_path):
+    import threading
+
+    client = fake_client(tmp_path, "hang", gpu=False)
+    first = client.generate({"prompt": "x"}, owner="alice")
+    assert next(first)["event"] == "starting"  # alice's request holds the worker (it hangs)
+    second = client.generate({"prompt": "y"}, owner="bob")
+    assert next(second) == {"event": "queued", "position": 1}
+    assert not client.cancel("carol")  # nobody else's request can be cancelled
+    assert client.cancel("bob")
+    with pytest.raises(GenerationError, match="^The generation was cancelled before it started.$"):
+        next(second)
+    failure = []
+    threading.Thread(target=lambda: failure.append(pytest.raises(GenerationError, list, first)), daemon=True).start()
+    time.sleep(0.5)
+    assert client.cancel("alice")
+    deadline = time.monotonic() + 10
+    while not failure and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert str(failure[0].value) == "The generation was cancelled; the worker restarts on the next request."
+    assert not client.busy
 
 
 def test_generation_is_refused_while_training_holds_the_gpu(tmp_path):

@@ -37,12 +37,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(workspace: Path, log: Path) -> Iterator[str]:
-    """`python app.py` on a free localhost port; yields its URL and stops it (Ctrl-C, then SIGKILL) afterwards."""
+def running_app(workspace: Path, log: Path, args: tuple[str, ...] = (), env: dict | None = None) -> Iterator[str]:
+    """`python app.py ARGS` on a free localhost port; yields its URL and stops it (Ctrl-C, then SIGKILL) afterwards."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     with log.open("ab") as out:
-        argv = [sys.executable, "app.py", "--port", str(port), "--workspace", str(workspace)]
+        argv = [sys.executable, "app.py", "--port", str(port), "--workspace", str(workspace), *args]
         app = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -100,7 +100,8 @@ def test_import_app_and_building_the_page_leave_torch_out(tmp_path):
 def test_app_flags():
     out = subprocess.run([sys.executable, "app.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    for flag in ("--host", "--port", "--share", "--workspace"):
+    for flag in ("--host", "--port", "--share", "--workspace", "--auth", "--read-only", "--allow-local-folders",
+                 "--max-upload-mb", "--generation-timeout"):
         assert flag in out.stdout
 
 
@@ -114,7 +115,7 @@ def test_lerobot_folder_through_the_data_tab_api(tmp_path):
         client = Client(url, verbose=False)
         message, dataset = client.predict("LeRobot folder", str(source), [], "", "so100", "wrist", 1, 9,
                                           api_name="/use_dataset")  # fmt: skip
-        assert message.startswith(f"Imported 6 clips from 4 episodes of {source} (LeRobot v3.0, camera "
+        assert message.startswith("Imported 6 clips from 4 episodes of so100 (LeRobot v3.0, camera "  # no server path
                                   "observation.images.wrist, 9 frames, stride 9)")  # fmt: skip
         assert dataset["value"] == "datasets/so100"
         assert ["datasets/so100/held_out"] * 2 in dataset["choices"]
@@ -170,7 +171,9 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
         assert status.startswith("Done: 2 variants"), status
         assert any("step 2/2" in update[0] for update in job.outputs())  # per-step progress was streamed
         record = json.loads(Path(next(f for f in files if f.endswith("compare.json"))).read_text())
-        assert record == json.loads(record_text)
+        # The page shows compare.json with workspace-relative paths; the file keeps them absolute for scripts.
+        assert str(ws.resolve()) not in record_text and str(ws.resolve()) in json.dumps(record)
+        assert json.loads(record_text)["variants"][1]["name"] == record["variants"][1]["name"] == "api-run"
         assert [v["name"] for v in record["variants"]] == ["base", "api-run"]
         assert record["variants"][1]["scale"] == 0.8 and record["variants"][1]["card"]["steps"] == 3
         assert [row[0] for row in table["data"]] == ["base", "api-run"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from studio.adapter_registry import CARD_FILE, WEIGHTS_FILE, AdapterError, AdapterRegistry
-from studio.jobs import PROCESS_LOG, JobBusy, JobError, JobManager, trainer_argv
+from studio.jobs import PROCESS_LOG, JobBusy, JobError, JobManager, NoCheckpoint, trainer_argv
 from studio.metrics_tail import RAW, SMOOTHED, MetricsTail, loss_curve, loss_frame, progress
 from trainer.config import ConfigError, config_from_dict
 from trainer.run_folder import (
@@ -54,6 +54,8 @@ while step < total and not stop and time.time() < deadline:
     time.sleep(0.01 if mode == "finish" else 0.05)
 if stop:
     time.sleep(0.3)  # "finishing the step and checkpointing" after the stop request
+    (run_dir / "checkpoints" / f"step-{step}").mkdir(parents=True)
+    (run_dir / "checkpoints" / f"step-{step}" / "DONE").write_text("")
 state = RunState.STOPPED if stop else RunState.FINISHED
 events.emit("done", step=step, state=state.value, final_loss=1.0 / step, adapter="adapter")
 write_status(run_dir, Status(state, pid=os.getpid(), step=step, total=total))
@@ -98,7 +100,8 @@ def manager(tmp_path, fake):
 
 
 def cfg(name: str = "a", **extra):
-    return config_from_dict({"data": "data", "name": name, "max_steps": 100, **extra})
+    return config_from_dict({"data": "data", "name": name, "max_steps": 100, "height": 64, "width": 64, "num_frames": 9,
+                             **extra})  # fmt: skip
 
 
 def wait_until(predicate, timeout: float = 10.0) -> None:
@@ -158,6 +161,19 @@ def test_stop_is_graceful_and_resume_continues_from_latest(manager, fake):
     assert info(manager, "a").state is RunState.FINISHED
     with pytest.raises(JobError, match="Run 'a' already finished"):
         manager.resume("a")
+
+
+def test_resume_without_a_checkpoint_asks_before_starting_over(manager, fake):
+    fake.mode = "crash"
+    assert manager.start(cfg("a", checkpoint_every=600)).wait(10)
+    with pytest.raises(NoCheckpoint) as refused:
+        manager.resume("a")
+    assert str(refused.value) == ("Run 'a' has no checkpoint to resume from (it saves one every 600 steps); "
+                                  "confirm to start it over from step 0.")  # fmt: skip
+    fake.mode = "finish"
+    assert manager.resume("a", start_over=True).wait(10)
+    assert json.loads((manager.runs_dir / "a" / CONFIG_FILE).read_text())["resume"] == ""
+    assert info(manager, "a").state is RunState.FINISHED
 
 
 def test_stop_through_a_launcher_keeps_the_run_busy_until_the_trainer_has_checkpointed(manager, fake):
@@ -249,7 +265,8 @@ def test_default_argv_is_accelerate_launch_and_uses_cpu_without_gpus(monkeypatch
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     argv = trainer_argv(Path("/w/runs/a/config.json"))
     assert argv[:5] == [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1"]
-    assert argv[5:] == ["--cpu", "--quiet", "-m", "trainer", "train", "--config", "/w/runs/a/config.json"]
+    assert argv[5:8] == ["--cpu", "--quiet", "--main_process_port"] and 1024 < int(argv[8]) < 65536  # a free one
+    assert argv[9:] == ["-m", "trainer", "train", "--config", "/w/runs/a/config.json"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     assert "--cpu" not in trainer_argv(Path("c.json"))
 
@@ -291,12 +308,17 @@ def test_metrics_tail_restarts_on_a_truncated_or_replaced_file(tmp_path):
 def test_loss_frame_and_progress():
     events = [{"event": "start", "time": 0, "total_steps": 10}]
     events += [{"event": "step", "step": s, "loss": 1 / s, "lr": 1e-4, "time": 100 + 2 * s} for s in range(1, 6)]
-    events += [{"event": "start", "time": 200, "total_steps": 10}]  # resumed from step 3
+    events += [{"event": "start", "time": 200, "total_steps": 10, "resumed_from": 3}]
     events += [{"event": "step", "step": s, "loss": 0.5, "lr": 2e-4, "time": 200 + 0.5 * s} for s in range(4, 7)]
     frame = loss_frame(events)
     assert list(frame.columns) == ["step", "loss", "lr"]
     assert frame["step"].tolist() == [1, 2, 3, 4, 5, 6]
     assert frame.loc[frame["step"] == 5, "loss"].item() == 0.5  # the resumed attempt's value wins
+    assert frame.loc[frame["step"] == 3, "loss"].item() == pytest.approx(1 / 3)  # history up to the checkpoint
+    # Started over (no checkpoint): the curve is the new attempt's only.
+    over = events + [{"event": "start", "time": 300, "total_steps": 10, "resumed_from": 0},
+                     {"event": "step", "step": 1, "loss": 0.9, "time": 301}]  # fmt: skip
+    assert loss_frame(over)[["step", "loss"]].values.tolist() == [[1, 0.9]]
     p = progress(events, Status(RunState.RUNNING, step=6, total=10))
     assert p["step"] == 6 and p["total"] == 10 and p["last_loss"] == 0.5
     assert p["steps_per_second"] == pytest.approx(2.0)  # measured on the current attempt only
@@ -442,7 +464,7 @@ def test_run_view_headline_numbers_curve_and_failure(manager, fake):
     assert view.state == "finished" and view.frame["step"].tolist() == [1, 2, 3]
     assert view.headline == "**a** · finished · step 3/3 · final loss 0.3333"
     assert (view.numbers["step"], view.numbers["total"], view.numbers["active"]) == (3, 3, False)
-    assert str(manager.runs_dir / "a" / CONFIG_FILE) in view.log
+    assert " runs/a/config.json finish" in view.log and str(manager.workspace) not in view.log  # no server path
     assert monitor.view("a").signature == view.signature  # nothing new: the poller can skip redrawing
 
     fake.mode = "crash"

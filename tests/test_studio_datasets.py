@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from studio.dataset_controller import REPORT_COLUMNS, DatasetController, default_import_name
+from studio.folders import Refused, Workspace
 from trainer.datasets import DatasetError
 from tests.datafactory import canonical_dataset, write_clip, write_corrupt_clip, write_text
 
@@ -18,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def data(tmp_path) -> DatasetController:
-    return DatasetController(tmp_path / "ws")
+    # An operator's studio: it may import server folders (tests/test_studio_visitor.py covers a public one).
+    return DatasetController(Workspace((tmp_path / "ws").resolve(), allow_local_folders=True))
 
 
 def test_import_folder_into_the_workspace_and_list_it(data, tmp_path):
@@ -26,7 +28,7 @@ def test_import_folder_into_the_workspace_and_list_it(data, tmp_path):
     assert data.choices() == ["sample", "sample:held_out"]
     result = data.import_source(str(src), "boxes")
     assert (result.dataset, result.exit_code, result.details) == ("datasets/boxes", 0, [])
-    assert result.message.startswith("Imported 2 clips from") and "2 copied" in result.message
+    assert result.message == "Imported 2 clips (canonical layout) into datasets/boxes: 2 copied, 0 already there."
     assert data.choices() == ["sample", "sample:held_out", "datasets/boxes"]
     assert data.path("datasets/boxes") == data.workspace / "datasets" / "boxes"
     assert (data.datasets_dir / "boxes" / "metas" / "b.txt").read_text().strip() == "A blue box."
@@ -70,7 +72,7 @@ def test_uploaded_zip_is_imported(data, tmp_path):
 def test_import_refusals_are_one_sentence(data, tmp_path):
     with pytest.raises(DatasetError, match=r"^Dataset name 'a b' can only use letters"):
         data.import_source(str(tmp_path), "a b")
-    with pytest.raises(DatasetError, match=r"is not a folder, a \.zip file or a Hub dataset id"):
+    with pytest.raises(DatasetError, match=r"^missing is not a folder, a \.zip file or a Hub dataset id"):
         data.import_source(str(tmp_path / "missing"), "x")
     with pytest.raises(DatasetError, match=r"^Only \.mp4 clips and \.txt captions can be uploaded \(got notes\.pdf\)"):
         data.import_uploads([str(write_text(tmp_path / "notes.pdf", "x"))], "x")
@@ -107,7 +109,7 @@ def test_sample_is_checked_in_place_and_read_only(data):
     assert table["caption"].str.len().min() > 10
     video, caption = data.clip("sample", report.keys()[0])
     assert video.is_file() and caption == table["caption"][0]
-    with pytest.raises(DatasetError, match="built-in sample is read-only; import it"):
+    with pytest.raises(Refused, match="built-in sample is read-only; import it"):
         data.save_caption("sample", report.keys()[0], "new")
     imported = data.import_source("sample", "robot")
     assert imported.message.startswith("Imported 48 clips") and data.check("datasets/robot").usable == 48

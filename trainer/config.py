@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from trainer.bounds import size_problem
 from trainer.run_folder import write_json_atomic
 from trainer.schedules import LrScheduler
 from trainer.tinyworld.builtin import TINY_MODEL
@@ -45,9 +46,9 @@ ReportTo = Literal["none", "tensorboard", "wandb", "trackio"]
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 
-def _f(default: Any, help: str, group: str = "advanced", **kw: Any) -> Any:
-    """A config field with its help text and form group (the studio builds its form from these)."""
-    meta = {"help": help, "group": group}
+def _f(default: Any, help: str, group: str = "advanced", max: float | None = None, **kw: Any) -> Any:
+    """A config field with its help text, form group and largest allowed value (the form and docs use these)."""
+    meta = {"help": help, "group": group, **({"max": max} if max is not None else {})}
     if callable(default) and not isinstance(default, type):
         return field(default_factory=default, metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
@@ -62,14 +63,14 @@ class TrainConfig:
     output_dir: str = _f("runs", "Folder that holds run folders; the run is <output_dir>/<name>/.", "basic")
     name: str = _f("run", "Run name: letters, digits, '-', '_' and '.'.", "basic")
     adapter: AdapterType = _f("lora", "Adapter type: lora, or dora (weight-decomposed LoRA).", "basic")
-    rank: int = _f(32, "Adapter rank r (the recipe uses 32).", "basic")
+    rank: int = _f(32, "Adapter rank r (the recipe uses 32).", "basic", max=256)
     alpha: float = _f(32.0, "LoRA alpha; the update is scaled by alpha / rank.", "basic")
     learning_rate: float = _f(2**-14.5, "Peak AdamW learning rate before f_max scaling.", "basic")
-    epochs: int = _f(100, "Passes over the dataset; ignored when max_steps is set.", "basic")
-    max_steps: int = _f(0, "Optimizer steps for the whole run; 0 means use epochs.", "basic")
-    height: int = _f(432, "Training height in pixels, a multiple of 16.", "basic")
-    width: int = _f(768, "Training width in pixels, a multiple of 16.", "basic")
-    num_frames: int = _f(93, "Frames per training clip, 4k+1 (93, 17, 9 ...).", "basic")
+    epochs: int = _f(100, "Passes over the dataset; ignored when max_steps is set.", "basic", max=100_000)
+    max_steps: int = _f(0, "Optimizer steps for the whole run; 0 means use epochs.", "basic", max=1_000_000)
+    height: int = _f(432, "Training height in pixels, a multiple of 16.", "basic", max=2048)
+    width: int = _f(768, "Training width in pixels, a multiple of 16.", "basic", max=2048)
+    num_frames: int = _f(93, "Frames per training clip, 4k+1 (93, 17, 9 ...).", "basic", max=257)
     # --- adapter ----------------------------------------------------------------------------------
     target_modules: list[str] = _f(lambda: list(RECIPE_TARGET_MODULES), "Transformer Linear layers that get adapters.")
     # --- optimizer and schedule -------------------------------------------------------------------
@@ -77,14 +78,14 @@ class TrainConfig:
     lr_scheduler: LrScheduler = _f(
         "linear", "After warm-up: linear decay f_max -> f_min (the recipe), constant f_max, or cosine f_max -> f_min."
     )
-    warmup_steps: int = _f(1000, "Linear warm-up steps (clipped to the run's length).")
+    warmup_steps: int = _f(1000, "Linear warm-up steps (clipped to the run's length).", max=1_000_000)
     f_max: float = _f(0.5, "Learning-rate factor at the end of warm-up.")
     f_min: float = _f(0.2, "Learning-rate factor at the last step (linear and cosine schedules).")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm; 0 disables clipping.")
     fused_adamw: bool = _f(True, "Use the fused AdamW kernel on CUDA (ignored on CPU).")
     # --- data -------------------------------------------------------------------------------------
-    batch_size: int = _f(1, "Clips per optimizer micro-step on each process.")
-    gradient_accumulation: int = _f(1, "Micro-steps per optimizer step.")
+    batch_size: int = _f(1, "Clips per optimizer micro-step on each process.", max=64)
+    gradient_accumulation: int = _f(1, "Micro-steps per optimizer step.", max=1024)
     caption_variant: CaptionVariant = _f("long", "Which prompt of captions/*.json to train on.")
     prompt_prefix: str = _f("", 'Text put before every caption (GR1-100 uses "The robot arm is performing a task. ").')
     skip_invalid: bool = _f(False, "Drop unusable clips (recorded in the run folder) instead of refusing to start.")
@@ -104,7 +105,7 @@ class TrainConfig:
     attention_backend: AttentionBackend = _f("auto", "Attention kernel: auto picks the fastest available one.")
     compile: bool = _f(False, "torch.compile each transformer block (regional compilation).")
     cache: CacheMode = _f("auto", "auto: encode latents and prompts once to disk and train from the cache.")
-    cache_windows: int = _f(4, "Cached windows per clip longer than num_frames (temporal augmentation).")
+    cache_windows: int = _f(4, "Cached windows per clip longer than num_frames (temporal augmentation).", max=64)
     # --- run management ---------------------------------------------------------------------------
     seed: int = _f(0, "Random seed for noise, timesteps, dropout and data order.")
     checkpoint_every: int = _f(500, "Write a resumable checkpoint every N steps; 0 only at the end.")
@@ -335,6 +336,7 @@ def _validate(c: TrainConfig) -> list[Problem]:
     need(c.cache_windows >= 1, "cache_windows", "must be at least 1")
     need(c.seed >= 0, "seed", "must be 0 or more")
     p += _tracker_problems(c.report_to)
+    p += _bound_problems(c, set(problem_fields(p)))
     return p
 
 
@@ -346,16 +348,32 @@ def _tracker_problems(report_to: str) -> list[Problem]:
                                  f'pip install {package}, or set report_to to "none"')]  # fmt: skip
 
 
+def _bound_problems(c: TrainConfig, reported: set[str]) -> list[Problem]:
+    """Each field above its metadata's `max`, then the clip's token budget (a GPU's: the trainer and the studio
+    apply a CPU's where they know no GPU is there)."""
+    out = []
+    for f in fields(TrainConfig):
+        top, value = f.metadata.get("max"), getattr(c, f.name)
+        if top is not None and f.name not in reported and isinstance(value, (int, float)) and value > top:
+            out.append(Problem(f.name, f"must be at most {top} (got {value!r})"))
+    size = size_problem(c.height, c.width, c.num_frames) if not out else None
+    if size and not reported & {"height", "width", "num_frames"}:
+        out.append(Problem("height", size))
+    return out
+
+
 def markdown_reference() -> str:
     """The config reference table (docs/config.md is this text; a test keeps the two equal)."""
     rows = ["| key | default | meaning |", "|---|---|---|"]
     for name, entry in field_help().items():
         default = json.dumps(entry["default"]) if not isinstance(entry["default"], float) else repr(entry["default"])
         choices = f" One of: {', '.join(entry['choices'])}." if entry["choices"] else ""
-        rows.append(f"| `{name}` | `{default}` | {entry['help']}{choices} |")
+        top = f" At most {entry['max']:,}." if "max" in entry else ""
+        rows.append(f"| `{name}` | `{default}` | {entry['help']}{choices}{top} |")
     return (
         "# Training config reference\n\n"
-        "Generated from `trainer/config.py` (`TrainConfig`); JSON or TOML, flat, unknown keys rejected.\n\n"
+        "Generated from `trainer/config.py` (`TrainConfig`); JSON or TOML, flat, unknown keys rejected.\n"
+        "A clip may have at most the tokens of 432x768x93 (the recipe) on a GPU, of 240x432x33 on a CPU.\n\n"
         + "\n".join(rows)
         + "\n"
     )

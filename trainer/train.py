@@ -7,6 +7,7 @@ data plan and its own share of each batch; only the main process writes files an
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import logging
 import math
@@ -18,16 +19,22 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import InitProcessGroupKwargs, set_seed
 
 from trainer import adapters, cache, checkpoints, cosmos, speed, trackers
 from trainer.batches import load_clips
+from trainer.bounds import size_problem
 from trainer.config import TrainConfig, save_config
 from trainer.data_plan import DataPlan, step_generator
 from trainer.run_folder import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
 from trainer.schedules import lr_factor
 
 log = logging.getLogger("trainer")
+# Tracebacks go to train.log only: the console, status.json and the studio get the one-sentence message.
+traceback_log = logging.getLogger("trainer.traceback")
+# How long process-group setup and any collective may wait for the other processes: a rank that died or a port
+# another run holds ends the run with a message instead of hanging it (COSMOS_DDP_TIMEOUT_S overrides).
+DDP_TIMEOUT_S = float(os.environ.get("COSMOS_DDP_TIMEOUT_S", "600"))
 
 
 class StopRequest:
@@ -55,8 +62,9 @@ def run(cfg: TrainConfig, config_written: bool = False) -> int:
     `config_written`: the run folder's config.json already holds `cfg` (the studio wrote it), so it is not
     written again; otherwise (a config file from elsewhere, or overrides) it is written here, once.
     """
+    group_timeout = InitProcessGroupKwargs(timeout=datetime.timedelta(seconds=DDP_TIMEOUT_S))
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
-                              **trackers.accelerator_kwargs(cfg))  # fmt: skip
+                              kwargs_handlers=[group_timeout], **trackers.accelerator_kwargs(cfg))  # fmt: skip
     main = accelerator.is_main_process
     run_dir = cfg.run_dir
     if main and not config_written:
@@ -71,8 +79,9 @@ def run(cfg: TrainConfig, config_written: bool = False) -> int:
     try:
         return _train(cfg, accelerator, events, status, stop)
     except Exception as exc:  # every failure ends in status.json + an error event, never silently
-        message = _user_message(exc)
-        log.error("run failed: %s\n%s", message, traceback.format_exc())
+        message = _user_message(exc, cfg)
+        log.error("run failed: %s", message)
+        traceback_log.error("%s", traceback.format_exc())
         if main:
             events.emit("error", message=message)
             status.state, status.error = RunState.FAILED, message
@@ -84,6 +93,12 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     main, run_dir, device = accelerator.is_main_process, cfg.run_dir, accelerator.device
     torch.backends.cuda.matmul.allow_tf32 = cfg.allow_tf32
     torch.backends.cudnn.allow_tf32 = cfg.allow_tf32
+
+    # --- check: the data and the clip size first, so a missing caption costs no model download (30 GB for 2B)
+    too_big = None if torch.cuda.is_available() else size_problem(cfg.height, cfg.width, cfg.num_frames, gpu=False)
+    if too_big:
+        raise ValueError(f"height: {too_big}.")
+    clips, fingerprint = load_clips(cfg, run_dir if main else None)
 
     # --- load: the frozen pipeline, in the precision its forward passes will run in
     weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.mixed_precision, torch.float32)
@@ -99,8 +114,7 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     params = adapters.trainable_parameters(pipe.transformer)
     log.info("%s rank %d alpha %g: %d trainable parameters", cfg.adapter, cfg.rank, cfg.alpha, sum(p.numel() for p in params))
 
-    # --- data
-    clips, fingerprint = load_clips(cfg, run_dir if main else None)
+    # --- data (its clips were checked above)
     plan = DataPlan(len(clips), accelerator.num_processes, accelerator.process_index, cfg.batch_size,
                     cfg.gradient_accumulation, cfg.seed)  # fmt: skip
     total = plan.total_steps(cfg.epochs, cfg.max_steps)
@@ -205,9 +219,15 @@ def _adapter_checksum(transformer) -> torch.Tensor:
     return torch.tensor([int(digest.hexdigest()[:12], 16)], dtype=torch.float64)
 
 
-def _user_message(exc: Exception) -> str:
+def _user_message(exc: Exception, cfg: TrainConfig) -> str:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return (f"out of memory at {cfg.height}x{cfg.width}x{cfg.num_frames} frames, batch_size {cfg.batch_size}, "
+                f"rank {cfg.rank}: lower height, width, num_frames or batch_size, or set gradient_checkpointing: true")
     if isinstance(exc, (cosmos.ModelError, ValueError, FileNotFoundError, FloatingPointError)):
         return str(exc)
+    if isinstance(exc, (torch.distributed.DistBackendError, TimeoutError)) or "timed out" in str(exc).lower():
+        return (f"the training processes lost each other ({type(exc).__name__}) and gave up after "
+                f"{DDP_TIMEOUT_S:g} s; check that every process is alive and run again")  # fmt: skip
     return f"{type(exc).__name__}: {exc} (see train.log for the traceback)"
 
 
@@ -217,3 +237,6 @@ def _setup_logging(log_file: Path | None) -> None:
         handlers.append(logging.FileHandler(log_file))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers,
                         force=True)  # fmt: skip
+    # Only the file: a rank without one (not the main process) keeps its traceback on its stderr.
+    traceback_log.handlers = [handlers[-1]] if log_file is not None else [logging.StreamHandler()]
+    traceback_log.propagate = False

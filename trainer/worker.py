@@ -43,6 +43,15 @@ def parse_request(raw: dict[str, Any]):
     return request, model, str(raw.get("revision") or "") or None, bool(raw.get("guardrail", True))
 
 
+def _bound_problems(request) -> list[str]:
+    import torch
+
+    from trainer.bounds import generation_problems
+
+    gpu = torch.cuda.is_available()
+    return generation_problems(request.steps, request.height, request.width, request.num_frames, gpu)
+
+
 class Worker:
     def __init__(self, out: TextIO):
         self.out = out
@@ -64,7 +73,7 @@ class Worker:
                 raise ValueError("a request must be a JSON object")
             request_id = raw.get("id")
             request, model, revision, guardrail = parse_request(raw)
-            problems = request.problems()
+            problems = request.problems() + _bound_problems(request)
             if problems:
                 raise ValueError("; ".join(problems))
             renderer = self._renderer(model, revision, guardrail)

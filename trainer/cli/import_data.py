@@ -3,11 +3,15 @@
 SOURCE is a folder in any accepted layout, a .zip of one, or a Hub dataset id (owner/name); trainer.importing
 does the work (import_lerobot.py for a LeRobot dataset folder). Exit 0 when every clip came with a caption, 1
 when some did not (they are copied and named) or a download failed, 2 when SOURCE or DIR cannot be used as given.
+With --json, stdout is one JSON object instead of the report (the studio reads it): the ImportReport's fields
+and exit_code, or {"exit_code", "error"}.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import get_args
@@ -24,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Which prompt of captions/*.json to import.")  # fmt: skip
     parser.add_argument("--prompt-prefix", default="", help="Text put before every caption.")
     import_lerobot.add_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="Print one JSON object instead of the report.")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -36,17 +41,24 @@ def main(args: argparse.Namespace) -> int:
     try:
         report = import_dataset(args.source, dest, args.caption_variant, args.prompt_prefix)
     except ImportRefused as exc:
-        print(f"import-data: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _refused(str(exc), exc.exit_code, args.json)
     except DatasetError as exc:
-        print(f"import-data: {exc}", file=sys.stderr)
-        return 2
+        return _refused(str(exc), 2, args.json)
     except OSError as exc:  # disk full, no permission: what was written so far is complete files only
-        print(f"import-data: {exc.filename or dest}: {exc.strerror or exc}; free space or fix permissions.",
-              file=sys.stderr)  # fmt: skip
-        return 1
-    _print_report(report, args.caption_variant)
-    return 0 if report.complete else 1
+        return _refused(f"{exc.filename or dest}: {exc.strerror or exc}; free space or fix permissions.", 1, args.json)
+    code = 0 if report.complete else 1
+    if args.json:
+        print(json.dumps({"exit_code": code, **dataclasses.asdict(report)}))
+    else:
+        _print_report(report, args.caption_variant)
+    return code
+
+
+def _refused(message: str, code: int, as_json: bool) -> int:
+    print(f"import-data: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"exit_code": code, "error": message}))
+    return code
 
 
 def _print_report(report, caption_variant: str) -> None:

@@ -9,6 +9,7 @@ a task without text: each is named), 2 when SOURCE, DIR or an option cannot be u
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -40,9 +41,8 @@ def route(args: argparse.Namespace) -> int | None:
         one = len(given) == 1
         fix = (f"leave {'it' if one else 'them'} out" if Path(args.source).exists() else
                f"download it first: hf download {args.source} --repo-type dataset --local-dir FOLDER")  # fmt: skip
-        print(f"import-data: {' '.join(given)} {'applies' if one else 'apply'} only to a LeRobot dataset folder "
-              f"(one with meta/info.json), and {args.source} is not one; {fix}.", file=sys.stderr)  # fmt: skip
-        return 2
+        return _refused(args, f"{' '.join(given)} {'applies' if one else 'apply'} only to a LeRobot dataset folder "
+                              f"(one with meta/info.json), and {args.source} is not one; {fix}.", 2)  # fmt: skip
     return None
 
 
@@ -55,26 +55,38 @@ def main(args: argparse.Namespace) -> int:
         summary = import_dataset(args.source, dest, args.camera, num_frames, args.stride,
                                  args.held_out_episodes or 0, args.prompt_prefix)  # fmt: skip
     except LeRobotError as exc:
-        print(f"import-data: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _refused(args, str(exc), exc.exit_code)
     except OSError as exc:  # disk full, no permission: nothing is left in DIR (clips are written beside it first)
-        print(f"import-data: {exc.filename or dest}: {exc.strerror or exc}; free space or fix permissions.",
-              file=sys.stderr)  # fmt: skip
-        return 1
+        return _refused(args, f"{exc.filename or dest}: {exc.strerror or exc}; free space or fix permissions.", 1)
+    lines = _report(args, summary, dest)
+    code = 1 if summary.failed else 0
+    # --json (what the studio reads): the report's first line and the others as details, one JSON object.
+    print(json.dumps({"exit_code": code, "message": lines[0], "details": lines[1:]}) if getattr(args, "json", False)
+          else "\n".join(lines))  # fmt: skip
+    return code
+
+
+def _refused(args: argparse.Namespace, message: str, code: int) -> int:
+    print(f"import-data: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"exit_code": code, "error": message}))
+    return code
+
+
+def _report(args: argparse.Namespace, summary, dest: Path) -> list[str]:
     source, clips, episodes = summary.source, summary.clips, summary.episodes
-    print(f"Imported {_count(clips['train'], 'clip')} from {_count(len(episodes['train']), 'episode')} of "
+    lines = [f"Imported {_count(clips['train'], 'clip')} from {_count(len(episodes['train']), 'episode')} of "
           f"{args.source} (LeRobot {source.version}, camera {summary.camera}, {summary.num_frames} frames, "
           f"stride {summary.stride}) into {dest}"
           + (f"; {_count(clips[HELD_OUT_DIR], 'clip')} from {_count(len(episodes[HELD_OUT_DIR]), 'held-out episode')}"
-             f" into {dest / HELD_OUT_DIR}." if clips[HELD_OUT_DIR] else "."))  # fmt: skip
+             f" into {dest / HELD_OUT_DIR}." if clips[HELD_OUT_DIR] else ".")]  # fmt: skip
     for title, entries in (("Not imported, shorter than --num-frames", summary.skipped),
                            ("Not imported, the dataset needs fixing", summary.failed)):  # fmt: skip
         if entries:
-            print(f"{title} ({_count(len(entries), 'episode')}):")
-            for episode, why in entries:
-                print(f"  episode {episode}: {why}")
-    print(f"Provenance: {dest / PROVENANCE_FILE}. Next: python -m trainer check-data {dest}")
-    return 1 if summary.failed else 0
+            lines.append(f"{title} ({_count(len(entries), 'episode')}):")
+            lines += [f"  episode {episode}: {why}" for episode, why in entries]
+    lines.append(f"Provenance: {dest / PROVENANCE_FILE}. Next: python -m trainer check-data {dest}")
+    return lines
 
 
 def _amount(text: str) -> float:

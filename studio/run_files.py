@@ -1,0 +1,95 @@
+"""Reading a run folder's files as the studio must: a torn or garbage file is a reason shown, never a crash.
+
+trainer.run_folder says what the files are; this says, for a view, what is wrong with one that cannot be used
+(its name, and the line where the problem is).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from trainer.run_folder import CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR, CONFIG_FILE, STATUS_FILE, RunState
+
+# The fields of an event the studio computes with and the types they must have (when present; REQUIRED ones
+# always). Other fields are not read, so they are not checked.
+EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "start": {"total_steps": (int,), "resumed_from": (int,)},
+    "cache": {"done": (int,), "total": (int,)},
+    "step": {"step": (int,), "time": (int, float), "loss": (int, float), "lr": (int, float)},
+    "checkpoint": {"step": (int,)},
+    "done": {"step": (int,)},
+    "error": {"message": (str,)},
+}
+REQUIRED = {"step": ("step", "time")}
+
+
+def event_problem(event: Any) -> str | None:
+    """Why a parsed metrics.jsonl line cannot be used, or None."""
+    if not isinstance(event, dict):
+        return "not a JSON object"
+    kind = event.get("event")
+    for name in REQUIRED.get(kind, ()):
+        if name not in event:
+            return f"a {kind} event without {name}"
+    for name, types in EVENT_FIELDS.get(kind, {}).items():
+        value = event.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            return f"{name} is {value!r}, not a {'whole number' if types == (int,) else 'number'}"
+        if isinstance(value, float) and not math.isfinite(value) and name not in ("loss", "lr"):
+            return f"{name} is {value!r}, not a finite number"
+    return None
+
+
+def json_problem(path: Path) -> str | None:
+    """Why a JSON file of the run cannot be read (with the line of a syntax error), or None when it can."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except OSError as exc:
+        return f"{path.name} cannot be read ({exc.strerror})"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "is empty" if not text.strip() else f"is not valid JSON at line {exc.lineno}, column {exc.colno}"
+        return f"{path.name} {what} (a write was cut off, or the file was edited)"
+    if not isinstance(value, dict):
+        return f"{path.name} holds {type(value).__name__}, not an object of fields"
+    return None
+
+
+def status_problem(run_dir: Path) -> str | None:
+    """Why status.json cannot be used, or None."""
+    problem = json_problem(run_dir / STATUS_FILE)
+    if problem:
+        return problem
+    state = json.loads((run_dir / STATUS_FILE).read_text()).get("state")
+    if state not in {s.value for s in RunState}:
+        return f"{STATUS_FILE} has the state {state!r}, not one of {', '.join(s.value for s in RunState)}"
+    return None
+
+
+def config_problem(run_dir: Path) -> str | None:
+    """Why config.json cannot be used as a config, or None (its fields are checked by load_config)."""
+    problem = json_problem(run_dir / CONFIG_FILE)
+    if problem:
+        return problem
+    from trainer.config import ConfigError, load_config
+
+    try:
+        load_config(run_dir / CONFIG_FILE)
+    except ConfigError as exc:
+        return f"{CONFIG_FILE}: " + "; ".join(str(p) for p in exc.problems)
+    return None
+
+
+def latest_checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the newest complete checkpoint (one holding its DONE mark), or None."""
+    steps = [int(p.name[5:]) for p in (run_dir / CHECKPOINTS_DIR).glob("step-*")
+             if p.name[5:].isdigit() and (p / CHECKPOINT_DONE_MARK).is_file()]  # fmt: skip
+    return max(steps) if steps else None

@@ -1,0 +1,48 @@
+"""Size bounds of a clip, shared by the config validator, the trainer, the generation worker and the studio.
+
+The per-field bounds (rank, max_steps, ...) are each field's `max` in TrainConfig's metadata; what depends on
+several fields or on the device is here. Torch-free: the studio imports it.
+"""
+
+from __future__ import annotations
+
+# The largest clip a run may train on, in transformer tokens: the recipe's 432x768x93 on a GPU; on a CPU,
+# 240x432x33 (the largest size the tiny model is useful at, already minutes per step). Bounds like this stop one
+# request (the studio serves anyone who can open the page) from taking a server's memory before the first step.
+RECIPE_SIZE = (432, 768, 93)
+CPU_MAX_SIZE = (240, 432, 33)
+
+
+def video_tokens(height: int, width: int, num_frames: int) -> int:
+    """Transformer tokens of one clip: the VAE compresses 8x in space and 4x in time, the patch is 1x2x2."""
+    return ((num_frames - 1) // 4 + 1) * max(height // 16, 0) * max(width // 16, 0)
+
+
+# Generation has its own bounds (no gradients, so the model's own 704x1280x93 fits a GPU); the worker and the
+# studio check them.
+GENERATION_MAX_SIZE = (704, 1280, 93)
+MAX_INFERENCE_STEPS = 200
+
+
+def generation_size_problem(height: int, width: int, num_frames: int, gpu: bool = True) -> str | None:
+    """Why a generated clip of this size is over the GPU's (or CPU's) budget, else None."""
+    return size_problem(height, width, num_frames, gpu, GENERATION_MAX_SIZE)
+
+
+def size_problem(height: int, width: int, num_frames: int, gpu: bool = True,
+                 gpu_size: tuple[int, int, int] = RECIPE_SIZE) -> str | None:
+    """Why a clip of this size is over the token budget of a GPU (or a CPU), else None (a problem of `height`)."""
+    h, w, n = gpu_size if gpu else CPU_MAX_SIZE
+    tokens, budget = video_tokens(height, width, num_frames), video_tokens(h, w, n)
+    if tokens <= budget:
+        return None
+    where = "a GPU" if gpu else "a CPU (no GPU is visible)"
+    return (f"{height}x{width}x{num_frames} frames is {tokens} tokens, above the {budget} ({h}x{w}x{n}) allowed on "
+            f"{where}; lower height, width or num_frames")  # fmt: skip
+
+
+def generation_problems(steps: int, height: int, width: int, num_frames: int, gpu: bool) -> list[str]:
+    """What puts a generation request over the bounds (the worker refuses it before rendering), each a sentence."""
+    problems = [] if 1 <= steps <= MAX_INFERENCE_STEPS else [f"steps: must be 1 to {MAX_INFERENCE_STEPS} (got {steps})"]
+    size = generation_size_problem(height, width, num_frames, gpu)
+    return problems + ([f"height: {size}"] if size else [])
