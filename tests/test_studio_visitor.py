@@ -239,6 +239,8 @@ def test_read_only_refuses_every_change(private_demo):
     assert refused(client, "/delete_dataset", "datasets/alpha", "alpha") == read_only.format("deleting a dataset")
     assert refused(client, "/delete_run", "old", "old") == read_only.format("deleting runs")
     assert refused(client, "/resume_run", "old") == read_only.format("resuming runs")
+    # Publishing would upload with the server's own Hub token.
+    assert refused(client, "/publish_adapter", "old", "someone/x", True) == read_only.format("publishing to the Hub")
     assert refused(client, "/delete_clip", "datasets/alpha", "clip00", 9) == read_only.format("deleting clips")
     client.predict("datasets/alpha", "clip00", api_name="/preview_clip")
     assert refused(client, "/save_caption", "datasets/alpha", "clip00", "x") == read_only.format("editing captions")
