@@ -26,6 +26,8 @@ from studio import launcher
 from studio.jobs import JobManager, cuda_visible, last_lines
 from studio.paths import as_workspace
 from studio.folders import Refused, Workspace
+from trainer.config import Problem
+from trainer.generate_settings import SETTING_NAMES, GenerateSettings, type_problems
 
 WORKER_LOG = "worker.log"
 STOP_GRACE_S = 5.0
@@ -50,6 +52,14 @@ def base_model_mismatch(model: str, adapters: list[tuple[str, str | None]]) -> s
         return None
     name, base = wrong[0]
     return f"Adapter {name!r} was trained on {base!r}, not {model!r}; set the model to {base!r} or leave it out."
+
+
+def settings_problems(values: dict[str, Any], conditional_latent_frames: int) -> list[Problem]:
+    """What the worker would refuse in these generation settings (the same GenerateSettings checks), by field."""
+    problems = type_problems(values)
+    if problems:
+        return problems
+    return GenerateSettings(**{n: values[n] for n in SETTING_NAMES if n in values}).problems(conditional_latent_frames)
 
 
 def worker_argv() -> list[str]:

@@ -2,13 +2,15 @@
 
 A handler returns a dict {output name: value} (a name left out is not updated); `NamedOutputs` turns that into
 the positional tuple Gradio wants, in the order the outputs were declared, and `read` turns an API result
-(gradio_client returns a tuple) back into a dict. Nobody counts positions.
+(gradio_client returns a tuple) back into a dict. Nobody counts positions. Inputs by name need no helper:
+Gradio's `inputs_kwargs={name: component}` passes them as keyword arguments.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -19,18 +21,30 @@ class NamedOutputs:
         self.names = tuple(components)
         self.components = list(components.values())
 
-    def wrap(self, handler: Callable[..., dict[str, Any]]) -> Callable[..., tuple]:
-        """`handler`, returning its dict as the declared outputs' tuple (gr.skip() for names it left out)."""
+    def wrap(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """`handler`, returning its dict as the declared outputs' tuple (gr.skip() for names it left out); a
+        generator handler stays a generator (Gradio streams it), each update converted the same way."""
+
+        if inspect.isgeneratorfunction(getattr(handler, "func", handler)):  # a functools.partial too
+
+            @functools.wraps(handler)
+            def stream(*args: Any, **kwargs: Any) -> Iterator[tuple]:
+                for values in handler(*args, **kwargs):
+                    yield self._positional(handler, values)
+
+            return stream
 
         @functools.wraps(handler)
-        def positional(*args: Any) -> tuple:
-            values = handler(*args)
-            unknown = set(values) - set(self.names)
-            if unknown:
-                raise KeyError(f"{handler} returned outputs {sorted(unknown)} it does not declare")
-            return tuple(values.get(name, gr.skip()) for name in self.names)
+        def positional(*args: Any, **kwargs: Any) -> tuple:
+            return self._positional(handler, handler(*args, **kwargs))
 
         return positional
+
+    def _positional(self, handler: Callable, values: dict[str, Any]) -> tuple:
+        unknown = set(values) - set(self.names)
+        if unknown:
+            raise KeyError(f"{handler} returned outputs {sorted(unknown)} it does not declare")
+        return tuple(values.get(name, gr.skip()) for name in self.names)
 
     def read(self, result: tuple | list) -> dict[str, Any]:
         """An API caller's result as {output name: value}."""

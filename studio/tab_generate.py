@@ -12,22 +12,37 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.generation_client import base_model_mismatch
-from studio.jobs import cuda_visible
-from studio.train_form import CUSTOM_SIZE, HELP, SIZE_PRESETS, size_label
 from studio.folders import REFUSALS
+from studio.generation_client import base_model_mismatch, settings_problems
+from studio.jobs import cuda_visible
+from studio.named_outputs import NamedOutputs
+from studio.train_form import CUSTOM_SIZE, SIZE_PRESETS, size_label
 from studio.workspace import Studio
-from trainer.tinyworld.builtin import SAMPLE_DATA
-from trainer.bounds import MAX_INFERENCE_STEPS, generation_size_problem
-from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL
+from trainer.bounds import generation_size_problem
+from trainer.config import DEFAULT_HUB_MODEL
+from trainer.generate_settings import PRESET_HELP, PRESETS, SETTING_NAMES, field_help, preset_for, preset_values
 from trainer.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
+from trainer.tinyworld.builtin import SAMPLE_DATA, TINY_MODEL
 from trainer.video import VideoError, probe_video
 
-FRAME, CLIP = "initial frame (image)", "initial clip (video)"
+FRAME, CLIP = "first frame (image)", "first clip (video)"
+CONDITIONAL_LATENT_FRAMES = {FRAME: 1, CLIP: 2}
 INPUTS_DIR = "inputs"  # frames taken from dataset clips, under <workspace>/generations/
 STRENGTH_COLUMNS = ["adapter", "strength"]
 SUMMARY_COLUMNS = ["variant", "strength", "seconds", *CARD_SUMMARY_KEYS]
-DEFAULT_SIZE = "64x64, 17 frames (tiny)"
+SETTINGS = field_help()
+START_PRESET = preset_for(TINY_MODEL)  # the studio starts on the embedded tiny model
+TUNED = ("steps", "guidance", "height", "width", "num_frames", "fps")  # what a preset sets
+# The Generate button's inputs and outputs, by name: the handler gets and yields dicts with these keys, and
+# the API endpoint's parameters carry these names.
+INPUTS = ("mode", "image", "video", "prompt", *SETTING_NAMES, "adapters", "strengths")
+OUTPUTS = ("status", "result", "summary", "files", "record_json")
+API_OUTPUTS = tuple(n for n in OUTPUTS if n != "result")  # a gr.State is not part of the API's answer
+
+
+def _user_error(message: str) -> gr.Error:
+    """A one-sentence error for the page, kept out of the server log (it is not a fault of the studio)."""
+    return gr.Error(message, print_exception=False)
 
 
 def summary_table(record: dict) -> pd.DataFrame:
@@ -49,66 +64,64 @@ def _strengths(table: Any) -> dict[str, float]:
         try:
             out[str(name)] = float(value)
         except (TypeError, ValueError):
-            raise gr.Error(f"The strength of {name!r} must be a number (got {value!r}).") from None
+            raise _user_error(f"The strength of {name!r} must be a number (got {value!r}).") from None
     return out
 
 
-# --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
-def _bounds(studio: Studio, model: str, steps, height, width, num_frames) -> None:
-    """The request's model, steps and size within what this studio allows (trainer.config's bounds)."""
+# --- handlers (module level, `studio` bound with _bound) -------------------------------------------------
+def _bounds(studio: Studio, settings: dict[str, Any], mode: str) -> None:
+    """The request's settings (GenerateSettings' checks), a model this studio may load, and a size within this
+    machine's budget (trainer.bounds)."""
+    problems = settings_problems(settings, CONDITIONAL_LATENT_FRAMES[mode])
+    if problems:
+        raise _user_error("Fix the settings: " + "; ".join(map(str, problems)) + ".")
     try:
-        studio.datasets.paths.model(model)
+        studio.datasets.paths.model(settings["model"])
     except REFUSALS as exc:
-        raise gr.Error(str(exc)) from None
-    if not 1 <= int(steps or 0) <= MAX_INFERENCE_STEPS:
-        raise gr.Error(f"steps must be between 1 and {MAX_INFERENCE_STEPS} (got {steps}).")
-    problem = generation_size_problem(int(height or 0), int(width or 0), int(num_frames or 0), gpu=cuda_visible())
+        raise _user_error(str(exc)) from None
+    problem = generation_size_problem(settings["height"], settings["width"], settings["num_frames"], cuda_visible())
     if problem:
-        raise gr.Error(problem[0].upper() + problem[1:] + ".")
+        raise _user_error(problem[0].upper() + problem[1:] + ".")
 
 
-def generate(studio: Studio, mode, image, video, prompt, negative_prompt, seed, steps, guidance, height, width,
-             num_frames, fps, model, revision, guardrail, adapters, strengths, session: gr.Request,
-             progress=gr.Progress()):  # fmt: skip
-    """Stream the worker's per-step progress, then the videos, the summary table and compare.json."""
-    condition = image if mode == FRAME else video
+def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form):
+    """Stream the worker's per-step progress, then the videos, the summary table and compare.json. `form` holds
+    INPUTS by name; each update is a dict of OUTPUTS by name."""
+    mode = form["mode"]
+    condition = form["image"] if mode == FRAME else form["video"]
     if not condition:
-        raise gr.Error(f"Give an {mode.split(' (')[0]}: upload one or pick a dataset clip.")
-    model = model or TINY_MODEL
-    _bounds(studio, model, steps, height, width, num_frames)
-    chosen = {a.name: a for a in studio.adapters.list() if a.name in (adapters or [])}
-    why = base_model_mismatch(model, [(n, a.base_model) for n, a in chosen.items()])
+        raise _user_error(f"Give a {mode.split(' (')[0]}: upload one or pick a dataset clip.")
+    settings = {name: form[name] for name in SETTING_NAMES} | {"model": form["model"] or TINY_MODEL}
+    _bounds(studio, settings, mode)
+    chosen = {a.name: a for a in studio.adapters.list() if a.name in (form["adapters"] or [])}
+    why = base_model_mismatch(settings["model"], [(n, a.base_model) for n, a in chosen.items()])
     if why:
-        raise gr.Error(why)
-    scale = _strengths(strengths)
-    request = {
-        "model": model, "revision": revision or "", "guardrail": bool(guardrail), "prompt": prompt or "",
-        "negative_prompt": negative_prompt or "", "image": condition if mode == FRAME else "",
+        raise _user_error(why)
+    scale = _strengths(form["strengths"])
+    request = settings | {
+        "prompt": form["prompt"] or "", "image": condition if mode == FRAME else "",
         "video": condition if mode == CLIP else "",
         "adapters": [{"path": str(a.path), "scale": scale.get(n, 1.0)} for n, a in chosen.items()],
-        "seed": int(seed or 0), "steps": int(steps or 1), "guidance": float(guidance or 0),
-        "height": int(height or 0), "width": int(width or 0), "num_frames": int(num_frames or 0),
-        "fps": int(fps or 8),
     }  # fmt: skip
-    variants, per_variant, unchanged = ["base", *chosen], int(steps or 1), [gr.skip()] * 4
+    variants, per_variant = ["base", *chosen], settings["steps"]
     try:
         for event in studio.generation.generate(request, owner=_owner(session)):
             if event["event"] == "queued":
                 ahead = event["position"]
-                yield (f"Queued: {ahead} generation{'s' if ahead > 1 else ''} ahead of this one "
-                       f"(place {ahead + 1} in line); it starts when they finish.", *unchanged)  # fmt: skip
+                yield {"status": f"Queued: {ahead} generation{'s' if ahead > 1 else ''} ahead of this one "
+                                 f"(place {ahead + 1} in line); it starts when they finish."}  # fmt: skip
             elif event["event"] == "starting":
-                yield "Starting the generation worker and loading the model…", *unchanged
+                yield {"status": "Starting the generation worker and loading the model…"}
             elif event["event"] == "progress":
                 index = variants.index(event["variant"]) if event["variant"] in variants else 0
                 progress((index * per_variant + event["step"], len(variants) * per_variant), desc=event["variant"],
                          unit="steps")  # fmt: skip
-                yield (f"Rendering **{event['variant']}** (variant {index + 1} of {len(variants)}): "
-                       f"step {event['step']}/{event['total']}", *unchanged)  # fmt: skip
+                yield {"status": f"Rendering **{event['variant']}** (variant {index + 1} of {len(variants)}): "
+                                 f"step {event['step']}/{event['total']}"}  # fmt: skip
             elif event["event"] == "done":
                 yield _results(event["record"], Path(event["out_dir"]), studio.datasets.paths.redact)
     except REFUSALS as exc:
-        raise gr.Error(studio.datasets.paths.redact(str(exc))) from None
+        raise _user_error(studio.datasets.paths.redact(str(exc))) from None
 
 
 def _owner(request: gr.Request | None) -> str | None:
@@ -122,14 +135,14 @@ def cancel(studio: Studio, request: gr.Request):
     return "Nothing to cancel: no generation of this page is running or queued."
 
 
-def _results(record: dict, out_dir: Path, redact) -> tuple:
+def _results(record: dict, out_dir: Path, redact) -> dict[str, Any]:
     seconds = sum(v.get("seconds", 0) for v in record["variants"])
     # compare.json as text, not gr.JSON: its adapter entries hold a "path", which gradio_client takes for a file.
-    return (f"Done: {len(record['variants'])} variants in {seconds:.1f} s, saved in "
-            f"`generations/{out_dir.name}`.",
-            {"record": record, "out_dir": str(out_dir)}, summary_table(record),
-            [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)],
-            redact(json.dumps(record, indent=2)))  # fmt: skip
+    return {"status": f"Done: {len(record['variants'])} variants in {seconds:.1f} s, saved in "
+                      f"`generations/{out_dir.name}`.",
+            "result": {"record": record, "out_dir": str(out_dir)}, "summary": summary_table(record),
+            "files": [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)],
+            "record_json": redact(json.dumps(record, indent=2))}  # fmt: skip
 
 
 def adapter_choices(studio: Studio):
@@ -150,20 +163,20 @@ def list_clips(studio: Studio, name: str):
     return gr.update(choices=keys, value=keys[0] if keys else None)
 
 
-def pick(studio: Studio, mode: str, name: str, key: str, index: int):
-    """Fill the initial frame (a PNG of frame `index`) or the initial clip from a dataset clip, and its caption."""
+def pick(studio: Studio, mode: str, name: str, key: str, index: int) -> dict[str, Any]:
+    """Fill the first frame (a PNG of frame `index`) or the first clip from a dataset clip, and its caption."""
     if not key:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return {}
     try:
         path, caption = studio.datasets.clip(name, key)
         frames = gr.update(maximum=max(probe_video(path).frames - 1, 1))
         if mode == CLIP:
-            return gr.skip(), str(path), caption, frames
+            return {"video": str(path), "prompt": caption, "frame": frames}
         out = studio.generation.out_root / INPUTS_DIR / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return str(studio.datasets.frame_image(name, key, index, out)), gr.skip(), caption, frames
+        return {"image": str(studio.datasets.frame_image(name, key, index, out)), "prompt": caption, "frame": frames}
     except (*REFUSALS, VideoError) as exc:
         gr.Warning(str(exc))
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return {}
 
 
 def switch_mode(mode: str):
@@ -172,6 +185,11 @@ def switch_mode(mode: str):
 
 def apply_size(label: str):
     return list(SIZE_PRESETS[label]) if label in SIZE_PRESETS else [gr.skip()] * 3
+
+
+def apply_preset(name: str):
+    values = preset_values(name)
+    return [values[n] for n in TUNED]
 
 
 def _bound(fn, studio: Studio):
@@ -192,46 +210,56 @@ def _bound(fn, studio: Studio):
 
 # --- layout and wiring ------------------------------------------------------------------------------------
 def _conditioning(studio: Studio) -> SimpleNamespace:
-    mode = gr.Radio([FRAME, CLIP], value=FRAME, label="condition on", elem_id="gen-mode")
+    mode = gr.Radio([FRAME, CLIP], value=FRAME, label="condition on", elem_id="gen-mode",
+                    info="The first frame (1 latent frame), or the first clip of 5 frames (2 latent frames).")
     with gr.Row(equal_height=True):
         dataset = gr.Dropdown(studio.datasets.choices(), value=SAMPLE_DATA, label="from dataset",
                               allow_custom_value=True, scale=2)  # fmt: skip
         clip = gr.Dropdown([], label="clip", scale=2, allow_custom_value=True, elem_id="gen-clip")
         frame = gr.Slider(0, 16, value=0, step=1, label="frame", scale=2)
     with gr.Row():
-        image = gr.Image(type="filepath", label="initial frame (upload or pick above)", height=200,
+        image = gr.Image(type="filepath", label="first frame (upload or pick above)", height=200,
                          elem_id="gen-image")  # fmt: skip
-        video = gr.Video(label="initial clip (upload or pick above)", height=200, visible=False,
-                         elem_id="gen-video")  # fmt: skip
+        video = gr.Video(label="first clip: a video whose first 5 frames condition (upload or pick above)",
+                         height=200, visible=False, elem_id="gen-video")  # fmt: skip
     return SimpleNamespace(mode=mode, dataset=dataset, clip=clip, frame=frame, image=image, video=video)
 
 
-def _settings() -> SimpleNamespace:
+def _setting(name: str, value: Any, **kw: Any):
+    """The input of one GenerateSettings field: its name, help, bounds and type from the field's metadata."""
+    meta = SETTINGS[name]
+    common = {"label": name, "info": meta["help"], "elem_id": f"gen-{name}", **kw}
+    if isinstance(meta["default"], bool):
+        return gr.Checkbox(value, **common)
+    if isinstance(meta["default"], str):
+        return gr.Textbox(value, **common)
+    low, high = meta["bounds"]
+    precision = 0 if isinstance(meta["default"], int) else None
+    return gr.Number(value, precision=precision, minimum=low, maximum=high, **common)
+
+
+def _settings() -> dict[str, Any]:
+    start = preset_values(START_PRESET)
     prompt = gr.Textbox(label="prompt", lines=2, elem_id="gen-prompt")
-    negative = gr.Textbox(label="negative_prompt", lines=1)
+    ui = {"prompt": prompt, "negative_prompt": _setting("negative_prompt", start["negative_prompt"], lines=1)}
     with gr.Row():
-        seed = gr.Number(0, precision=0, label="seed", info="Same seed: same initial noise for all.")
-        steps = gr.Number(10, precision=0, label="steps", minimum=1, maximum=MAX_INFERENCE_STEPS, elem_id="gen-steps",
-                          info=f"Denoising steps (at most {MAX_INFERENCE_STEPS}).")  # fmt: skip
-        guidance = gr.Number(7.0, label="guidance", info="Classifier-free guidance scale.")
+        ui["preset"] = gr.Dropdown(list(PRESETS), value=START_PRESET, label="preset", scale=1,
+                                   info=PRESET_HELP[START_PRESET], elem_id="gen-preset")  # fmt: skip
+        for name in ("seed", "steps", "guidance", "fps"):
+            ui[name] = _setting(name, start[name], scale=1)
     with gr.Row():
-        size = gr.Dropdown([*(k for k, v in SIZE_PRESETS.items() if v[2] >= 9), CUSTOM_SIZE], value=DEFAULT_SIZE,
-                           label="size and frames", scale=2)  # fmt: skip
-        height = gr.Number(64, precision=0, label="height", scale=1, elem_id="gen-height")
-        width = gr.Number(64, precision=0, label="width", scale=1, elem_id="gen-width")
-        num_frames = gr.Number(17, precision=0, label="num_frames", scale=1, elem_id="gen-frames")
-        fps = gr.Number(8, precision=0, label="fps", scale=1)
+        ui["size"] = gr.Dropdown([*(k for k, v in SIZE_PRESETS.items() if v[2] >= 9), CUSTOM_SIZE],
+                                 value=size_label(start["height"], start["width"], start["num_frames"]),
+                                 label="size and frames", scale=2)  # fmt: skip
+        for name in ("height", "width", "num_frames"):
+            ui[name] = _setting(name, start[name], scale=1)
     with gr.Accordion("Model", open=False):
         with gr.Row():
-            model = gr.Dropdown([TINY_MODEL, DEFAULT_HUB_MODEL], value=TINY_MODEL, label="model",
-                                allow_custom_value=True, info=HELP["model"]["help"])  # fmt: skip
-            revision = gr.Textbox("", label="revision", info=HELP["revision"]["help"])
-            guardrail = gr.Checkbox(True, label="guardrail",
-                                    info="NVIDIA's cosmos_guardrail, required for NVIDIA's model; turning it off is "
-                                         "your decision under NVIDIA's Open Model License (the tiny model needs none)")  # fmt: skip
-    return SimpleNamespace(prompt=prompt, negative=negative, seed=seed, steps=steps, guidance=guidance, size=size,
-                           height=height, width=width, num_frames=num_frames, fps=fps, model=model,
-                           revision=revision, guardrail=guardrail)  # fmt: skip
+            ui["model"] = gr.Dropdown([TINY_MODEL, DEFAULT_HUB_MODEL], value=start["model"], label="model",
+                                      allow_custom_value=True, info=SETTINGS["model"]["help"])  # fmt: skip
+            ui["revision"] = _setting("revision", start["revision"])
+            ui["guardrail"] = _setting("guardrail", start["guardrail"])
+    return ui
 
 
 def _variants(studio: Studio) -> SimpleNamespace:
@@ -282,26 +310,28 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
             with gr.Column(scale=2):
                 var = _variants(studio)
         out = _results_area()
+    ui = {**vars(cond), **opts, **vars(var), **vars(out)}
     private = {"api_visibility": "private"}
-    inputs = [cond.mode, cond.image, cond.video, opts.prompt, opts.negative, opts.seed, opts.steps, opts.guidance,
-              opts.height, opts.width, opts.num_frames, opts.fps, opts.model, opts.revision, opts.guardrail,
-              var.adapters, var.strengths]  # fmt: skip
+    outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})
     # concurrency_limit=None: a second request waits inside the client (and says so) instead of in Gradio's queue.
-    var.go.click(_bound(generate, studio), inputs, [var.status, out.result, out.summary, out.files, out.record_json],
-                 api_name="generate", concurrency_limit=None)  # fmt: skip
+    var.go.click(outputs.wrap(_bound(generate, studio)), inputs_kwargs={name: ui[name] for name in INPUTS},
+                 outputs=outputs.components, api_name="generate", concurrency_limit=None)  # fmt: skip
     var.cancel.click(_bound(cancel, studio), None, var.status, api_name="cancel_generation")
     var.adapters.change(sync_strengths, [var.adapters, var.strengths], var.strengths, **private)
-    picked = [cond.image, cond.video, opts.prompt, cond.frame]
-    choose = partial(pick, studio)
+    picked = NamedOutputs(**{name: ui[name] for name in ("image", "video", "prompt", "frame")})
+    choose = picked.wrap(partial(pick, studio))
+    where = [cond.mode, cond.dataset, cond.clip, cond.frame]
     cond.mode.change(switch_mode, cond.mode, [cond.image, cond.video, cond.frame], **private).then(
-        choose, [cond.mode, cond.dataset, cond.clip, cond.frame], picked, **private
+        choose, where, picked.components, **private
     )
     cond.dataset.change(partial(list_clips, studio), cond.dataset, cond.clip, **private)
-    gr.on([cond.clip.change, cond.frame.release], choose, [cond.mode, cond.dataset, cond.clip, cond.frame], picked,
-          **private)  # fmt: skip
-    sizes = [opts.height, opts.width, opts.num_frames]
-    opts.size.input(apply_size, opts.size, sizes, **private)
-    gr.on([c.change for c in sizes], size_label, sizes, opts.size, show_progress="hidden", **private)
+    gr.on([cond.clip.change, cond.frame.release], choose, where, picked.components, **private)
+    sizes = [ui["height"], ui["width"], ui["num_frames"]]
+    ui["size"].input(apply_size, ui["size"], sizes, **private)
+    gr.on([c.change for c in sizes], size_label, sizes, ui["size"], show_progress="hidden", **private)
+    ui["preset"].input(apply_preset, ui["preset"], [ui[n] for n in TUNED], **private).then(
+        lambda name: gr.update(info=PRESET_HELP[name]), ui["preset"], ui["preset"], **private
+    )
     refresh = partial(adapter_choices, studio)
     var.refresh.click(refresh, None, var.adapters, api_name="refresh_adapters")
     demo.load(refresh, None, var.adapters, **private)

@@ -97,7 +97,7 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
             page.get_by_role("tab", name="Generate & compare").click()
             page.locator("#gen-adapters").get_by_text(RUN, exact=True).click()
             fill_number(page, "gen-steps", 4)
-            fill_number(page, "gen-frames", 9)
+            fill_number(page, "gen-num_frames", 9)
             page.locator("#gen-go").click()
             expect(page.locator("#gen-status")).to_contain_text("Done: 2 variants", timeout=GENERATE_TIMEOUT_MS)
             videos = page.locator("#gen-videos video")

@@ -66,7 +66,7 @@ def test_generate_usage_errors_exit_2_naming_the_problem(tmp_path):
     result = run_trainer("generate", "--image", str(tmp_path / "none.png"), "--prompt", "x", "--height", "60",
                          "--out", str(tmp_path / "o"))  # fmt: skip
     assert result.returncode == 2
-    assert "image:" in result.stderr and "height/width" in result.stderr
+    assert "image:" in result.stderr and "height: must be a positive multiple of 16" in result.stderr
 
 
 @pytest.mark.parametrize("model,expected", [

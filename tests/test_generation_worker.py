@@ -92,8 +92,8 @@ def test_worker_round_trip_two_variants_with_progress_then_reuses_and_survives_e
         with pytest.raises(GenerationError, match=r"num_frames: must be 4k\+1"):
             list(client.generate(request(first_frame, [], num_frames=10), timeout=60))
         # Over the bounds (trainer.bounds), refused by the worker itself, whoever sent the request.
-        with pytest.raises(GenerationError, match=r"steps: must be 1 to 200 \(got 100000\); height: 4096x4096x9 "
-                                                  r"frames is 196608 tokens, above the \d+"):  # fmt: skip
+        with pytest.raises(GenerationError, match=r"steps: must be between 1 and 200 \(got 100000\); "
+                                                  r"height: 4096x4096x9 frames is 196608 tokens, above the \d+"):  # fmt: skip
             list(client.generate(request(first_frame, [], steps=100000, height=4096, width=4096), timeout=60))
         again = list(client.generate(request(first_frame, [], seed=4), timeout=60))
         assert again[0]["event"] == "progress" and again[-1]["event"] == "done"  # no "starting": reused

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 
 from studio.tab_train import TICK_OUTPUTS
 
@@ -125,8 +126,10 @@ def test_lerobot_folder_through_the_data_tab_api(tmp_path):
 
 def test_data_then_training_then_comparison_through_the_api(tmp_path):
     from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
     from PIL import Image
 
+    from studio.tab_generate import API_OUTPUTS
     from trainer.tinyworld.builtin import resolve_data
     from trainer.video import read_frames
 
@@ -161,15 +164,17 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
         Image.fromarray(read_frames(resolve_data("sample") / "videos" / "train_0000.mp4", 0, 1)[0]).save(first)
         choices = client.predict(api_name="/refresh_adapters")["choices"]
         assert [c[0] for c in choices] == ["api-run"]
-        job = client.submit(mode="initial frame (image)", image=handle_file(str(first)), video=None,
-                            prompt="The right arm picks up the yellow banana and places it in the bowl.",
-                            negative_prompt="", seed=1, steps=2, guidance=7.0, height=64, width=64, num_frames=9,
-                            fps=8, model="tiny", revision="", guardrail=False, adapters=["api-run"],
-                            strengths={"headers": ["adapter", "strength"], "data": [["api-run", 0.8]]},
-                            api_name="/generate")  # fmt: skip
-        status, table, files, record_text = job.result(timeout=GENERATE_TIMEOUT_S)
+        form = {"mode": "first frame (image)", "image": handle_file(str(first)), "video": None,
+                "prompt": "The right arm picks up the yellow banana and places it in the bowl.",
+                "negative_prompt": "", "seed": 1, "steps": 2, "guidance": 7.0, "height": 64, "width": 64,
+                "num_frames": 9, "fps": 8, "model": "tiny", "revision": "", "guardrail": False,
+                "adapters": ["api-run"], "strengths": {"headers": ["adapter", "strength"], "data": [["api-run", 0.8]]}}
+        job = client.submit(**form, api_name="/generate")
+        out = dict(zip(API_OUTPUTS, job.result(timeout=GENERATE_TIMEOUT_S), strict=True))
+        status, table, files, record_text = out["status"], out["summary"], out["files"], out["record_json"]
         assert status.startswith("Done: 2 variants"), status
-        assert any("step 2/2" in update[0] for update in job.outputs())  # per-step progress was streamed
+        statuses = [dict(zip(API_OUTPUTS, update))["status"] for update in job.outputs()]
+        assert any("step 2/2" in text for text in statuses)  # per-step progress was streamed
         record = json.loads(Path(next(f for f in files if f.endswith("compare.json"))).read_text())
         # The page shows compare.json with workspace-relative paths; the file keeps them absolute for scripts.
         assert str(ws.resolve()) not in record_text and str(ws.resolve()) in json.dumps(record)
@@ -180,6 +185,17 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
         (out_dir,) = [p for p in (ws / "generations").iterdir() if (p / "compare.json").exists()]
         for name in ("base.mp4", "api-run.mp4", "compare.mp4"):
             assert (out_dir / name).stat().st_size > 0
+
+        # Video-to-world: the first clip of a dataset video conditions (2 latent frames), which needs 9 frames.
+        clip = handle_file(str(resolve_data("sample") / "videos" / "train_0001.mp4"))
+        by_clip = form | {"mode": "first clip (video)", "image": None, "video": clip, "adapters": [],
+                          "strengths": {"headers": ["adapter", "strength"], "data": []}}
+        with pytest.raises(AppError, match=r"num_frames: must be 4k\+1 and at least 9 with 2 conditioning latent"):
+            client.predict(**by_clip | {"num_frames": 5}, api_name="/generate")
+        out = dict(zip(API_OUTPUTS, client.predict(**by_clip, api_name="/generate"), strict=True))
+        record = json.loads(out["record_json"])
+        assert record["conditional_latent_frames"] == 2 and record["video"].endswith("train_0001.mp4")
+        assert record["image"] == "" and [v["name"] for v in record["variants"]] == ["base"]
 
     # Restart: the runs and adapters are read from disk.
     with running_app(ws, log) as url:

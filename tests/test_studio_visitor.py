@@ -158,7 +158,7 @@ def test_an_unbounded_generation_is_refused(site):
     from trainer.tinyworld.builtin import resolve_data
 
     frame = next((resolve_data("sample") / "videos").glob("*.mp4"))
-    base = dict(mode="initial clip (video)", image=None, video=handle_file(str(frame)), prompt="x", negative_prompt="",
+    base = dict(mode="first clip (video)", image=None, video=handle_file(str(frame)), prompt="x", negative_prompt="",
                 seed=0, guidance=7.0, height=64, width=64, num_frames=9, fps=8, revision="", guardrail=False,
                 adapters=[], strengths={"headers": ["adapter", "strength"], "data": []})  # fmt: skip
     assert refused(client, "/generate", steps=100000, model="tiny", **base) == (

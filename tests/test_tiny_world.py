@@ -50,7 +50,7 @@ def test_pretrained_base_generates_the_shapes_world_not_noise(tmp_path):
     random_dir = build_tiny(tmp_path / "random-init")
     scores = {}
     for name, model in (("pretrained", "tiny"), ("random", str(random_dir))):
-        result = evaluate(EvalSettings(model=model, data=str(data), steps=8))
+        result = evaluate(EvalSettings.from_preset("tiny", model=model, data=str(data), steps=8, guardrail=False))
         scores[name] = result["variants"]["base"]
     assert scores["pretrained"]["psnr"] > scores["random"]["psnr"] + 5.0, scores
     assert scores["pretrained"]["ssim"] > scores["random"]["ssim"] + 0.2, scores
@@ -84,8 +84,8 @@ def test_evaluate_is_deterministic_and_scores_every_variant(perturbed_adapter):
     from trainer.evaluate import EvalSettings, evaluate
     from trainer.generate import AdapterChoice
 
-    settings = EvalSettings(data="sample:held_out", adapters=[AdapterChoice(str(perturbed_adapter))], steps=3,
-                            max_clips=2)  # fmt: skip
+    settings = EvalSettings.from_preset("tiny", data="sample:held_out", steps=3, max_clips=2,
+                                        adapters=[AdapterChoice(str(perturbed_adapter))])  # fmt: skip
     first, second = evaluate(settings), evaluate(settings)
     assert first == second
     assert set(first["variants"]) == {"base", "perturbed"}

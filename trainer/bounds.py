@@ -39,10 +39,3 @@ def size_problem(height: int, width: int, num_frames: int, gpu: bool = True,
     where = "a GPU" if gpu else "a CPU (no GPU is visible)"
     return (f"{height}x{width}x{num_frames} frames is {tokens} tokens, above the {budget} ({h}x{w}x{n}) allowed on "
             f"{where}; lower height, width or num_frames")  # fmt: skip
-
-
-def generation_problems(steps: int, height: int, width: int, num_frames: int, gpu: bool) -> list[str]:
-    """What puts a generation request over the bounds (the worker refuses it before rendering), each a sentence."""
-    problems = [] if 1 <= steps <= MAX_INFERENCE_STEPS else [f"steps: must be 1 to {MAX_INFERENCE_STEPS} (got {steps})"]
-    size = generation_size_problem(height, width, num_frames, gpu)
-    return problems + ([f"height: {size}"] if size else [])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from trainer.bounds import size_problem
+from trainer.video_shape import video_shape_problems
 from trainer.run_folder import write_json_atomic
 from trainer.schedules import LrScheduler
 from trainer.tinyworld.builtin import TINY_MODEL
@@ -315,10 +316,8 @@ def _validate(c: TrainConfig) -> list[Problem]:
     need(c.warmup_steps >= 0, "warmup_steps", "must be 0 or more")
     need(c.max_steps >= 0, "max_steps", "must be 0 (use epochs) or more")
     need(c.max_steps > 0 or c.epochs >= 1, "epochs", "must be at least 1 when max_steps is 0")
-    for name in ("height", "width"):
-        need(getattr(c, name) >= 16 and getattr(c, name) % 16 == 0, name, "must be a positive multiple of 16")
+    p += [Problem(name, message) for name, message in video_shape_problems(c.height, c.width, c.num_frames)]
     latent_frames = (c.num_frames - 1) // 4 + 1
-    need(c.num_frames >= 5 and (c.num_frames - 1) % 4 == 0, "num_frames", "must be 4k+1, for example 9, 17 or 93")
     need(bool(c.target_modules), "target_modules", "must name at least one layer")
     need(c.batch_size >= 1, "batch_size", "must be at least 1")
     need(c.gradient_accumulation >= 1, "gradient_accumulation", "must be at least 1")

@@ -27,9 +27,11 @@ import numpy as np
 import torch
 
 from trainer import cosmos
-from trainer.tinyworld.builtin import resolve_data
 from trainer.datasets import check_items, list_items
-from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer
+from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer, adapter_problems
+from trainer.config import Problem
+from trainer.generate_settings import GenerateSettings, preset_for, preset_values
+from trainer.tinyworld.builtin import TINY_MODEL, resolve_data
 from trainer.video import read_frames
 
 # The 12.5, 37.5, 62.5 and 87.5 % quantiles of sigma = shift*t / (1 + (shift-1)*t), t = sigmoid(N(0, 1)),
@@ -40,34 +42,25 @@ VAE_KEY = "real, via VAE"  # the real clip encoded and decoded: what the VAE alo
 _HAND_IN_CAPTION = re.compile(r"\bthe (left|right) arm\b", re.IGNORECASE)
 
 
-@dataclass
-class EvalSettings:
-    model: str = "tiny"
-    revision: str = ""  # empty: resolve_revision's default for the model
+@dataclass(kw_only=True)
+class EvalSettings(GenerateSettings):
+    """What to score, with the generation settings it extends; `from_preset` gives a preset's settings (the
+    tiny world's published scores use the `tiny` preset)."""
+
     data: str = "sample:held_out"
     adapters: list[AdapterChoice] = field(default_factory=list)
-    seed: int = 0
-    steps: int = 12
-    guidance: float = 1.0  # 1.0: no classifier-free guidance (the pipeline applies it only above 1)
-    num_frames: int = 17
-    height: int = 64
-    width: int = 64
     max_clips: int = 0  # 0: every clip
-    guardrail: bool = False
 
-    def problems(self) -> list[str]:
-        p = []
-        if self.height % 16 or self.width % 16 or self.height < 16 or self.width < 16:
-            p.append(f"height/width: must be positive multiples of 16 (got {self.height}x{self.width})")
-        if self.num_frames < 9 or (self.num_frames - 1) % 4:
-            p.append(f"num_frames: must be 4k+1 and at least 9 (got {self.num_frames})")
-        if self.steps < 1:
-            p.append(f"steps: must be at least 1 (got {self.steps})")
+    @classmethod
+    def from_preset(cls, preset: str | None = None, **values) -> EvalSettings:
+        """The preset's settings (default: the one for the model) with `values` on top."""
+        model = values.get("model", TINY_MODEL)
+        return cls(**preset_values(preset or preset_for(model), model) | values)
+
+    def problems(self) -> list[Problem]:
+        p = super().problems(CONDITIONAL_LATENT_FRAMES) + adapter_problems(self.adapters)
         if self.max_clips < 0:
-            p.append(f"max_clips: must be 0 (all) or more (got {self.max_clips})")
-        names = [a.name for a in self.adapters]
-        if len(set(names)) != len(names) or BASE in names:
-            p.append(f"adapter: names must be distinct and not {BASE!r} (got {names})")
+            p.append(Problem("max_clips", f"must be 0 (all) or more (got {self.max_clips})"))
         return p
 
     def record(self) -> dict:
@@ -185,7 +178,7 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
     real clip's VAE round trip (e.g. for a contact sheet)."""
     problems = settings.problems()
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ValueError("; ".join(map(str, problems)))
     clips = load_eval_clips(settings)
     renderer = renderer or Renderer(settings.model, settings.revision or None, guardrail=settings.guardrail)
     pipe = renderer.pipe
@@ -197,11 +190,9 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
         for index, (clip, (clean, _)) in enumerate(zip(clips, encoded)):
             if progress:
                 progress(index, len(clips), clip.key)
-            request = GenerateRequest(
-                prompt=clip.caption, out_dir=scratch, image=str(clip.video), adapters=settings.adapters,
-                seed=settings.seed + index, steps=settings.steps, guidance=settings.guidance,
-                height=settings.height, width=settings.width, num_frames=settings.num_frames,
-            )  # fmt: skip
+            values = asdict(settings.settings()) | {"seed": settings.seed + index}
+            request = GenerateRequest(prompt=clip.caption, out_dir=scratch, image=str(clip.video),
+                                      adapters=settings.adapters, **values)  # fmt: skip
             rendered = renderer.render_frames(request).frames
             real = clip.frames[1:]  # frame 0 is the condition, not a prediction
             for name, _ in variants:

@@ -17,14 +17,18 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from trainer import cosmos
+from trainer.config import Problem
+from trainer.generate_settings import GenerateSettings
 from trainer.run_folder import COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, WEIGHTS_FILE, card_summary, read_card
-from trainer.video import probe_video, read_frames, write_video
+from trainer.video import VideoError, probe_video, read_frames, write_video
+from trainer.video_shape import condition_frames
 
 BASE = "base"
 Progress = Callable[[str, int, int], None]  # (variant, denoising step done, steps)
+FONT_SIZE, LINE_HEIGHT, TEXT_MARGIN = 10, 12, 2  # compare.mp4's labels, in pixels: legible on a 64 px tile
 
 
 @dataclass
@@ -39,44 +43,54 @@ class AdapterChoice:
         return re.sub(r"[^A-Za-z0-9_.-]", "_", label) or "adapter"
 
 
-@dataclass
-class GenerateRequest:
+@dataclass(kw_only=True)
+class GenerateRequest(GenerateSettings):
+    """What to render (prompt, conditioning, adapters, output folder) with its generation settings."""
+
     prompt: str
     out_dir: str
-    image: str = ""  # a still image, or a video file to take the first frame from
-    video: str = ""  # a clip whose last 5 frames condition (2 latent frames)
+    image: str = ""  # a still image, or a video file to take the first frame from (1 conditional latent frame)
+    video: str = ""  # a video whose first clip (its first 5 frames, 2 latent frames) conditions
     adapters: list[AdapterChoice] = field(default_factory=list)
-    negative_prompt: str = ""
-    seed: int = 0
-    steps: int = 36
-    guidance: float = 7.0
-    height: int = 704
-    width: int = 1280
-    num_frames: int = 93
-    fps: int = 16
 
-    def problems(self) -> list[str]:
+    @property
+    def conditional_latent_frames(self) -> int:
+        return 2 if self.video else 1
+
+    def problems(self) -> list[Problem]:
         p = []
         if bool(self.image) == bool(self.video):
-            p.append("give exactly one of --image (first frame) or --video (initial clip)")
+            p.append(Problem("image/video", "give exactly one, an image (first frame) or a video (first clip)"))
         for name in ("image", "video"):
             if getattr(self, name) and not Path(getattr(self, name)).is_file():
-                p.append(f"{name}: {getattr(self, name)} does not exist")
+                p.append(Problem(name, f"{getattr(self, name)} does not exist"))
+        if self.video and Path(self.video).is_file():
+            p += _clip_problems(self.video)
         if not self.prompt.strip():
-            p.append("prompt: must not be empty")
-        if self.height % 16 or self.width % 16 or self.height < 16 or self.width < 16:
-            p.append(f"height/width: must be positive multiples of 16 (got {self.height}x{self.width})")
-        if self.num_frames < 9 or (self.num_frames - 1) % 4:
-            p.append(f"num_frames: must be 4k+1 and at least 9 (got {self.num_frames})")
-        if self.steps < 1:
-            p.append(f"steps: must be at least 1 (got {self.steps})")
-        for a in self.adapters:
-            if not (Path(a.path) / WEIGHTS_FILE).is_file():
-                p.append(f"adapter: {a.path} has no {WEIGHTS_FILE}")
-        names = [a.name for a in self.adapters]
-        if len(set(names)) != len(names) or BASE in names:
-            p.append(f"adapter: names must be distinct and not {BASE!r} (got {names})")
-        return p
+            p.append(Problem("prompt", "must not be empty"))
+        return p + super().problems(self.conditional_latent_frames) + adapter_problems(self.adapters)
+
+
+def _clip_problems(video: str) -> list[Problem]:
+    count = condition_frames(2)
+    try:
+        frames = probe_video(video).frames
+    except VideoError as exc:
+        return [Problem("video", str(exc))]
+    if frames >= count:
+        return []
+    return [Problem("video", f"{video} has {frames} frame{'s' if frames != 1 else ''} but its first clip must hold "
+                             f"{count} (2 latent frames); use a longer video or condition on an image")]
+
+
+def adapter_problems(adapters: list[AdapterChoice]) -> list[Problem]:
+    """Adapters that cannot be rendered side by side: missing weights, or names that collide."""
+    p = [Problem("adapter", f"{a.path} has no {WEIGHTS_FILE}") for a in adapters
+         if not (Path(a.path) / WEIGHTS_FILE).is_file()]  # fmt: skip
+    names = [a.name for a in adapters]
+    if len(set(names)) != len(names) or BASE in names:
+        p.append(Problem("adapter", f"names must be distinct and not {BASE!r} (got {names})"))
+    return p
 
 
 @dataclass
@@ -102,7 +116,9 @@ class Renderer:
         rendered = self.render_frames(request, progress)
         for name, frames in rendered.frames.items():
             write_video(out / f"{name}.mp4", frames, request.fps)
-        write_video(out / COMPARE_VIDEO_FILE, side_by_side(list(rendered.frames.items())), request.fps)
+        labels = [variant_label(r) for r in rendered.records]  # records and frames are in variant order
+        compare = side_by_side(list(zip(labels, rendered.frames.values())), caption=request.prompt)
+        write_video(out / COMPARE_VIDEO_FILE, compare, request.fps)
         record = {
             "model": self.model, "revision": self.revision, "commit": self.identity["commit"], "prompt": request.prompt,
             "negative_prompt": request.negative_prompt, "seed": request.seed, "steps": request.steps,
@@ -118,7 +134,7 @@ class Renderer:
         """Every variant's frames (uint8 [F,H,W,3]) from the same initial noise, without writing files."""
         problems = request.problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(map(str, problems)))
         condition, cond_latent_frames = _conditioning(request)
         variants = [(BASE, None)] + [(a.name, a) for a in request.adapters]
         for _, choice in variants[1:]:
@@ -166,12 +182,10 @@ class Renderer:
 
 def _conditioning(request: GenerateRequest) -> tuple[list[Image.Image], int]:
     """An image conditions through one latent frame (same output as the pipeline's image= path, measured; it
-    avoids torchvision); a clip through two latent frames, its last 5 frames."""
-    if request.video:
-        info = probe_video(request.video)
-        if info.frames < 5:
-            raise ValueError(f"video: {request.video} has {info.frames} frames; an initial clip needs at least 5")
-        return [Image.fromarray(f) for f in read_frames(request.video)], 2
+    avoids torchvision); a video through two, its first clip of 5 frames (the pipeline keeps the last 5 frames
+    it is given, so it gets exactly these)."""
+    if request.video:  # at least 5 frames long: GenerateRequest.problems checked it
+        return [Image.fromarray(f) for f in read_frames(request.video, 0, condition_frames(2))], 2
     path = Path(request.image)
     if path.suffix.lower() in {".mp4", ".mov", ".webm", ".avi", ".mkv"}:
         return [Image.fromarray(read_frames(path, 0, 1)[0])], 1
@@ -192,15 +206,51 @@ def _variant_record(name: str, choice: AdapterChoice | None, digest: str | None,
     return record
 
 
-def side_by_side(videos: list[tuple[str, np.ndarray]], label_height: int = 14) -> np.ndarray:
-    """Frames of every variant in one row, each under its name."""
+def variant_label(record: dict) -> str:
+    """A variant's name as compare.mp4 shows it: adapters with their strength."""
+    return record["name"] if record.get("scale") is None else f"{record['name']} (strength {record['scale']:g})"
+
+
+def wrap_text(text: str, width: int, font: ImageFont.ImageFont) -> list[str]:
+    """`text` as lines no wider than `width` pixels, broken at spaces (inside a word only when the word alone is
+    too wide); nothing is cut, so the lines joined give the text back."""
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and font.getlength(candidate) <= width:
+            lines[-1] = candidate
+            continue
+        lines.append("")
+        for char in word:
+            if lines[-1] and font.getlength(lines[-1] + char) > width:
+                lines.append("")
+            lines[-1] += char
+    return lines or [""]
+
+
+def _text_rows(lines: list[str], width: int, font: ImageFont.ImageFont, rows: int) -> np.ndarray:
+    """`rows` lines of white text on dark grey, `width` pixels wide: uint8 [rows * LINE_HEIGHT, width, 3]."""
+    image = Image.new("RGB", (width, rows * LINE_HEIGHT + 2), (20, 20, 20))
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((TEXT_MARGIN, 1 + i * LINE_HEIGHT), line, fill=(255, 255, 255), font=font)
+    return np.asarray(image)
+
+
+def side_by_side(videos: list[tuple[str, np.ndarray]], caption: str = "") -> np.ndarray:
+    """Frames of every variant in one row, each under its full label (wrapped to its width), under the caption
+    (wrapped to the whole row)."""
+    font = ImageFont.load_default(size=FONT_SIZE)
+    wrapped = [wrap_text(label, frames.shape[2] - 2 * TEXT_MARGIN, font) for label, frames in videos]
+    rows = max(len(lines) for lines in wrapped)
     strips = []
-    for name, frames in videos:
-        f, h, w, _ = frames.shape
-        label = Image.new("RGB", (w, label_height), (20, 20, 20))
-        ImageDraw.Draw(label).text((2, 1), name[: max(w // 6, 1)], fill=(255, 255, 255))
-        header = np.broadcast_to(np.asarray(label)[None], (f, label_height, w, 3))
-        strips.append(np.concatenate([header, frames], axis=1))
+    for lines, (_, frames) in zip(wrapped, videos):
+        header = _text_rows(lines, frames.shape[2], font, rows)
+        strips.append(np.concatenate([np.broadcast_to(header[None], (len(frames), *header.shape)), frames], axis=1))
     row = np.concatenate(strips, axis=2)
+    if caption:
+        lines = wrap_text(caption, row.shape[2] - 2 * TEXT_MARGIN, font)
+        top = _text_rows(lines, row.shape[2], font, len(lines))
+        row = np.concatenate([np.broadcast_to(top[None], (len(row), *top.shape)), row], axis=1)
     pad_h, pad_w = (-row.shape[1]) % 2, (-row.shape[2]) % 2  # H.264 wants even sizes
     return np.pad(row, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))

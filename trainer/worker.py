@@ -3,8 +3,9 @@
 It keeps one Renderer (pipeline + loaded adapters) between requests, so only the first request pays for
 loading the model. Protocol, one JSON object per line:
 
-    stdin   {"id": ..., "model": "tiny", "revision": "", "guardrail": true, <GenerateRequest fields>}
-            with "adapters": [{"path": DIR, "scale": 1.0}, ...]
+    stdin   {"id": ..., <GenerateRequest fields: prompt, out_dir, image or video, GenerateSettings' fields>}
+            with "adapters": [{"path": DIR, "scale": 1.0}, ...]; a setting left out takes the value of the
+            model's preset (generate_settings.preset_for), as on the command line
     stdout  {"id": ..., "event": "progress", "variant": NAME, "step": N, "total": STEPS}
             {"id": ..., "event": "done", "record": <compare.json>, "out_dir": DIR}
             {"id": ..., "event": "error", "message": "one sentence"}
@@ -22,34 +23,39 @@ import traceback
 from dataclasses import fields
 from typing import Any, TextIO
 
-WORKER_FIELDS = ("id", "model", "revision", "guardrail")
+WORKER_FIELDS = ("id",)
 
 
 def parse_request(raw: dict[str, Any]):
-    """A GenerateRequest and the model settings from one request line; ValueError names every bad key."""
+    """The GenerateRequest of one request line; ValueError names every bad key."""
     from trainer.generate import AdapterChoice, GenerateRequest
+    from trainer.generate_settings import field_defaults, preset_for, preset_values, type_problems
 
     known = {f.name for f in fields(GenerateRequest)}
     unknown = sorted(set(raw) - known - set(WORKER_FIELDS))
     if unknown:
         raise ValueError(f"unknown request keys {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    args = {k: v for k, v in raw.items() if k in known}
+    model = str(raw.get("model") or field_defaults()["model"])
+    args = preset_values(preset_for(model), model) | {k: v for k, v in raw.items() if k in known} | {"model": model}
+    problems = type_problems(args)
+    if problems:
+        raise ValueError("; ".join(map(str, problems)))
     try:
         args["adapters"] = [AdapterChoice(str(a["path"]), float(a.get("scale", 1.0))) for a in raw.get("adapters", [])]
-        request = GenerateRequest(**args)
+        return GenerateRequest(**args)
     except (TypeError, KeyError, ValueError) as exc:
         raise ValueError(f"malformed request ({exc}); adapters are objects with a path and a scale") from None
-    model = str(raw.get("model") or "tiny")
-    return request, model, str(raw.get("revision") or "") or None, bool(raw.get("guardrail", True))
 
 
-def _bound_problems(request) -> list[str]:
+def _bound_problems(request) -> list:
+    """The size budget of this machine (steps and each setting's own bounds are GenerateSettings')."""
     import torch
 
-    from trainer.bounds import generation_problems
+    from trainer.bounds import generation_size_problem
+    from trainer.config import Problem
 
-    gpu = torch.cuda.is_available()
-    return generation_problems(request.steps, request.height, request.width, request.num_frames, gpu)
+    size = generation_size_problem(request.height, request.width, request.num_frames, torch.cuda.is_available())
+    return [Problem("height", size)] if size else []
 
 
 class Worker:
@@ -72,11 +78,11 @@ class Worker:
             if not isinstance(raw, dict):
                 raise ValueError("a request must be a JSON object")
             request_id = raw.get("id")
-            request, model, revision, guardrail = parse_request(raw)
+            request = parse_request(raw)
             problems = request.problems() + _bound_problems(request)
             if problems:
-                raise ValueError("; ".join(problems))
-            renderer = self._renderer(model, revision, guardrail)
+                raise ValueError("; ".join(map(str, problems)))
+            renderer = self._renderer(request.model, request.revision or None, request.guardrail)
 
             def progress(variant: str, step: int, total: int) -> None:
                 self.emit(request_id, "progress", variant=variant, step=step, total=total)

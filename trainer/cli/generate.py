@@ -6,29 +6,18 @@ import argparse
 import json
 import sys
 
-from trainer.config import DEFAULT_HUB_MODEL
+from trainer import generate_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="tiny", help=f'"tiny", a local pipeline folder, or a Hub id ({DEFAULT_HUB_MODEL})')
-    parser.add_argument("--revision", default="", help="Hub revision (default diffusers/base/post-trained for the 2B)")
     parser.add_argument("--adapter", action="append", default=[], metavar="DIR[:SCALE]",
                         help="an adapter folder, optionally with a strength (default 1.0); repeat for several")
     cond = parser.add_mutually_exclusive_group(required=True)
-    cond.add_argument("--image", help="initial frame: an image, or a video whose first frame is used")
-    cond.add_argument("--video", help="initial clip: its last 5 frames condition the generation")
+    cond.add_argument("--image", help="condition on a first frame (1 latent frame): an image, or a video's first frame")
+    cond.add_argument("--video", help="condition on a video's first clip: its first 5 frames (2 latent frames)")
     parser.add_argument("--prompt", required=True)
-    parser.add_argument("--negative-prompt", default="")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=36)
-    parser.add_argument("--guidance", type=float, default=7.0)
-    parser.add_argument("--height", type=int, default=704)
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--num-frames", type=int, default=93)
-    parser.add_argument("--fps", type=int, default=16)
-    parser.add_argument("--no-guardrail", action="store_true",
-                        help="run without NVIDIA's cosmos_guardrail: your decision under NVIDIA's Open Model License")
-    parser.add_argument("--out", required=True, help="output folder")  # fmt: skip
+    parser.add_argument("--out", required=True, help="output folder")
+    generate_settings.add_arguments(parser)  # --model, --steps, --num-frames ... and --preset
 
 
 def parse_adapter(spec: str):
@@ -56,13 +45,11 @@ def main(args: argparse.Namespace) -> int:
 
     request = GenerateRequest(
         prompt=args.prompt, out_dir=args.out, image=args.image or "", video=args.video or "",
-        adapters=[parse_adapter(a) for a in args.adapter], negative_prompt=args.negative_prompt, seed=args.seed,
-        steps=args.steps, guidance=args.guidance, height=args.height, width=args.width,
-        num_frames=args.num_frames, fps=args.fps,
+        adapters=[parse_adapter(a) for a in args.adapter], **generate_settings.values_from_args(args),
     )  # fmt: skip
     problems = request.problems()
     if problems:
-        print("generate: " + "; ".join(problems), file=sys.stderr)
+        print("generate: " + "; ".join(map(str, problems)), file=sys.stderr)
         return 2
     bars: dict[str, tqdm] = {}
 
@@ -71,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        renderer = Renderer(args.model, args.revision or None, guardrail=not args.no_guardrail)
+        renderer = Renderer(request.model, request.revision or None, guardrail=request.guardrail)
         record = renderer.render(request, progress)
     except (ModelError, ValueError) as exc:
         print(f"generate: {exc}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""What both sample worlds share: the clip-shape rule and a supersampled canvas with a few outlines.
+"""What both sample worlds share: the clip-shape rule (trainer.video_shape's, in the sample's field names)
+and a supersampled canvas with a few outlines.
 
 Geometry is in frame units (0..1, x to the right, y down) and scaled to pixels only when drawn.
 """
@@ -10,22 +11,22 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
+from trainer.video_shape import video_shape_problems
+
 RGB = tuple[int, int, int]
 FPS = 8
 SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down: smooth edges at 64 px without blurring
-SIZE_MULTIPLE = 16  # the video VAE downsamples by 16 in space
-MIN_FRAMES = 9  # 4k+1 frames: the VAE keeps frame 0 and compresses the rest by 4 in time
 LONGEST_REACH = 1.25  # the longest outline (the ellipse) reaches this many radii from its centre
 
 
 def clip_shape_problems(size: int, num_frames: int, names: tuple[str, str] = ("size", "num_frames")) -> list[str]:
-    """Every reason `size` and `num_frames` cannot make a clip, one sentence each naming the field (empty: fine)."""
-    problems = []
-    if size < SIZE_MULTIPLE or size % SIZE_MULTIPLE:
-        problems.append(f"{names[0]} must be a positive multiple of {SIZE_MULTIPLE} (e.g. 64 or 96), got {size}.")
-    if num_frames < MIN_FRAMES or (num_frames - 1) % 4:
-        problems.append(f"{names[1]} must be 4k+1 and at least {MIN_FRAMES} (e.g. 17 or 33), got {num_frames}.")
-    return problems
+    """Every reason `size` and `num_frames` cannot make a clip, one sentence each naming the field (empty: fine).
+
+    The rule is video_shape_problems with 2 conditioning latent frames: the sample data is
+    trained with the recipe's 1 or 2."""
+    field_names = {"height": names[0], "width": names[0], "num_frames": names[1]}
+    problems = video_shape_problems(size, size, num_frames, conditional_latent_frames=2)
+    return list(dict.fromkeys(f"{field_names[name]} {message}." for name, message in problems))  # height == width
 
 
 def check_clip_shape(size: int, num_frames: int) -> None:

@@ -234,7 +234,9 @@ def score(model_dir: Path, held_out_dir: Path, clips: int) -> dict:
     """trainer.evaluate on held-out shapes clips: validation loss and generated-vs-real error."""
     from trainer.evaluate import EvalSettings, evaluate
 
-    result = evaluate(EvalSettings(model=str(model_dir), data=str(held_out_dir), max_clips=clips))
+    settings = EvalSettings.from_preset("tiny", model=str(model_dir), data=str(held_out_dir), max_clips=clips,
+                                        guardrail=False)  # our own toy weights: not NVIDIA's model
+    result = evaluate(settings)
     return {"base": result["variants"]["base"], "reference": result["reference"], "settings": result["settings"]}
 
 

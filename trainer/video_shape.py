@@ -1,0 +1,38 @@
+"""The one video-shape rule (sizes, frame counts) of training, generation, evaluation and the sample data.
+
+A module of its own, importing nothing: the training config, the generation settings and the sample worlds all
+use it, and none of them may depend on another for it.
+"""
+
+from __future__ import annotations
+
+SIZE_MULTIPLE = 16  # the VAE downsamples by 8 and the transformer patches by 2
+TEMPORAL_STRIDE = 4  # the VAE keeps frame 0 and compresses the rest by 4 in time
+
+
+def min_frames(conditional_latent_frames: int = 1) -> int:
+    """The fewest frames (4k+1) that hold the conditioning latent frames plus one latent frame to predict."""
+    return TEMPORAL_STRIDE * conditional_latent_frames + 1
+
+
+def condition_frames(conditional_latent_frames: int) -> int:
+    """Video frames that make this many latent frames (1 -> 1, 2 -> 5): what a conditioning clip must hold."""
+    return TEMPORAL_STRIDE * (conditional_latent_frames - 1) + 1
+
+
+def video_shape_problems(height: int, width: int, num_frames: int,
+                         conditional_latent_frames: int = 1) -> list[tuple[str, str]]:  # fmt: skip
+    """(field, what is wrong) for each reason this video shape cannot be trained on or generated; empty: fine.
+
+    Other frame counts than 4k+1 are not refused by the pipeline: it silently repeats frames, hence the rule.
+    """
+    problems = []
+    for name, value in (("height", height), ("width", width)):
+        if value < SIZE_MULTIPLE or value % SIZE_MULTIPLE:
+            problems.append((name, f"must be a positive multiple of {SIZE_MULTIPLE}, e.g. 64 or 432 (got {value})"))
+    least = min_frames(conditional_latent_frames)
+    if num_frames < least or (num_frames - 1) % TEMPORAL_STRIDE:
+        why = f"{conditional_latent_frames} conditioning latent frame{'s' if conditional_latent_frames > 1 else ''}"
+        problems.append(("num_frames", f"must be 4k+1 and at least {least} with {why}, e.g. 9, 17 or 93 "
+                                       f"(got {num_frames})"))  # fmt: skip
+    return problems
