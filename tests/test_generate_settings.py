@@ -72,7 +72,7 @@ def test_bounds_and_types_are_named_by_field():
     problems = [str(p) for p in GenerateSettings(steps=0, guidance=0.5, fps=0, seed=-1, model=" ").problems()]
     assert problems == [
         'model: must be "tiny", a local folder or a Hub id (got empty)', "seed: must be at least 0 (got -1)",
-        "steps: must be between 1 and 1000 (got 0)", "guidance: must be between 1 and 30 (got 0.5)",
+        "steps: must be between 1 and 200 (got 0)", "guidance: must be between 1 and 30 (got 0.5)",
         "fps: must be between 1 and 240 (got 0)",
     ]  # fmt: skip
     assert [str(p) for p in type_problems({"steps": "3", "guardrail": 1, "guidance": 2})] == [
