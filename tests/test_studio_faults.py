@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -139,3 +140,47 @@ def test_no_checkpoint_asks_before_starting_over(studio, warnings):
     tab_train.run_command(studio, "start_over", "a")
     assert warnings[-1] == "Run 'a' starts over from step 0."
     assert json.loads((run / CONFIG_FILE).read_text()).get("resume", "") == ""
+
+
+STUDIO_THAT_STARTS_A_RUN = r'''
+import sys, time
+from pathlib import Path
+from studio.folders import Workspace
+from studio.jobs import JobManager
+from trainer.config import config_from_dict
+
+trainer, workspace = sys.argv[1], Path(sys.argv[2])
+jobs = JobManager(Workspace(workspace), launcher=lambda config: [sys.executable, trainer, str(config), "wait"])
+jobs.start(config_from_dict({"data": "sample", "name": "a", "max_steps": 100, "height": 64, "width": 64,
+                             "num_frames": 9}))
+print("started", flush=True)
+time.sleep(60)  # killed long before
+'''
+
+
+def test_a_studio_killed_mid_run_finds_the_run_again_and_sees_it_finish(tmp_path, studio):
+    """kill -9 of the studio while it trains: the trainer (its own process group) keeps going; the next studio
+    re-attaches, shows it training, then finished, with every step on the curve."""
+    from test_studio_controllers import FAKE_TRAINER
+
+    trainer = tmp_path / "fake_trainer.py"
+    trainer.write_text(FAKE_TRAINER)
+    old = subprocess.Popen([sys.executable, "-c", STUDIO_THAT_STARTS_A_RUN, str(trainer), str(studio.workspace.root)],
+                           stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert old.stdout.readline().strip() == "started"
+    run = studio.workspace.runs / "a"
+    deadline = time.monotonic() + 20
+    while not (run / METRICS_FILE).exists() or '"step"' not in (run / METRICS_FILE).read_text():
+        assert time.monotonic() < deadline, "the trainer never reported a step"
+        time.sleep(0.05)
+    old.kill()  # SIGKILL: no atexit, no cleanup
+    old.wait(5)
+
+    view = tab_train.tick(studio, "a", None)  # a new studio on the same workspace
+    assert view["headline"].startswith("**a** · training · step ") and view["error"] == ""
+    deadline = time.monotonic() + 30
+    while (view := tab_train.tick(studio, "a", None))["numbers"].get("state") == "running":
+        assert time.monotonic() < deadline, view["headline"]
+        time.sleep(0.1)
+    assert view["headline"] == "**a** · finished · step 100/100 · final loss 0.0100"
+    assert view["loss_plot"]["step"].drop_duplicates().tolist() == list(range(1, 101))
