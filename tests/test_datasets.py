@@ -64,6 +64,29 @@ def test_write_video_refuses_sizes_yuv420p_cannot_hold(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("kind,save", [("PNG", "PNG"), ("JPEG", "JPEG")])
+def test_an_image_renamed_mp4_is_named_as_an_image_not_a_short_clip(tmp_path, kind, save):
+    from PIL import Image
+
+    clip = tmp_path / "photo.mp4"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(clip, format=save)
+    with pytest.raises(VideoError) as caught:
+        probe_video(clip)
+    assert str(caught.value) == (f"{clip}: is a {kind} image, not a video; convert the clip to mp4, or use the image "
+                                 "as a first frame in Generate.")  # fmt: skip
+    reports = check_items(list_items(_one_clip_dataset(tmp_path, clip)), num_frames=9)
+    assert reports[0].problem == f"unreadable video: is a {kind} image, not a video"
+
+
+def _one_clip_dataset(tmp_path, video):
+    root = tmp_path / "ds"
+    (root / "videos").mkdir(parents=True)
+    (root / "metas").mkdir()
+    video.rename(root / "videos" / video.name)
+    (root / "metas" / f"{video.stem}.txt").write_text("A photo.")
+    return root
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_probe_names_an_unreadable_file(tmp_path, damage):
     if damage == "garbage":

@@ -48,6 +48,10 @@ def probe_video(path: str | Path) -> VideoInfo:
     the decoder reports makes the clip unusable, since training on concealed frames teaches the artefacts.
     """
     path = _existing_file(path)
+    image = _image_format(path)
+    if image:  # ffmpeg decodes a still image as a 1-frame "video": say what the file really is
+        raise VideoError(path, f"is a {image} image, not a video",
+                         fix="convert the clip to mp4, or use the image as a first frame in Generate")  # fmt: skip
     frames, errors = _decode(path)  # first: its ffmpeg messages are the clearest account of a bad file
     if errors:
         raise VideoError(path, f"does not decode cleanly ({errors})")
@@ -123,6 +127,19 @@ def _existing_file(path: str | Path) -> Path:
     if not path.is_file():
         raise VideoError(path, "file not found", fix="check the path")
     return path
+
+
+IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+                    b"BM": "BMP"}  # fmt: skip
+
+
+def _image_format(path: Path) -> str | None:
+    """The still-image format a file's first bytes announce (a photo renamed .mp4), or None."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in IMAGE_SIGNATURES.items() if head.startswith(magic)), None)
 
 
 def _header(path: Path) -> dict:
