@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             "on only on 127.0.0.1 outside a Space")  # fmt: skip
     local.add_argument("--no-local-folders", dest="local_folders", action="store_false")
     parser.add_argument("--max-upload-mb", type=float, default=500.0, help="largest file one upload may hold")
+    parser.add_argument("--max-workspace-gb", type=float, default=None, metavar="GB",
+                        help="a workspace holding this much takes no new imports, runs or generations (deleting "
+                             "still works); default: no limit")  # fmt: skip
     parser.add_argument("--generation-timeout", type=float, default=1800.0, metavar="SECONDS",
                         help="a generation running longer is stopped")  # fmt: skip
     parser.add_argument("--keep-generations-days", type=float, default=14.0, metavar="DAYS",
@@ -67,7 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Before gradio is imported: it sets GRADIO_TEMP_DIR.
-    studio = open_studio(args.workspace, read_only=args.read_only, allow_local_folders=args.local_folders)
+    studio = open_studio(args.workspace, read_only=args.read_only, allow_local_folders=args.local_folders,
+                         max_gb=args.max_workspace_gb)  # fmt: skip
     studio.generation.timeout = args.generation_timeout
     studio.keep_days = args.keep_generations_days
     atexit.register(studio.close)  # the generation worker; a training run keeps going and is re-attached

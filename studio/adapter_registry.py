@@ -107,6 +107,7 @@ class AdapterRegistry:
     def import_folder(self, src: str | Path, name: str) -> AdapterInfo:
         """Copy an adapter folder (it must hold the weights file) into <workspace>/adapters/<name>/."""
         self.ws.require_writable("importing adapters")
+        self.ws.require_room("importing adapters")
         src = Path(src)
         if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name in {".", ".."}:
             raise AdapterError(f"Adapter name {name!r} can only use letters, digits, '-', '_' and '.'; choose another.")
@@ -130,6 +131,7 @@ class AdapterRegistry:
     def import_upload(self, files: list[str | Path], name: str) -> AdapterInfo:
         """Import uploaded files: one .zip of an adapter folder, or the folder's files (weights, card, README)."""
         self.ws.require_writable("importing adapters")
+        self.ws.require_room("importing adapters")
         paths = [Path(f) for f in files or []]
         if not paths:
             raise AdapterError(f"Upload a .zip of an adapter folder, or its {WEIGHTS_FILE} (and {CARD_FILE}), first.")

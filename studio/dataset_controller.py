@@ -117,6 +117,7 @@ class DatasetController:
     def import_source(self, source: str, name: str, options: tuple[str, ...] = ()) -> ImportResult:
         """Import a .zip, a Hub dataset id, the sample, or (with local folders allowed) a server folder."""
         self.ws.require_writable("importing data")
+        self.ws.require_room("importing data")
         source = (source or "").strip()
         if not source:
             raise DatasetError("Give a .zip file or a Hub dataset id (owner/name) to import.")
@@ -131,6 +132,7 @@ class DatasetController:
                        held_out: float = 0) -> ImportResult:  # fmt: skip
         """Import one camera of a local LeRobot dataset as num_frames-frame clips, holding out whole episodes."""
         self.ws.require_writable("importing data")
+        self.ws.require_room("importing data")
         path = self.paths.local_folder((folder or "").strip())
         if not (folder or "").strip() or not is_lerobot(path):
             raise DatasetError(f"{self.paths.show(path) if (folder or '').strip() else 'No folder given'}: not a "
@@ -171,6 +173,7 @@ class DatasetController:
     def import_uploads(self, files: list[str], name: str) -> ImportResult:
         """Import uploaded files: one .zip of a dataset, or a set of .mp4 clips with same-named .txt captions."""
         self.ws.require_writable("importing data")
+        self.ws.require_room("importing data")
         paths = [Path(f) for f in files or []]
         if not paths:
             raise DatasetError("Upload a .zip of a dataset, or .mp4 clips with their .txt captions, first.")

@@ -159,6 +159,7 @@ class GenerationClient:
         why = self.refusal()
         if why:
             raise GenerationBusy(why)
+        self.ws.require_room("generating")
         owner = owner or uuid.uuid4().hex
         request = dict(request)
         request.setdefault("out_dir", str(self.new_out_dir()))

@@ -176,6 +176,7 @@ class JobManager:
     def start(self, config: TrainConfig, resume: bool = False) -> Job:
         """Write `<run>/config.json` and launch the trainer; `resume` continues an existing run from "latest"."""
         self.ws.require_writable("training")
+        self.ws.require_room("training")
         with self._lock:
             self._refresh()
             if self._job is not None:

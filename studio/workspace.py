@@ -40,13 +40,14 @@ def default_workspace(environ: dict[str, str] | None = None, storage: Path = SPA
     return str(storage / "workspace")
 
 
-def prepare(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False,
-            allow_local_folders: bool = False) -> Workspace:  # fmt: skip
+def prepare(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False, allow_local_folders: bool = False,
+            max_gb: float | None = None) -> Workspace:  # fmt: skip
     """Create the workspace folders and point Gradio's temp folder into it.
 
     Call before importing gradio: some gradio modules read GRADIO_TEMP_DIR once, at import time.
     """
-    ws = Workspace(Path(path).expanduser().resolve(), read_only, allow_local_folders)
+    max_bytes = int(max_gb * 2**30) if max_gb else None
+    ws = Workspace(Path(path).expanduser().resolve(), read_only, allow_local_folders, max_bytes)
     for folder in (ws.runs, ws.datasets, ws.adapters, ws.generations, ws.exports, ws.gradio_temp):
         folder.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(ws.gradio_temp)
@@ -70,8 +71,8 @@ class Studio:
         self.generation.close()
 
 
-def open_studio(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False,
-                allow_local_folders: bool = False) -> Studio:  # fmt: skip
+def open_studio(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False, allow_local_folders: bool = False,
+                max_gb: float | None = None) -> Studio:  # fmt: skip
     """Prepare the workspace and its controllers (re-attaching to a run that is still training)."""
     from studio.adapter_registry import AdapterRegistry
     from studio.dataset_controller import DatasetController
@@ -79,7 +80,7 @@ def open_studio(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False,
     from studio.jobs import JobManager
     from studio.run_view import RunMonitor
 
-    ws = prepare(path, read_only, allow_local_folders)
+    ws = prepare(path, read_only, allow_local_folders, max_gb)
     jobs = JobManager(ws)
     return Studio(ws, jobs, RunMonitor(jobs), DatasetController(ws, jobs), AdapterRegistry(ws),
                   GenerationClient(ws, jobs))  # fmt: skip

@@ -164,3 +164,28 @@ def test_prune_removes_only_old_generations_uploads_and_exports(ws):
     assert sorted(p.name for p in removed) == ["20200101-000000", "abc"]
     assert new.is_dir() and (ws.exports / "a.zip").exists() and (ws.datasets / "alpha").is_dir()
     assert prune(ws, older_than_days=0) == []
+
+
+def test_a_full_workspace_takes_no_new_data_but_still_deletes(tmp_path):
+    from studio.folders import QuotaError, workspace_bytes
+    from trainer.config import config_from_dict
+
+    root = (tmp_path / "quota").resolve()
+    (root / "datasets" / "big" / "videos").mkdir(parents=True)
+    (root / "datasets" / "big" / "metas").mkdir()
+    (root / "datasets" / "big" / "videos" / "a.mp4").write_bytes(b"x" * 3 * 2**20)  # 3 MB of "video"
+    (root / "datasets" / "big" / "metas" / "a.txt").write_text("A clip.")
+    ws = Workspace(root, max_bytes=2 * 2**20)
+    assert workspace_bytes(root) == 3 * 2**20 + len("A clip.")
+    message = "The workspace is full (0.0 of 0.00195312 GB): {} is refused; delete old runs, datasets or generations first."
+    jobs = JobManager(ws, launcher=lambda config: [sys.executable, "-c", "pass"])
+    with pytest.raises(QuotaError) as caught:
+        jobs.start(config_from_dict({"data": "datasets/big", "name": "r", "max_steps": 1, "height": 64, "width": 64,
+                                     "num_frames": 9}))  # fmt: skip
+    assert str(caught.value) == message.format("training") and not (root / "runs" / "r").exists()
+    data = DatasetController(ws, jobs)
+    with pytest.raises(QuotaError, match="importing data is refused"):
+        data.import_uploads([str(root / "datasets" / "big" / "videos" / "a.mp4")], "more")
+    data.delete("datasets/big", "big")  # deleting is what frees room: never refused
+    assert not (root / "datasets" / "big").exists()
+    ws.require_room("training")  # room again
