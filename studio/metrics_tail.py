@@ -17,6 +17,7 @@ from trainer.run_folder import METRICS_FILE, Status
 
 # Step rate is measured over the last few steps so the ETA follows the current speed, not the warm-up's.
 RATE_WINDOW_STEPS = 20
+CURVE_COLUMNS = ("step", "loss", "lr", "grad_norm")
 
 
 class MetricsTail:
@@ -81,7 +82,8 @@ def _parse(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def loss_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
-    """The history of the current weights as columns step, loss, lr (for gr.LinePlot), in step order.
+    """The history of the current weights as columns step, loss, lr, grad_norm (for gr.LinePlot), in step order;
+    grad_norm is NaN for steps logged without it (runs from before it was logged).
 
     Each attempt (a `start` event) continues from its `resumed_from` step: the steps an earlier attempt ran
     past that checkpoint, and every step before a start over (resumed_from 0), are not this run's history."""
@@ -91,8 +93,8 @@ def loss_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
             resumed = e.get("resumed_from") or 0
             rows = [row for row in rows if row[0] <= resumed]
         elif e.get("event") == "step" and "step" in e and "loss" in e:
-            rows.append((e["step"], e["loss"], e.get("lr")))
-    frame = pd.DataFrame(rows, columns=["step", "loss", "lr"])
+            rows.append((e["step"], e["loss"], e.get("lr"), e.get("grad_norm")))
+    frame = pd.DataFrame(rows, columns=list(CURVE_COLUMNS)).astype({"grad_norm": float})
     return frame.drop_duplicates("step", keep="last").sort_values("step").reset_index(drop=True)
 
 

@@ -28,7 +28,7 @@ class RunView:
     numbers: dict[str, Any]  # step, total, steps_per_second, eta_seconds, last_loss, exit_code, error, active,
     # problems (files of the run that could not be read, by file and line: shown, never fatal)
     headline: str  # markdown, one line
-    frame: pd.DataFrame  # step, loss, lr
+    frame: pd.DataFrame  # step, loss, lr, grad_norm
     log: str
     signature: tuple  # changes whenever anything shown changes (lets a poller skip redraws)
 

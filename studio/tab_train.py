@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.jobs import NoCheckpoint
-from studio.metrics_tail import RAW, SMOOTHED, loss_curve
+from studio.metrics_tail import CURVE_COLUMNS, RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
 from studio.train_form import (
     ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
@@ -27,7 +27,7 @@ from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL, ConfigError, Problem, 
 TICK_SECONDS = 1.0
 NO_RUN = "No run yet: press **Start training**."
 LOG_LINES = 14
-EMPTY_CURVE = pd.DataFrame({"step": pd.Series(dtype=int), "loss": pd.Series(dtype=float), "lr": pd.Series(dtype=float)})
+EMPTY_CURVE = pd.DataFrame({c: pd.Series(dtype=int if c == "step" else float) for c in CURVE_COLUMNS})
 EMPTY_LOSS = loss_curve(EMPTY_CURVE)
 LOSS_COLOURS = {RAW: "#c7cedb", SMOOTHED: "#2563eb"}  # raw points faint, the trend strong
 
@@ -150,7 +150,7 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
         if last == NO_RUN:  # nothing to redraw: an unchanged plot still re-renders in the browser
             return {"headline": NO_RUN, "error": "", "numbers": {}}
         return {"headline": NO_RUN, "error": "", "loss_plot": EMPTY_LOSS, "lr_plot": EMPTY_CURVE, "log": "",
-                "numbers": {}, "seen": NO_RUN}  # fmt: skip
+                "numbers": {}, "grad_plot": EMPTY_CURVE, "seen": NO_RUN}  # fmt: skip
     err = ""
     if view.numbers["error"]:
         first = view.numbers["error"].splitlines()[0]
@@ -161,7 +161,7 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     if view.signature == last:
         return shown
     return {**shown, "loss_plot": loss_curve(view.frame), "lr_plot": view.frame, "log": _log_html(view.log),
-            "seen": view.signature}
+            "grad_plot": view.frame, "seen": view.signature}
 
 
 def refresh_runs(studio: Studio, current: str | None):
@@ -238,6 +238,8 @@ def _runs(studio: Studio) -> SimpleNamespace:
                                 height=260, x_axis_format="d", elem_id="loss-plot")  # fmt: skip
         lr_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="lr", label="learning rate", height=260, x_axis_format="d",
                               y_axis_format=".1e", elem_id="lr-plot")  # fmt: skip
+        grad_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="grad_norm", label="gradient norm (before clipping)",
+                                height=260, x_axis_format="d", elem_id="grad-norm-plot")  # fmt: skip
     gr.Markdown("**Log** (the last lines of the run's process.log)")
     # Plain <pre>, sized to its lines: a scrolling box would keep showing the oldest line.
     log = gr.HTML(elem_id="train-log")
@@ -245,12 +247,12 @@ def _runs(studio: Studio) -> SimpleNamespace:
         numbers = gr.JSON(label="progress", elem_id="train-numbers")
     return SimpleNamespace(run=run, stop=stop, resume=resume, start_over=start_over, kill=kill, refresh=refresh,
                            confirm=confirm, delete=delete, headline=headline, error=error, loss_plot=loss_plot,
-                           lr_plot=lr_plot, log=log, numbers=numbers)  # fmt: skip
+                           lr_plot=lr_plot, grad_plot=grad_plot, log=log, numbers=numbers)  # fmt: skip
 
 
 # The outputs of the train_tick endpoint, by name, as an API caller receives them (in this order). The page also
 # keeps "seen" (what it last drew) in a State, which is never sent to API callers.
-TICK_OUTPUTS = ("headline", "error", "loss_plot", "lr_plot", "log", "numbers")
+TICK_OUTPUTS = ("headline", "error", "loss_plot", "lr_plot", "log", "numbers", "grad_plot")
 
 
 def tick_outputs(runs: SimpleNamespace, seen: gr.State) -> NamedOutputs:

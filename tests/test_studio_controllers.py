@@ -309,9 +309,12 @@ def test_loss_frame_and_progress():
     events = [{"event": "start", "time": 0, "total_steps": 10}]
     events += [{"event": "step", "step": s, "loss": 1 / s, "lr": 1e-4, "time": 100 + 2 * s} for s in range(1, 6)]
     events += [{"event": "start", "time": 200, "total_steps": 10, "resumed_from": 3}]
-    events += [{"event": "step", "step": s, "loss": 0.5, "lr": 2e-4, "time": 200 + 0.5 * s} for s in range(4, 7)]
+    events += [{"event": "step", "step": s, "loss": 0.5, "lr": 2e-4, "grad_norm": 0.25 * s, "time": 200 + 0.5 * s}
+               for s in range(4, 7)]  # fmt: skip
     frame = loss_frame(events)
-    assert list(frame.columns) == ["step", "loss", "lr"]
+    assert list(frame.columns) == ["step", "loss", "lr", "grad_norm"]
+    assert frame.loc[frame["step"] == 6, "grad_norm"].item() == 1.5
+    assert frame.loc[frame["step"] == 2, "grad_norm"].isna().all()  # logged before grad_norm existed: a gap
     assert frame["step"].tolist() == [1, 2, 3, 4, 5, 6]
     assert frame.loc[frame["step"] == 5, "loss"].item() == 0.5  # the resumed attempt's value wins
     assert frame.loc[frame["step"] == 3, "loss"].item() == pytest.approx(1 / 3)  # history up to the checkpoint

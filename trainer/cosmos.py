@@ -229,7 +229,13 @@ def draw_flow_batch(shape, conditional_frames: dict[int, float], cfg_dropout: fl
 
 def flow_matching_loss(transformer, clean: torch.Tensor, prompt_embeds: torch.Tensor, draw: FlowBatch,
                        conditional_frame_timestep: float) -> torch.Tensor:  # fmt: skip
-    """The recipe's rectified-flow loss: predict velocity noise - clean on the frames that are not conditions."""
+    """The recipe's rectified-flow loss: predict velocity noise - clean on the frames that are not conditions.
+
+    Normalised as the recipe does: the mean over ALL latent elements [B,C,T,H,W], the conditioning frames
+    contributing 0. So the value (and the gradient) of a draw with k conditioning frames is (T-k)/T of the
+    per-denoised-element mean; this keeps loss curves comparable with the recipe's and the gradient scale
+    (clipped at max_grad_norm) the recipe's.
+    """
     b, c, t, h, w = clean.shape
     device, dtype = clean.device, clean.dtype
     noise, sigma = draw.noise.to(device, dtype), draw.sigma.to(device, dtype).view(b, 1, 1, 1, 1)
@@ -247,8 +253,7 @@ def flow_matching_loss(transformer, clean: torch.Tensor, prompt_embeds: torch.Te
         encoder_hidden_states=embeds.to(model_dtype), padding_mask=padding_mask, return_dict=False,
     )[0].float()  # fmt: skip
     weight = 1 - cond_mask  # loss only where the model had to denoise
-    err = (pred - (noise - clean)) ** 2 * weight
-    return err.sum() / (weight.sum() * c).clamp_min(1.0)
+    return ((pred - (noise - clean)) ** 2 * weight).mean()
 
 
 def assert_finite(loss: torch.Tensor, step: int) -> None:

@@ -83,7 +83,9 @@ EVENTS: dict[str, dict[str, str]] = {
     "cache": {"done": "items encoded so far", "total": "items to encode", "reused": "items found in the cache"},
     "step": {
         "step": "optimizer step just finished (1-based)", "epoch": "0-based pass over the data",
-        "loss": "mean flow-matching loss of the step over processes", "lr": "learning rate used by the step",
+        "loss": "mean flow-matching loss of the step over processes (the recipe's: mean over all latent elements)",
+        "lr": "learning rate used by the step",
+        "grad_norm": "L2 norm of the adapter gradients before clipping at max_grad_norm (clipping off: not clipped)",
         "step_time": "wall seconds of the step",
     },
     "checkpoint": {"step": "step saved", "path": "checkpoint folder"},

@@ -164,15 +164,16 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
                     loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, cfg.conditional_frame_timestep)
                 accelerator.backward(loss / cfg.gradient_accumulation)
             loss_sum += loss.detach() / cfg.gradient_accumulation
-        if cfg.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        # The norm before clipping is logged either way; max_norm inf measures without changing the gradients.
+        grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         mean_loss = accelerator.reduce(loss_sum, "mean")
         cosmos.assert_finite(mean_loss, step)
         loss_value = float(mean_loss.item())
-        events.emit("step", step=step, epoch=epoch, loss=loss_value, lr=lr, step_time=round(time.perf_counter() - t0, 4))
+        events.emit("step", step=step, epoch=epoch, loss=loss_value, lr=lr, grad_norm=float(grad_norm),
+                    step_time=round(time.perf_counter() - t0, 4))  # fmt: skip
         status.step = step
         if main:
             write_status(run_dir, status)

@@ -1,0 +1,186 @@
+"""Peak memory and DoRA cost of the real Cosmos Predict 2.5 architecture on CPU, through the CLI.
+
+    python bench/real_cpu.py build   --work /tmp/cosmos-real           # once: model + clips (~6 GB peak)
+    python bench/real_cpu.py measure --work /tmp/cosmos-real --label after [--repo .] [--ratios]
+    python bench/real_cpu.py report  --work /tmp/cosmos-real           # writes the section in bench/RESULTS.md
+
+`build` saves a random-weight pipeline built from bench/configs in bf16: the full-size transformer (28 blocks,
+2048 wide) and the full Wan 2.1 VAE; the text encoder keeps its real width (3584, FFN 18944, 28/4 heads) but is
+cut to TEXT_LAYERS decoder layer(s), a one-block vision tower and a VOCAB-token embedding table, so that an fp32
+load stays near 10 GB (the transformer's frozen `crossattn_proj` then takes TEXT_LAYERS x 3584 inputs instead of
+100352). The tokenizer is the tiny model's (every prompt is padded to 512 tokens, so the cost is the same).
+
+`measure` runs `python -m trainer ...` from the checkout `--repo` (the current code, or an export of an older
+commit) as child processes and records each child's peak RSS (wait4): a LoRA training run that builds the latent
+cache, a fully cached LoRA run, a cached DoRA run, and one `generate` of the base model, the LoRA and the DoRA
+adapter (per-variant seconds from compare.json). `--ratios` adds LoRA and DoRA runs without gradient
+checkpointing (the cost of the recompute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "bench" / "configs"
+TEXT_LAYERS = 1
+VOCAB = 2048
+SIZE = {"height": 64, "width": 64, "num_frames": 9}
+TRAIN_STEPS = 3
+GEN_STEPS = 4
+RANK = 8
+PROMPT = "The robot arm is performing a task. A gripper picks up the red cube and places it in the bowl."
+
+
+# --------------------------------------------------------------------------------------------- build
+def reduced_configs(folder: Path) -> Path:
+    """bench/configs with the text encoder cut as the module docstring says."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in CONFIGS.glob("*.json"):
+        shutil.copy(path, folder / path.name)
+    text = json.loads((CONFIGS / "text_encoder.json").read_text())
+    text.update(num_hidden_layers=TEXT_LAYERS, max_window_layers=TEXT_LAYERS, vocab_size=VOCAB)
+    text["vision_config"].update(depth=1, fullatt_block_indexes=[0])
+    (folder / "text_encoder.json").write_text(json.dumps(text, indent=2))
+    transformer = json.loads((CONFIGS / "transformer.json").read_text())
+    transformer["crossattn_proj_in_channels"] = TEXT_LAYERS * text["hidden_size"]
+    (folder / "transformer.json").write_text(json.dumps(transformer, indent=2))
+    return folder
+
+
+def build(work: Path) -> None:
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    from bench.bench import build_full_pipeline, write_clips
+
+    configs = reduced_configs(work / "configs")
+    torch.set_default_dtype(torch.bfloat16)  # initialise in bf16: an fp32 init of the 2B transformer alone is 8 GB
+    pipe = build_full_pipeline(torch.device("cpu"), torch.bfloat16, configs)
+    torch.set_default_dtype(torch.float32)
+    counts = {n: sum(p.numel() for p in getattr(pipe, n).parameters()) for n in ("transformer", "vae", "text_encoder")}
+    pipe.save_pretrained(work / "model", safe_serialization=True)
+    del pipe
+    clips, _ = write_clips(work / "data", 2, SIZE["num_frames"], SIZE["height"], SIZE["width"])
+    (work / "data" / "metas").mkdir(exist_ok=True)
+    for clip in clips:
+        (work / "data" / "metas" / f"{clip.video.stem}.txt").write_text(clip.caption)
+    (work / "build.json").write_text(json.dumps({"params": counts, "text_layers": TEXT_LAYERS, "vocab": VOCAB}))
+    print(f"built {work / 'model'}: {counts}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------- measure
+def run_child(cmd: list[str], cwd: Path, log: Path) -> dict:
+    """Run one command; its exit code, wall seconds and peak RSS (this child's own, from wait4)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(cwd)}
+    t0 = time.perf_counter()
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    result = {"cmd": " ".join(cmd[2:]), "rc": proc.returncode, "seconds": round(time.perf_counter() - t0, 1),
+              "peak_rss_gib": round(usage.ru_maxrss / 2**20, 2)}  # fmt: skip
+    print(f"  {result}", file=sys.stderr, flush=True)
+    if proc.returncode:
+        raise SystemExit(f"failed: {' '.join(cmd)}; see {log}")
+    return result
+
+
+def train(work: Path, repo: Path, out: Path, name: str, **settings) -> dict:
+    cfg = {"data": str(work / "data"), "model": str(work / "model"), "output_dir": str(out), "name": name,
+           "rank": RANK, "alpha": float(RANK), "max_steps": TRAIN_STEPS, "mixed_precision": "bf16",
+           "checkpoint_every": 0, "guardrail": False, "cache_windows": 1, **SIZE, **settings}  # fmt: skip
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(cfg))
+    result = run_child([sys.executable, "-m", "trainer", "train", "--config", str(path)], repo, out / f"{name}.out")
+    events = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+    times = [e["step_time"] for e in events if e["event"] == "step"]
+    result.update(step_times=times, median_step_s=statistics.median(times[1:] or times),
+                  losses=[e["loss"] for e in events if e["event"] == "step"])  # fmt: skip
+    return result
+
+
+def generate(work: Path, repo: Path, out: Path, adapters: list[Path], extra: list[str]) -> dict:
+    clip = sorted((work / "data" / "videos").glob("*.mp4"))[0]
+    cmd = [sys.executable, "-m", "trainer", "generate", "--model", str(work / "model"), "--image", str(clip),
+           "--prompt", PROMPT, "--steps", str(GEN_STEPS), "--height", str(SIZE["height"]), "--width",
+           str(SIZE["width"]), "--num-frames", str(SIZE["num_frames"]), "--no-guardrail", "--out",
+           str(out / "generate"), *extra]  # fmt: skip
+    for adapter in adapters:
+        cmd += ["--adapter", str(adapter)]
+    result = run_child(cmd, repo, out / "generate.out")
+    record = json.loads((out / "generate" / "compare.json").read_text())
+    result["variant_seconds"] = {v["name"]: v["seconds"] for v in record["variants"]}
+    return result
+
+
+def measure(args) -> None:
+    work, repo = args.work, args.repo.resolve()
+    out = work / f"runs-{args.label}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    shutil.rmtree(work / "cache", ignore_errors=True)  # the first run must build the cache (and load encoders)
+    os.environ["COSMOS_STUDIO_CACHE"] = str(work / "cache")
+    results = {"label": args.label, "repo": str(repo), "commit": _commit(repo), "date": _now(), "machine": _machine()}
+    print(f"{args.label}: training", file=sys.stderr)
+    results["train_builds_cache"] = train(work, repo, out, "lora-build", max_steps=1)
+    results["train_lora_cached"] = train(work, repo, out, "lora")
+    results["train_dora_cached"] = train(work, repo, out, "dora", adapter="dora")
+    if args.ratios:
+        results["train_lora_no_recompute"] = train(work, repo, out, "lora-nockpt", gradient_checkpointing=False)
+        results["train_dora_no_recompute"] = train(work, repo, out, "dora-nockpt", adapter="dora",
+                                                   gradient_checkpointing=False)  # fmt: skip
+    print(f"{args.label}: generate", file=sys.stderr)
+    adapters = [out / "lora" / "adapter", out / "dora" / "adapter"]
+    results["generate"] = generate(work, repo, out, adapters, args.generate_args or [])
+    (work / f"{args.label}.json").write_text(json.dumps(results, indent=2))
+    print(f"wrote {work / f'{args.label}.json'}", file=sys.stderr)
+
+
+def _commit(repo: Path) -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return (repo / "COMMIT").read_text().strip() if (repo / "COMMIT").exists() else "?"
+
+
+def _machine() -> str:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f" {f}" in flags]
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, bf16 flags: {', '.join(bf16) or 'none'}"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=["build", "measure"])
+    p.add_argument("--work", type=Path, required=True, help="scratch folder (model, clips, runs, results)")
+    p.add_argument("--repo", type=Path, default=REPO, help="the checkout whose trainer runs (default: this one)")
+    p.add_argument("--label", default="after")
+    p.add_argument("--ratios", action="store_true", help="also train without gradient checkpointing")
+    p.add_argument("--generate-args", nargs=argparse.REMAINDER, help="extra arguments for generate (last)")
+    args = p.parse_args(argv)
+    if args.what == "build":
+        build(args.work)
+    else:
+        measure(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
