@@ -13,8 +13,8 @@ load stays near 10 GB (the transformer's frozen `crossattn_proj` then takes TEXT
 `measure` runs `python -m trainer ...` from the checkout `--repo` (the current code, or an export of an older
 commit) as child processes and records each child's peak RSS (wait4): a LoRA training run that builds the latent
 cache, a fully cached LoRA run, a cached DoRA run, and one `generate` of the base model, the LoRA and the DoRA
-adapter (per-variant seconds from compare.json). `--ratios` adds LoRA and DoRA runs without gradient
-checkpointing (the cost of the recompute).
+adapter (per-variant seconds from compare.json). `--parts` picks what runs (`recompute`: LoRA and DoRA
+without gradient checkpointing, the cost of the recompute).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ CONFIGS = REPO / "bench" / "configs"
 TEXT_LAYERS = 1
 VOCAB = 2048
 SIZE = {"height": 64, "width": 64, "num_frames": 9}
-TRAIN_STEPS = 3
-GEN_STEPS = 4
+TRAIN_STEPS = 2  # step 1 is a warm-up: the step time reported is step 2's
+GEN_STEPS = 3
 RANK = 8
 PROMPT = "The robot arm is performing a task. A gripper picks up the red cube and places it in the bowl."
 
@@ -125,26 +125,33 @@ def generate(work: Path, repo: Path, out: Path, adapters: list[Path], extra: lis
 
 
 def measure(args) -> None:
-    work, repo = args.work, args.repo.resolve()
+    work, repo, parts = args.work, args.repo.resolve(), set(args.parts.split(","))
     out = work / f"runs-{args.label}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     shutil.rmtree(work / "cache", ignore_errors=True)  # the first run must build the cache (and load encoders)
     os.environ["COSMOS_STUDIO_CACHE"] = str(work / "cache")
-    results = {"label": args.label, "repo": str(repo), "commit": _commit(repo), "date": _now(), "machine": _machine()}
-    print(f"{args.label}: training", file=sys.stderr)
-    results["train_builds_cache"] = train(work, repo, out, "lora-build", max_steps=1)
-    results["train_lora_cached"] = train(work, repo, out, "lora")
-    results["train_dora_cached"] = train(work, repo, out, "dora", adapter="dora")
-    if args.ratios:
-        results["train_lora_no_recompute"] = train(work, repo, out, "lora-nockpt", gradient_checkpointing=False)
-        results["train_dora_no_recompute"] = train(work, repo, out, "dora-nockpt", adapter="dora",
-                                                   gradient_checkpointing=False)  # fmt: skip
-    print(f"{args.label}: generate", file=sys.stderr)
-    adapters = [out / "lora" / "adapter", out / "dora" / "adapter"]
-    results["generate"] = generate(work, repo, out, adapters, args.generate_args or [])
-    (work / f"{args.label}.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {work / f'{args.label}.json'}", file=sys.stderr)
+    path = work / f"{args.label}.json"
+    results = {"label": args.label, "repo": str(repo), "commit": _commit(repo), "date": _now(), "machine": _machine(),
+               "size": SIZE, "rank": RANK, "train_steps": TRAIN_STEPS, "gen_steps": GEN_STEPS}  # fmt: skip
+
+    def record(key, value):
+        results[key] = value
+        path.write_text(json.dumps(results, indent=2))  # after every part: an interrupted run keeps what it measured
+
+    if "train" in parts:
+        record("train_builds_cache", train(work, repo, out, "lora-build", max_steps=1))
+        record("train_lora_cached", train(work, repo, out, "lora"))
+    if "dora" in parts:
+        record("train_dora_cached", train(work, repo, out, "dora", adapter="dora"))
+    if "recompute" in parts:
+        record("train_lora_no_recompute", train(work, repo, out, "lora-nockpt", gradient_checkpointing=False))
+        record("train_dora_no_recompute", train(work, repo, out, "dora-nockpt", adapter="dora",
+                                                gradient_checkpointing=False))  # fmt: skip
+    if "generate" in parts:
+        adapters = args.adapters or [out / "lora" / "adapter", out / "dora" / "adapter"]
+        record("generate", generate(work, repo, out, adapters, args.generate_args or []))
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _commit(repo: Path) -> str:
@@ -172,7 +179,11 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, required=True, help="scratch folder (model, clips, runs, results)")
     p.add_argument("--repo", type=Path, default=REPO, help="the checkout whose trainer runs (default: this one)")
     p.add_argument("--label", default="after")
-    p.add_argument("--ratios", action="store_true", help="also train without gradient checkpointing")
+    p.add_argument("--parts", default="train,dora,generate",
+                   help="comma-separated: train (cache build + cached LoRA), dora (cached DoRA), recompute (LoRA and "
+                        "DoRA without gradient checkpointing), generate (base, LoRA, DoRA)")
+    p.add_argument("--adapters", nargs=2, type=Path, metavar=("LORA", "DORA"),
+                   help="adapter folders for generate (default: this measurement's own runs)")
     p.add_argument("--generate-args", nargs=argparse.REMAINDER, help="extra arguments for generate (last)")
     args = p.parse_args(argv)
     if args.what == "build":

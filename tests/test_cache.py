@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,6 +171,44 @@ def test_cached_and_uncached_runs_give_the_same_losses_and_a_second_run_reuses(t
     second = [e for e in read_events(runs["again"]) if e["event"] == "cache"]
     assert [(e["done"], e["total"], e["reused"]) for e in second] == [(0, 0, 24)]
     assert [e["loss"] for e in _steps(runs["again"])] == pytest.approx([e["loss"] for e in cached], rel=1e-6)
+    # the first cached run loads the encoders to fill the cache; the second, fully cached, never loads them
+    logs = {name: (run / "train.log").read_text() for name, run in runs.items()}
+    assert "loading the text_encoder" in logs["cached"] and "loading the vae" in logs["cached"]
+    assert "loading the text_encoder" not in logs["again"] and "loading the vae" not in logs["again"]
+    assert "encoders: not loaded, the latent cache covers every clip" in logs["again"]
+    assert all(re.search(r"peak memory: RSS [0-9.]+ GiB", text) for text in logs.values())
+
+
+class _OneProcess:
+    """What make_batches needs of an Accelerator, for one process on the CPU."""
+
+    device = CPU
+    is_main_process = is_local_main_process = True
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+
+def test_a_complete_cache_trains_without_the_encoders_in_memory(tmp_path, data, monkeypatch):
+    _fresh_cache(tmp_path, monkeypatch)
+    cfg = _cfg(data, cache_windows=8)  # 8 >= 5 windows: the live path draws the same window
+    clips, fingerprint = load_clips(cfg, None)
+    loads, real_load = [], cosmos.load_encoders
+    monkeypatch.setattr(cosmos, "load_encoders", lambda pipe: (loads.append(pipe), real_load(pipe)))
+    first = cosmos.load_pipeline("tiny", encoders=False)
+    built = cache.make_batches(cfg, first, clips, fingerprint, _OneProcess())
+    assert loads == [first] and not cosmos.encoders_loaded(first)  # loaded to fill the cache, dropped after
+    second = cosmos.load_pipeline("tiny", encoders=False)
+    again = cache.make_batches(cfg, second, clips, fingerprint, _OneProcess())
+    assert loads == [first]
+    assert second.text_encoder.device.type == "meta" and second.vae.device.type == "meta"
+    assert sum(p.numel() for p in second.text_encoder.parameters() if p.device.type != "meta") == 0
+    live = LiveBatches(cfg, _pipe(cfg), clips, CPU)
+    for step in range(3):
+        (clean, embeds), (clean0, embeds0) = again.get([step % len(clips)], step), built.get([step % len(clips)], step)
+        assert torch.equal(clean, clean0), (clean - clean0).abs().max()
+        assert torch.equal(embeds, embeds0), (embeds - embeds0).abs().max()
+        torch.testing.assert_close(clean, live.get([step % len(clips)], step)[0], rtol=0, atol=1e-6)
 
 
 def test_two_process_run_builds_once_and_trains_from_the_cache(tmp_path, data, monkeypatch):

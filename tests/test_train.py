@@ -89,7 +89,7 @@ def test_adapter_reloads_in_plain_diffusers_and_matches_generate(run_fixture, re
     prompt = "A red box slides down."
     req = GenerateRequest(prompt=prompt, out_dir=str(tmp_path), image=str(first), seed=7, steps=3, height=64,
                           width=64, num_frames=9, adapters=[AdapterChoice(str(run_dir / "adapter"))])  # fmt: skip
-    frames = Renderer("tiny", guardrail=False).render_frames(req).frames
+    frames = Renderer("tiny", guardrail=False, precision="fp32").render_frames(req).frames  # plain diffusers' dtype
     image = Image.fromarray(read_frames(first, 0, 1)[0])
     plain_adapter = _plain_diffusers_frames(run_dir / "adapter", image, prompt)
     plain_base = _plain_diffusers_frames(None, image, prompt)

@@ -307,14 +307,24 @@ class CachedBatches:
 def make_batches(cfg: TrainConfig, pipe, clips: list[Clip], fingerprint: dict, accelerator, events=None):
     """The batch source of a run: live encoding (`cache: off`), or the cache, built before the first step by the
     main process of each machine while the others wait. With the cache, the VAE and text encoder end on the CPU
-    and a projected cache replaces the transformer's `crossattn_proj` with `PromptTail`."""
+    (or, when the pipeline was loaded without them, are loaded only for missing entries and dropped after), and a
+    projected cache replaces the transformer's `crossattn_proj` with `PromptTail`."""
     device = accelerator.device
     if cfg.cache == "off":
         return LiveBatches(cfg, pipe, clips, device)
     latent_cache = LatentCache(cfg, pipe, clips, fingerprint)
+    lazy = not cosmos.encoders_loaded(pipe)
     if accelerator.is_local_main_process:
+        captions, videos = latent_cache.missing()
+        if not cosmos.encoders_loaded(pipe):
+            if captions or videos:
+                cosmos.load_encoders(pipe)
+            else:
+                log.info("encoders: not loaded, the latent cache covers every clip")
         latent_cache.build(pipe, device, events if accelerator.is_main_process else None)
     accelerator.wait_for_everyone()
+    if lazy:
+        cosmos.unload_encoders(pipe)  # loaded only to fill the cache: free their memory for the steps
     release_encoders(pipe)
     if latent_cache.projection is not None:
         pipe.transformer.crossattn_proj = PromptTail(pipe.transformer.crossattn_proj)
@@ -323,8 +333,9 @@ def make_batches(cfg: TrainConfig, pipe, clips: list[Clip], fingerprint: dict, a
 
 def release_encoders(pipe) -> None:
     """Training from the cache never runs the VAE or the text encoder: neither stays on the accelerator."""
-    pipe.vae.to("cpu")
-    pipe.text_encoder.to("cpu")
+    for module in (pipe.vae, pipe.text_encoder):
+        if module.device.type != "meta":  # a placeholder of load_pipeline(encoders=False) holds nothing to move
+            module.to("cpu")
     if torch.cuda.is_available():
         torch.cuda.empty_cache()  # once, so the freed encoder memory is returned before the step allocates
 

@@ -119,15 +119,67 @@ def make_guardrail(enabled: bool, model: str):
 
 
 def load_pipeline(model: str, revision: str | None = None, dtype: torch.dtype = torch.float32,
-                  guardrail: bool = False) -> Cosmos2_5_PredictBasePipeline:  # fmt: skip
-    """The pipeline; `pipe.config._name_or_path` is the folder it came from (for `model_identity`)."""
+                  guardrail: bool = False, encoders: bool = True) -> Cosmos2_5_PredictBasePipeline:  # fmt: skip
+    """The pipeline in `dtype`. With `encoders=False` the VAE and text encoder are weightless placeholders (their
+    config and dtype, no memory: the real text encoder is 16.6 GB in bf16) until `load_encoders` is called;
+    a training run from a complete latent cache never needs them. `pipe.config._name_or_path` is the folder it
+    came from (for `model_identity`)."""
     path = resolve_model(model, revision)
+    stand_ins = {} if encoders else {name: _placeholder(path, name, dtype) for name in ENCODERS}
     try:
-        pipe = PIPELINE_CLASS.from_pretrained(path, dtype=dtype, safety_checker=make_guardrail(guardrail, model))
+        pipe = PIPELINE_CLASS.from_pretrained(path, dtype=dtype, safety_checker=make_guardrail(guardrail, model),
+                                              **stand_ins)  # fmt: skip
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load a Cosmos Predict 2.5 pipeline from {path}: {exc}") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+ENCODERS = ("vae", "text_encoder")
+
+
+def encoders_loaded(pipe) -> bool:
+    return all(getattr(pipe, name).device.type != "meta" for name in ENCODERS)
+
+
+def load_encoders(pipe) -> None:
+    """Loads the real VAE and text encoder in place of `load_pipeline(..., encoders=False)`'s placeholders."""
+    path = Path(pipe.name_or_path)
+    for name in ENCODERS:
+        stand_in = getattr(pipe, name)
+        if stand_in.device.type == "meta":
+            log.info("loading the %s (the latent cache misses entries)", name)
+            real = type(stand_in).from_pretrained(path, subfolder=name, dtype=stand_in.dtype)
+            pipe.register_modules(**{name: real.eval().requires_grad_(False)})
+
+
+def unload_encoders(pipe) -> None:
+    """Puts the placeholders back, freeing the encoders' memory (training from the cache never runs them)."""
+    path = Path(pipe.name_or_path)
+    for name in ENCODERS:
+        module = getattr(pipe, name)
+        if module.device.type != "meta":
+            pipe.register_modules(**{name: _placeholder(path, name, module.dtype)})
+
+
+def _placeholder(path: Path, name: str, dtype: torch.dtype):
+    """The component `name` of the pipeline folder with its real class and config but weights on the meta device."""
+    import importlib
+
+    from accelerate import init_empty_weights
+
+    try:
+        library, class_name = json.loads((path / "model_index.json").read_text())[name]
+        cls = getattr(importlib.import_module(library), class_name)
+        with init_empty_weights():
+            if library == "diffusers":
+                module = cls.from_config(cls.load_config(path / name))
+            else:
+                module = cls._from_config(cls.config_class.from_pretrained(path / name), dtype=dtype)
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise ModelError(f"cannot read the {name} config of the pipeline in {path}: {exc}") from None
+    # nn.Module._apply, not .to(): diffusers' .to() warns about fp32 modules a weightless copy does not have
+    return module._apply(lambda t: t.to(dtype) if t.is_floating_point() else t).eval().requires_grad_(False)
 
 
 def save_pipeline(pipe, out_dir: Path) -> None:

@@ -28,8 +28,9 @@ import torch
 
 from trainer import cosmos
 from trainer.datasets import check_items, list_items
-from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer, adapter_problems
 from trainer.config import Problem
+from trainer.dora_inference import frozen_dora_norms
+from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer, adapter_problems
 from trainer.generate_settings import GenerateSettings, preset_for, preset_values
 from trainer.tinyworld.builtin import TINY_MODEL, resolve_data
 from trainer.video import read_frames
@@ -134,7 +135,8 @@ def validation_loss(transformer, encoded: list[tuple[torch.Tensor, torch.Tensor]
             drop_prompt=torch.zeros(k, dtype=torch.bool),
         )
         clean_k, embeds_k = clean.expand(k, *clean.shape[1:]).to(device), embeds.expand(k, *embeds.shape[1:]).to(device)
-        loss = cosmos.flow_matching_loss(transformer, clean_k, embeds_k, draw, conditional_frame_timestep=1e-4)
+        with frozen_dora_norms(transformer):
+            loss = cosmos.flow_matching_loss(transformer, clean_k, embeds_k, draw, conditional_frame_timestep=1e-4)
         losses.append(float(loss))
     return statistics.fmean(losses)
 
@@ -180,7 +182,8 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
     if problems:
         raise ValueError("; ".join(map(str, problems)))
     clips = load_eval_clips(settings)
-    renderer = renderer or Renderer(settings.model, settings.revision or None, guardrail=settings.guardrail)
+    renderer = renderer or Renderer(settings.model, settings.revision or None, guardrail=settings.guardrail,
+                                    precision=settings.precision)  # fmt: skip
     pipe = renderer.pipe
     variants: list[tuple[str, AdapterChoice | None]] = [(BASE, None)] + [(a.name, a) for a in settings.adapters]
     scores = {name: {"psnr": [], "ssim": [], "hand": []} for name, _ in variants}
@@ -211,7 +214,8 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
     return {
         "variants": {name: _summary(s) | {"val_loss": s["val_loss"]} for name, s in scores.items()},
         "reference": _summary(reference),
-        "settings": settings.record() | {"clips": len(clips), "keys": [c.key for c in clips]},
+        "settings": settings.record() | {"clips": len(clips), "keys": [c.key for c in clips],
+                                         "dtype": str(renderer.dtype).removeprefix("torch.")},
     }
 
 

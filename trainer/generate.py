@@ -21,12 +21,15 @@ from PIL import Image, ImageDraw, ImageFont
 
 from trainer import cosmos
 from trainer.config import Problem
+from trainer.dora_inference import frozen_dora_norms
 from trainer.generate_settings import GenerateSettings
+from trainer.precision import resolve as resolve_precision
 from trainer.run_folder import COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, WEIGHTS_FILE, card_summary, read_card
 from trainer.video import VideoError, probe_video, read_frames, write_video
 from trainer.video_shape import condition_frames
 
 BASE = "base"
+PRECISION_NAMES = {torch.bfloat16: "bf16", torch.float32: "fp32"}
 Progress = Callable[[str, int, int], None]  # (variant, denoising step done, steps)
 FONT_SIZE, LINE_HEIGHT, TEXT_MARGIN = 10, 12, 2  # compare.mp4's labels, in pixels: legible on a 64 px tile
 
@@ -101,10 +104,13 @@ class Rendered:
 
 
 class Renderer:
-    def __init__(self, model: str, revision: str | None = None, guardrail: bool = True, device: str | None = None):
+    """One loaded pipeline, in bf16 where the device computes it natively unless `precision` says fp32."""
+
+    def __init__(self, model: str, revision: str | None = None, guardrail: bool = True, device: str | None = None,
+                 precision: str = "auto"):  # fmt: skip
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        self.pipe = cosmos.load_pipeline(model, revision, dtype=dtype, guardrail=guardrail).to(self.device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.pipe = cosmos.load_pipeline(model, revision, dtype=self.dtype, guardrail=guardrail).to(self.device)
         self.identity = cosmos.model_identity(model, revision, self.pipe.config._name_or_path)
         self.model, self.revision = model, self.identity["revision"]
         self.loaded: dict[str, str] = {}  # adapter name -> weights digest, to reload a retrained folder
@@ -125,6 +131,7 @@ class Renderer:
             "guidance": request.guidance, "height": request.height, "width": request.width,
             "num_frames": request.num_frames, "fps": request.fps, "image": request.image, "video": request.video,
             "conditional_latent_frames": rendered.cond_latent_frames, "device": str(self.device),
+            "precision": PRECISION_NAMES[self.dtype],
             "variants": rendered.records, "compare": COMPARE_VIDEO_FILE,
         }  # fmt: skip
         (out / COMPARE_RECORD_FILE).write_text(json.dumps(record, indent=2))
@@ -142,7 +149,8 @@ class Renderer:
         rendered = Rendered(cond_latent_frames=cond_latent_frames)
         for name, choice in variants:
             t0 = time.perf_counter()
-            rendered.frames[name] = self._render_one(request, condition, cond_latent_frames, name, choice, progress)
+            with frozen_dora_norms(self.pipe.transformer):  # DoRA: one weight norm per layer for the whole render
+                rendered.frames[name] = self._render_one(request, condition, cond_latent_frames, name, choice, progress)
             rendered.records.append(_variant_record(name, choice, self.loaded.get(name), time.perf_counter() - t0))
         return rendered
 

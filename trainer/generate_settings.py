@@ -21,6 +21,8 @@ from trainer.config import Problem
 from trainer.tinyworld.builtin import TINY_MODEL
 from trainer.video_shape import video_shape_problems
 
+PRECISIONS = ("auto", "bf16", "fp32")  # trainer.precision resolves them (it imports torch; this module must not)
+
 def _f(default: Any, help: str, group: str, bounds: tuple[float | None, float | None] = (None, None)) -> Any:
     """A settings field with its help text, group and inclusive (low, high) bounds (None: open)."""
     return field(default=default, metadata={"help": help, "group": group, "bounds": bounds})
@@ -32,6 +34,9 @@ class GenerateSettings:
     revision: str = _f("", "Hub revision; empty means the model's default revision.", "model")
     guardrail: bool = _f(True, "NVIDIA's cosmos_guardrail, required for NVIDIA's model; turning it off is your "
                                "decision under NVIDIA's Open Model License (the tiny model needs none).", "model")  # fmt: skip
+    precision: str = _f("auto", "auto: bf16 where the device computes it natively (recent GPUs; CPUs with "
+                                "AVX512-BF16 or AMX), else fp32; bf16 or fp32 as asked (fp32 takes twice the "
+                                "memory).", "model")  # fmt: skip
     negative_prompt: str = _f("", "What the generation should avoid (used with guidance above 1).", "sampling")
     seed: int = _f(0, "Seeds the initial noise: every variant starts from the same noise.", "sampling", (0, None))
     steps: int = _f(36, "Denoising steps.", "sampling", (1, MAX_INFERENCE_STEPS))
@@ -45,6 +50,8 @@ class GenerateSettings:
     def problems(self, conditional_latent_frames: int = 1) -> list[Problem]:
         """Every problem, by field; empty when the settings can be rendered."""
         p = [] if self.model.strip() else [Problem("model", 'must be "tiny", a local folder or a Hub id (got empty)')]
+        if self.precision not in PRECISIONS:
+            p.append(Problem("precision", f"must be one of {', '.join(PRECISIONS)} (got {self.precision!r})"))
         shape = dict(video_shape_problems(self.height, self.width, self.num_frames, conditional_latent_frames))
         for f in fields(GenerateSettings):
             if f.name in shape:

@@ -26,6 +26,7 @@ from trainer.batches import load_clips
 from trainer.bounds import size_problem
 from trainer.config import TrainConfig, save_config
 from trainer.data_plan import DataPlan, step_generator
+from trainer.precision import peak_memory_line
 from trainer.run_folder import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
 from trainer.schedules import lr_factor
 
@@ -102,8 +103,9 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
 
     # --- load: the frozen pipeline, in the precision its forward passes will run in
     weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.mixed_precision, torch.float32)
+    # With the latent cache the VAE and text encoder are loaded only if the cache misses entries (trainer.cache).
     log.info("loading %s", cfg.model)
-    pipe = cosmos.load_pipeline(cfg.model, cfg.model_revision, dtype=weight_dtype)
+    pipe = cosmos.load_pipeline(cfg.model, cfg.model_revision, dtype=weight_dtype, encoders=cfg.cache == "off")
     pipe.vae.requires_grad_(False)
     pipe.text_encoder.requires_grad_(False)
 
@@ -196,6 +198,7 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
                     process_checksums=checksums)  # fmt: skip
         write_status(run_dir, status)
         log.info("%s at step %d/%d; adapter in %s", status.state.value, step, total, adapter_dir)
+        log.info(peak_memory_line(device))
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return 0

@@ -82,24 +82,27 @@ class Worker:
             problems = request.problems() + _bound_problems(request)
             if problems:
                 raise ValueError("; ".join(map(str, problems)))
-            renderer = self._renderer(request.model, request.revision or None, request.guardrail)
+            renderer = self._renderer(request.model, request.revision or None, request.guardrail, request.precision)
 
             def progress(variant: str, step: int, total: int) -> None:
                 self.emit(request_id, "progress", variant=variant, step=step, total=total)
 
             record = renderer.render(request, progress)
             self.emit(request_id, "done", record=record, out_dir=request.out_dir)
+            from trainer.precision import peak_memory_line
+
+            print(peak_memory_line(renderer.device), file=sys.stderr, flush=True)  # the worker log, not the protocol
         except Exception as exc:  # the worker outlives a bad request; the traceback goes to its log
             traceback.print_exc(file=sys.stderr)
             self.emit(request_id, "error", message=_message(exc))
 
-    def _renderer(self, model: str, revision: str | None, guardrail: bool):
+    def _renderer(self, model: str, revision: str | None, guardrail: bool, precision: str):
         from trainer.generate import Renderer
 
-        key = (model, revision, guardrail)
+        key = (model, revision, guardrail, precision)
         if self.renderer_key != key:
             self.renderer = None  # free the previous pipeline before loading another
-            self.renderer = Renderer(model, revision, guardrail=guardrail)
+            self.renderer = Renderer(model, revision, guardrail=guardrail, precision=precision)
             self.renderer_key = key
         return self.renderer
 

@@ -42,6 +42,7 @@ def main(args: argparse.Namespace) -> int:
 
     from trainer.cosmos import ModelError
     from trainer.generate import GenerateRequest, Renderer
+    from trainer.precision import peak_memory_line
 
     request = GenerateRequest(
         prompt=args.prompt, out_dir=args.out, image=args.image or "", video=args.video or "",
@@ -58,12 +59,14 @@ def main(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        renderer = Renderer(request.model, request.revision or None, guardrail=request.guardrail)
+        renderer = Renderer(request.model, request.revision or None, guardrail=request.guardrail,
+                            precision=request.precision)  # fmt: skip
         record = renderer.render(request, progress)
     except (ModelError, ValueError) as exc:
         print(f"generate: {exc}", file=sys.stderr)
         return 1
     for bar in bars.values():
         bar.close()
+    print(f"generate: {record['precision']}; {peak_memory_line(renderer.device)}", file=sys.stderr)
     print(json.dumps({v["name"]: v["file"] for v in record["variants"]} | {"compare": "compare.mp4"}))
     return 0
