@@ -129,7 +129,8 @@ def measure(args) -> None:
     out = work / f"runs-{args.label}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    shutil.rmtree(work / "cache", ignore_errors=True)  # the first run must build the cache (and load encoders)
+    if "train" in parts:
+        shutil.rmtree(work / "cache", ignore_errors=True)  # the first run must build the cache (and load encoders)
     os.environ["COSMOS_STUDIO_CACHE"] = str(work / "cache")
     path = work / f"{args.label}.json"
     results = {"label": args.label, "repo": str(repo), "commit": _commit(repo), "date": _now(), "machine": _machine(),
