@@ -17,8 +17,8 @@ of its kind. Timing lives here, never in tests.
 NOT_RUN = {
     "gpu": """## GPU: the recipe against the studio (432x768, 93 frames, batch 1, LoRA rank 32, bf16)
 
-**Not measured yet.** No GPU was available in the session that wrote the benchmark, so this section holds no
-timings, memory or MFU. On a machine with one H100 or H200 (80 GB or more; nothing is downloaded), run
+**Not measured yet.** No GPU was lent for these measurements (the latest, 2026-12-04, ran on a 2-core CPU
+only), so this section holds no timings, memory or MFU. On a machine with one H100 or H200 (80 GB or more; nothing is downloaded), run
 
     python bench/bench.py
 
