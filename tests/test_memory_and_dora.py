@@ -40,7 +40,7 @@ def test_generate_records_the_precision_it_ran_in_and_refuses_an_unknown_one(tmp
     assert '"precision": "fp32"' in (tmp_path / "o" / "compare.json").read_text()
     assert "generate: fp32; peak memory: RSS" in result.stderr
     bad = run_trainer(*common, "--precision", "fp16", "--out", str(tmp_path / "x"))
-    assert bad.returncode == 2 and "--precision: invalid choice: 'fp16'" in bad.stderr
+    assert bad.returncode == 2 and "generate: precision: must be one of auto, bf16, fp32 (got 'fp16')" in bad.stderr
 
 
 def _dora_transformer(rank=4):
