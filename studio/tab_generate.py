@@ -20,7 +20,9 @@ from studio.train_form import CUSTOM_SIZE, SIZE_PRESETS, size_label
 from studio.workspace import Studio
 from trainer.bounds import generation_size_problem
 from trainer.config import DEFAULT_HUB_MODEL
-from trainer.generate_settings import PRESET_HELP, PRESETS, SETTING_NAMES, field_help, preset_for, preset_values
+from trainer.generate_settings import (
+    PRECISIONS, PRESET_HELP, PRESETS, SETTING_NAMES, field_help, preset_for, preset_values,
+)  # fmt: skip
 from trainer.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
 from trainer.tinyworld.builtin import SAMPLE_DATA, TINY_MODEL
 from trainer.video import VideoError, probe_video
@@ -259,6 +261,8 @@ def _settings() -> dict[str, Any]:
                                       allow_custom_value=True, info=SETTINGS["model"]["help"])  # fmt: skip
             ui["revision"] = _setting("revision", start["revision"])
             ui["guardrail"] = _setting("guardrail", start["guardrail"])
+            ui["precision"] = gr.Dropdown(list(PRECISIONS), value=start["precision"], label="precision",
+                                          info=SETTINGS["precision"]["help"], elem_id="gen-precision")  # fmt: skip
     return ui
 
 

@@ -49,6 +49,9 @@ def launch(studio: Studio, host: str = "127.0.0.1", port: int = 7860, share: boo
     demo.queue(default_concurrency_limit=4).launch(
         server_name=host, server_port=port, share=share, auth=auth,
         allowed_paths=[str(studio.workspace.root), str(sample_root())],
+        # Run folders (process.log holds command lines, config.json absolute paths) and adapter folders are read
+        # by the studio itself, never served: an adapter is downloaded as its zip from exports/.
+        blocked_paths=[str(studio.workspace.runs), str(studio.workspace.adapters)],
         max_file_size=f"{max_upload_mb:g}mb" if max_upload_mb else None,
         theme=gr.themes.Soft(), css=CSS, ssr_mode=False, show_error=False, footer_links=["api", "gradio"],
     )  # fmt: skip

@@ -203,6 +203,31 @@ def test_the_page_names_no_server_path(site):
     assert str(ws) not in page and str(ws.parent) not in page
 
 
+def test_run_and_adapter_folders_are_never_served_as_files(site):
+    """Gradio's file route serves what a page shows (dataset clips, generations, zips in exports/); a run's
+    process.log (command lines) and config.json (absolute paths), and adapter folders, are not among them."""
+    import urllib.error
+    import urllib.request
+
+    client, ws, _ = site
+    run = ws / "runs" / "probe"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "process.log").write_text(f"--- python -m trainer train --config {run / 'config.json'}\n")
+    (ws / "adapters" / "imported").mkdir(parents=True, exist_ok=True)
+    (ws / "adapters" / "imported" / "adapter_card.json").write_text("{}")
+
+    def status(path: Path) -> int:
+        try:
+            with urllib.request.urlopen(f"{client.src.rstrip('/')}/gradio_api/file={path}") as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert status(ws / "datasets" / "alpha" / "videos" / "clip00.mp4") == 200
+    assert status(run / "process.log") == 403
+    assert status(ws / "adapters" / "imported" / "adapter_card.json") == 403
+
+
 @pytest.fixture(scope="module")
 def private_demo(tmp_path_factory):
     """A read-only studio behind a password, with one run and one dataset to be tempted by."""
