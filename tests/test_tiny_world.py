@@ -128,13 +128,13 @@ def test_hand_scorer_reads_the_moving_arm_through_an_8x_blur():
 
     from trainer.tinyworld.hand_scorer import which_hand_moved
     from trainer.tinyworld.robot_world import render_robot_clip, sample_robot_clip
-    from trainer.tinyworld.sample_datasets import _clip_seed
+    from trainer.tinyworld.sample_datasets import clip_seed
 
     def blurred(frames: np.ndarray) -> np.ndarray:
         small = [Image.fromarray(f).resize((8, 8), Image.BILINEAR).resize((64, 64), Image.BILINEAR) for f in frames]
         return np.stack([np.asarray(f) for f in small])
 
-    clips = [sample_robot_clip(_clip_seed(1, i, held_out=True)) for i in range(12)]  # the seed-1 split
+    clips = [sample_robot_clip(clip_seed(1, i, held_out=True)) for i in range(12)]  # the seed-1 split
     named = [which_hand_moved(blurred(render_robot_clip(clip))) for clip in clips]
     assert named == [clip.hand for clip in clips]
 

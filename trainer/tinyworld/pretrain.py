@@ -1,24 +1,27 @@
-"""Pre-train the embedded tiny base model on the generic shapes world; it never sees the robot scenes.
+"""Pre-train the embedded tiny base model on generic worlds; it never sees the robot scenes.
 
-    python -m trainer pretrain-tiny OUT_DIR [--clips N] [--vae-image-steps N] [--vae-video-steps N]
-                                            [--dit-steps N] [--seed S] [--threads T] [--work-dir DIR]
+    python -m trainer pretrain-tiny OUT_DIR [--vae-world strokes] [--vae-base-dim 16] [--device cuda]
+                                            [--fit-seconds S] [--no-score] ...   (every PretrainSettings field)
 
-Phases, top to bottom: data (the bouncing-shapes world, with captions) -> VAE (reconstruction + a small KL,
-then the latent statistics the pipeline normalises with) -> text encoder (random and fixed: it only has to map
-different prompts to different embeddings) -> DiT (every parameter, trained with the fine-tuning objective
-`cosmos.flow_matching_loss` on cached latents and prompt embeddings) -> save in diffusers layout -> score on
-held-out shapes clips -> PRETRAINING.md. Every draw is seeded; on one machine with one thread count a rerun
-gives the same weights.
+Phases, top to bottom: data (the bouncing-shapes world with captions, and for the VAE optionally the strokes
+world) -> VAE (reconstruction + a small KL, then the latent statistics the pipeline normalises with) -> text
+encoder (random and fixed: it only has to map different prompts to different embeddings) -> DiT (every
+parameter, trained with the fine-tuning objective `cosmos.flow_matching_loss` on cached latents and prompt
+embeddings) -> save in diffusers layout -> score on held-out shapes clips -> PRETRAINING.md. Every draw is
+seeded; on one machine with one thread count a rerun gives the same weights. With `fit_seconds` the step counts
+are fitted to a time budget from a measured step time, and the record holds the counts used, so a rerun with
+those counts is exact.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
-import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +29,16 @@ import torch
 
 from trainer import cosmos
 from trainer.tinyworld import model as tiny
-from trainer.tinyworld.sample_datasets import make_shapes_dataset
-from trainer.video import read_frames
+from trainer.tinyworld.pretrain_report import machine, report_markdown
+from trainer.tinyworld.sample_datasets import clip_seed
+from trainer.tinyworld.shapes_world import render_shapes_clip, sample_shapes_clip, shapes_caption
+from trainer.tinyworld.strokes_world import render_strokes_clip
 
 SIZE, NUM_FRAMES = 64, 17  # the sample robot dataset's clip shape (trainer.tinyworld.builtin.SAMPLE_SETTINGS)
 HELD_OUT_SEED_OFFSET = 1  # held-out shapes clips come from dataset seed + 1: no clip seed in common
+VAE_WORLDS = ("shapes", "strokes")
+FIT_SHARES = {"vae_image_steps": 0.3, "vae_video_steps": 0.4, "dit_steps": 0.3}  # of fit_seconds
+FIT_TRIAL_STEPS = 8  # steps timed on a throw-away copy to fit a phase's step count
 
 
 @dataclass
@@ -38,6 +46,11 @@ class PretrainSettings:
     clips: int = 1024
     held_out_clips: int = 16
     seed: int = 0
+    # "shapes": the VAE learns from the DiT's shapes clips; "strokes": from the strokes world
+    # (trainer.tinyworld.strokes_world), any colour and thin limbs, which the robot scenes need.
+    vae_world: str = "shapes"
+    vae_clips: int = 1024  # strokes clips (vae_world "strokes")
+    vae_base_dim: int = 8  # the VAE's width (TinySpec.vae_base_dim)
     # The VAE learns in two phases. Images first (single frames: the causal VAE encodes frame 0 alone, and
     # the spatial layers are shared), cheap enough for many clips per step; then whole 17-frame windows, so
     # every chunk of the causal cache is trained (measured: trained on 5 or 9 frames, frames 9+ decode badly).
@@ -56,6 +69,10 @@ class PretrainSettings:
     conditional_frames: tuple[tuple[int, float], ...] = ((1, 0.5), (2, 0.5))  # as the fine-tuning recipe
     cfg_dropout: float = 0.2
     threads: int = 1  # measured: on a shared 2-core machine 2 threads ran 3-6x slower than 1 under load
+    device: str = "cpu"
+    fit_seconds: float = 0.0  # > 0: fit the three phases' step counts to this many seconds (FIT_SHARES)
+    score: bool = True  # score on held-out shapes clips after saving (needs ffmpeg: writes mp4 clips)
+    workers: int = 1  # processes that render the worlds
 
 
 def log(message: str) -> None:
@@ -63,17 +80,41 @@ def log(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- data
-def load_world(folder: Path, clips: int, seed: int) -> tuple[torch.Tensor, list[str]]:
-    """Write the shapes world to `folder` and read it back: uint8 [N, F, H, W, 3] and one caption per clip."""
-    manifest = make_shapes_dataset(folder, clips=clips, size=SIZE, num_frames=NUM_FRAMES, seed=seed)
-    keys = [entry["key"] for entry in manifest["clips"]]
-    frames = np.stack([read_frames(folder / "videos" / f"{key}.mp4") for key in keys])
-    return torch.from_numpy(frames), [entry["caption"] for entry in manifest["clips"]]
+def _shapes_clip(seed: int) -> tuple[np.ndarray, str]:
+    clip = sample_shapes_clip(seed, SIZE, NUM_FRAMES)
+    return render_shapes_clip(clip), shapes_caption(clip)
+
+
+def _render(function, seeds: list[int], workers: int) -> list:
+    if workers <= 1:
+        return [function(seed) for seed in seeds]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(function, seeds, chunksize=32))
+
+
+def shapes_world(clips: int, seed: int, workers: int = 1) -> tuple[torch.Tensor, list[str]]:
+    """The clips `make_shapes_dataset(clips=clips, seed=seed)` writes, rendered in memory (no H.264 round trip):
+    uint8 [N, F, H, W, 3] and one caption per clip."""
+    rendered = _render(_shapes_clip, [clip_seed(seed, i) for i in range(clips)], workers)
+    return torch.from_numpy(np.stack([frames for frames, _ in rendered])), [caption for _, caption in rendered]
+
+
+def strokes_world(clips: int, seed: int, workers: int = 1) -> torch.Tensor:
+    rendered = _render(render_strokes_clip, [clip_seed(seed, i) for i in range(clips)], workers)
+    return torch.from_numpy(np.stack(rendered))
 
 
 def to_video(frames: torch.Tensor) -> torch.Tensor:
     """uint8 [B, F, H, W, 3] -> float [B, 3, F, H, W] in [-1, 1]."""
     return frames.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+
+
+def fit_steps(run_trial, seconds: float, share: float) -> tuple[int, float]:
+    """Steps that fill `share` of `seconds` at the step time `run_trial(FIT_TRIAL_STEPS)` measures."""
+    t0 = time.perf_counter()
+    run_trial(FIT_TRIAL_STEPS)
+    per_step = (time.perf_counter() - t0) / FIT_TRIAL_STEPS
+    return max(100, int(seconds * share / per_step) // 100 * 100), per_step
 
 
 # ------------------------------------------------------------------------------------------------- VAE
@@ -105,11 +146,12 @@ def train_vae(vae, frames: torch.Tensor, s: PretrainSettings, clip_frames: int, 
     vae.train()
     history, t0 = [], time.perf_counter()
     for step in range(1, steps + 1):
-        index = torch.randint(len(frames), (batch,), generator=generator).tolist()
-        starts = torch.randint(NUM_FRAMES - clip_frames + 1, (batch,), generator=generator).tolist()
-        y0, x0 = (int(v) for v in torch.randint(SIZE - s.vae_crop + 1, (2,), generator=generator))
-        rows, cols = slice(y0, y0 + s.vae_crop), slice(x0, x0 + s.vae_crop)
-        x = to_video(torch.stack([frames[i, t : t + clip_frames, rows, cols] for i, t in zip(index, starts)]))
+        index = torch.randint(len(frames), (batch, 1), generator=generator)
+        starts = torch.randint(NUM_FRAMES - clip_frames + 1, (batch, 1), generator=generator)
+        crop = min(s.vae_crop, SIZE)
+        y0, x0 = (int(v) for v in torch.randint(SIZE - crop + 1, (2,), generator=generator))
+        windows = frames[index.to(frames.device), (starts + torch.arange(clip_frames)).to(frames.device)]
+        x = to_video(windows[:, :, y0 : y0 + crop, x0 : x0 + crop])
         if torch.rand((), generator=generator) < 0.5:  # mirror: the VAE has no notion of left and right
             x = x.flip(-1)
         posterior = vae.encode(x).latent_dist
@@ -133,7 +175,7 @@ def train_vae(vae, frames: torch.Tensor, s: PretrainSettings, clip_frames: int, 
 @torch.no_grad()
 def encode_latents(vae, frames: torch.Tensor, batch: int = 8) -> torch.Tensor:
     """Un-normalised posterior means [N, 16, T, H/8, W/8] of whole clips."""
-    chunks = [frames[i : i + batch] for i in range(0, len(frames), batch)]
+    chunks = [frames[i : i + batch].to(vae.device) for i in range(0, len(frames), batch)]
     return torch.cat([vae.encode(to_video(chunk)).latent_dist.mean for chunk in chunks])
 
 
@@ -147,10 +189,34 @@ def set_latent_statistics(vae, latents: torch.Tensor) -> None:
 
 @torch.no_grad()
 def reconstruction_psnr(vae, frames: torch.Tensor) -> float:
-    x = to_video(frames)
-    recon = torch.cat([vae.decode(vae.encode(x[i : i + 4]).latent_dist.mean).sample for i in range(0, len(x), 4)])
-    mse = ((recon.clamp(-1, 1) - x) ** 2).mean().item() / 4.0  # [-1, 1] -> [0, 1] scale
+    x = to_video(round_trip(vae, frames))
+    mse = ((x - to_video(frames)) ** 2).mean().item() / 4.0  # [-1, 1] -> [0, 1] scale
     return 10 * math.log10(1.0 / mse)
+
+
+@torch.no_grad()
+def round_trip(vae, frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, F, H, W, 3] through the VAE (posterior mean) and back, uint8 on the CPU."""
+    out = []
+    for i in range(0, len(frames), 4):
+        recon = vae.decode(vae.encode(to_video(frames[i : i + 4].to(vae.device))).latent_dist.mean).sample
+        out.append(((recon.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def robot_probe(vae, clips: int = 24, seed: int = 1) -> dict:
+    """How the VAE carries robot scenes it was never trained on: round-trip PSNR and how often the arm scorer
+    still names the moving arm, on robot clips of dataset seed 1 (never the sample dataset's seed 0)."""
+    from trainer.tinyworld.hand_scorer import which_hand_moved
+    from trainer.tinyworld.robot_world import render_robot_clip, sample_robot_clip
+
+    robots = [sample_robot_clip(clip_seed(seed, i, held_out=True), SIZE, NUM_FRAMES) for i in range(clips)]
+    frames = torch.from_numpy(np.stack([render_robot_clip(clip) for clip in robots]))
+    recon = round_trip(vae, frames)
+    hands = sum(which_hand_moved(recon[i].numpy()) == clip.hand for i, clip in enumerate(robots))
+    return {"clips": clips, "dataset_seed": seed, "round_trip_psnr_db": round(reconstruction_psnr(vae, frames), 2),
+            "arm_named_after_round_trip": hands}
 
 
 # ------------------------------------------------------------------------------------------------- DiT
@@ -240,9 +306,57 @@ def score(model_dir: Path, held_out_dir: Path, clips: int) -> dict:
     return {"base": result["variants"]["base"], "reference": result["reference"], "settings": result["settings"]}
 
 
+def score_all(out_dir: Path, work_dir: Path, s: PretrainSettings, spec: tiny.TinySpec) -> dict:
+    """The pretrained and a randomly initialised pipeline on held-out shapes clips (written as a dataset)."""
+    from trainer.tinyworld.sample_datasets import make_shapes_dataset
+
+    held_out_dir = work_dir / "shapes_held_out"
+    make_shapes_dataset(held_out_dir, clips=s.held_out_clips, size=SIZE, num_frames=NUM_FRAMES,
+                        seed=s.seed + HELD_OUT_SEED_OFFSET)  # fmt: skip
+    random_dir = tiny.build_tiny(work_dir / "random-init", spec)
+    return {"pretrained": score(out_dir, held_out_dir, s.held_out_clips),
+            "random_init": score(random_dir, held_out_dir, s.held_out_clips)}
+
+
+def write_record(out_dir: Path, record: dict) -> None:
+    (out_dir / "pretraining.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out_dir / "PRETRAINING.md").write_text(report_markdown(record))
+
+
+def rescore(out_dir: Path, work_dir: Path) -> dict:
+    """Score a base pre-trained with `score: false` (say on a machine without ffmpeg) and complete its report."""
+    record = json.loads((out_dir / "pretraining.json").read_text())
+    s = PretrainSettings(**{**record["settings"], "conditional_frames": tuple(map(tuple, record["settings"]["conditional_frames"]))})
+    t0 = time.perf_counter()
+    record["held_out_scores"] = score_all(out_dir, work_dir, s, tiny.TinySpec(**record["spec"]))
+    record["timings_s"]["scoring"] = round(time.perf_counter() - t0, 1)
+    record["scoring_machine"] = machine()
+    write_record(out_dir, record)
+    return record
+
+
 # ------------------------------------------------------------------------------------------------- the run
-def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path, spec: tiny.TinySpec = tiny.TinySpec()) -> dict:
+def _fit(s: PretrainSettings, vae, transformer, frames, vae_frames, latents, embeds) -> PretrainSettings:
+    """Step counts that fit s.fit_seconds, each timed on throw-away copies of the model."""
+    measured = {}
+    trials = {
+        "vae_image_steps": lambda n: train_vae(copy.deepcopy(vae), vae_frames, s, 1, s.vae_image_batch, n, "trial"),
+        "vae_video_steps": lambda n: train_vae(copy.deepcopy(vae), vae_frames, s, NUM_FRAMES, s.vae_video_batch, n,
+                                               "trial"),
+    }
+    if transformer is not None:
+        trials = {"dit_steps": lambda n: train_dit(copy.deepcopy(transformer), latents, embeds, replace(s, dit_steps=n))}
+    for name, trial in trials.items():
+        steps, per_step = fit_steps(trial, s.fit_seconds, FIT_SHARES[name])
+        measured[name] = steps
+        log(f"fit: {name} = {steps} ({per_step * 1000:.1f} ms per step)")
+    return replace(s, **measured)
+
+
+def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     torch.set_num_threads(s.threads)
+    spec = replace(tiny.TinySpec(), vae_base_dim=s.vae_base_dim)
+    device = torch.device(s.device)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -252,18 +366,25 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path, spec: tiny.Tiny
 
     t = time.perf_counter()
     log(f"data: {s.clips} shapes clips + {s.held_out_clips} held out, {SIZE}x{SIZE}, {NUM_FRAMES} frames")
-    frames, captions = load_world(work_dir / "shapes", s.clips, s.seed)
-    held_frames, _ = load_world(work_dir / "shapes_held_out", s.held_out_clips, s.seed + HELD_OUT_SEED_OFFSET)
+    frames, captions = shapes_world(s.clips, s.seed, s.workers)
+    held_frames, _ = shapes_world(s.held_out_clips, s.seed + HELD_OUT_SEED_OFFSET, s.workers)
+    vae_frames = frames
+    if s.vae_world == "strokes":
+        log(f"data: {s.vae_clips} strokes clips for the VAE")
+        vae_frames = strokes_world(s.vae_clips, s.seed, s.workers)
+    frames, vae_frames = frames.to(device), vae_frames.to(device)
     t = lap("data", t)
 
     components = tiny.build_components(spec)  # the text encoder keeps these seeded random weights
-    vae, transformer = components["vae"], components["transformer"]
-    log(f"vae: {sum(p.numel() for p in vae.parameters()):,} parameters, "
-        f"{s.vae_image_steps} image + {s.vae_video_steps} video steps")
+    vae, transformer = components["vae"].to(device), components["transformer"].to(device)
     torch.manual_seed(s.seed)
     init_vae(vae)
-    vae_history = train_vae(vae, frames, s, 1, s.vae_image_batch, s.vae_image_steps, "images")
-    vae_history += train_vae(vae, frames, s, NUM_FRAMES, s.vae_video_batch, s.vae_video_steps, "videos")
+    if s.fit_seconds > 0:
+        s = _fit(s, vae, None, frames, vae_frames, None, None)
+    log(f"vae: {sum(p.numel() for p in vae.parameters()):,} parameters, "
+        f"{s.vae_image_steps} image + {s.vae_video_steps} video steps on {s.vae_world}")
+    vae_history = train_vae(vae, vae_frames, s, 1, s.vae_image_batch, s.vae_image_steps, "images")
+    vae_history += train_vae(vae, vae_frames, s, NUM_FRAMES, s.vae_video_batch, s.vae_video_steps, "videos")
     vae.requires_grad_(False)
     t = lap("vae", t)
 
@@ -273,102 +394,35 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path, spec: tiny.Tiny
     pipe = cosmos.PIPELINE_CLASS(**components, safety_checker=cosmos.NoGuardrail())
     mean, inv_std = cosmos.latent_normalisers(pipe, raw.device, raw.dtype)
     latents = (raw - mean) * inv_std
-    embeds = torch.cat([cosmos.encode_prompts(pipe, captions[i : i + 64]) for i in range(0, len(captions), 64)])
+    embeds = torch.cat([cosmos.encode_prompts(pipe, captions[i : i + 64], device=torch.device("cpu"))
+                        for i in range(0, len(captions), 64)]).float().to(device)  # fmt: skip
     recon_psnr = reconstruction_psnr(vae, held_frames)
-    log(f"vae held-out reconstruction PSNR {recon_psnr:.2f} dB")
+    probe = robot_probe(vae)
+    log(f"vae held-out reconstruction PSNR {recon_psnr:.2f} dB; robot probe {probe}")
     t = lap("latents", t)
 
+    if s.fit_seconds > 0:
+        s = _fit(s, vae, transformer, frames, vae_frames, latents, embeds)
     log(f"dit: {sum(p.numel() for p in transformer.parameters()):,} parameters, {s.dit_steps} steps")
-    dit_history = train_dit(transformer, latents, embeds.float(), s)
+    dit_history = train_dit(transformer, latents, embeds, s)
     t = lap("dit", t)
 
+    for name in ("vae", "transformer"):
+        components[name] = components[name].cpu()
     tiny.save_pipeline(components, out_dir, spec)
     timings["pretraining"] = round(time.perf_counter() - t_start, 1)
-    log(f"saved to {out_dir}; scoring on {s.held_out_clips} held-out shapes clips")
-    held_out_dir = work_dir / "shapes_held_out"
-    random_dir = tiny.build_tiny(work_dir / "random-init", spec)
-    scores = {"pretrained": score(out_dir, held_out_dir, s.held_out_clips),
-              "random_init": score(random_dir, held_out_dir, s.held_out_clips)}
-    t = lap("scoring", t)
     record = {
-        "settings": asdict(s), "spec": asdict(spec), "timings_s": timings,
-        "vae": {"history": vae_history, "held_out_psnr_db": round(recon_psnr, 2),
+        "settings": {**asdict(s), "fit_seconds": 0.0}, "fitted_to_seconds": s.fit_seconds or None,
+        "spec": asdict(spec), "timings_s": timings,
+        "vae": {"history": vae_history, "held_out_psnr_db": round(recon_psnr, 2), "robot_probe": probe,
                 "latents_mean": vae.config.latents_mean, "latents_std": vae.config.latents_std},
-        "dit": {"history": dit_history}, "held_out_scores": scores, "prompt_separation": prompt_separation(pipe),
+        "dit": {"history": dit_history}, "held_out_scores": None, "prompt_separation": prompt_separation(pipe),
         "parameters": {name: sum(p.numel() for p in components[name].parameters())
                        for name in ("transformer", "vae", "text_encoder")},
         "machine": machine(), "command": " ".join(["python -m trainer", *sys.argv[1:]]),
     }  # fmt: skip
-    (out_dir / "pretraining.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out_dir / "PRETRAINING.md").write_text(report_markdown(record))
-    log(f"done in {timings['pretraining']:.0f} s (+ {timings['scoring']:.0f} s scoring)")
+    write_record(out_dir, record)
+    log(f"saved to {out_dir} in {timings['pretraining']:.0f} s")
+    if s.score:
+        record = rescore(out_dir, work_dir)
     return record
-
-
-def report_markdown(r: dict) -> str:
-    s, t, m = r["settings"], r["timings_s"], r["machine"]
-    pre, rnd = r["held_out_scores"]["pretrained"], r["held_out_scores"]["random_init"]
-    ref = pre["reference"]
-    vae_last = [h for h in r["vae"]["history"] if h["step"] == s["vae_video_steps"] and h["phase"] == "videos"][-1]
-    dit_first, dit_last = r["dit"]["history"][0], r["dit"]["history"][-1]
-    params = r["parameters"]
-    separation = "\n".join(
-        f"| {p['a']} | {p['b']} | {p['relative_distance']:.3f} | {p['largest_token_distance']:.2f} |"
-        for p in r["prompt_separation"]
-    )
-    return f"""# How the tiny base model was pre-trained
-
-Made by `{r['command']}` (`trainer/tinyworld/pretrain.py`); every number below is from that run
-(`pretraining.json` holds the full record). Rebuild with the same command: the same seed and thread count on
-the same machine gives the same weights.
-
-## Data
-The shapes world (`trainer.tinyworld.sample_datasets.make_shapes_dataset`): {s['clips']} clips, seed {s['seed']}, {SIZE}x{SIZE},
-{NUM_FRAMES} frames at 8 fps, 1-3 circles, squares and triangles moving, bouncing, growing or shrinking, each
-clip captioned with what its shapes do. No robot, table or bowl: the robot world is the fine-tuning task.
-Scores below are on {s['held_out_clips']} held-out shapes clips (dataset seed {s['seed'] + HELD_OUT_SEED_OFFSET}).
-
-## Components ({sum(params.values()):,} parameters)
-| component | parameters | how it was made |
-|---|---:|---|
-| VAE (`AutoencoderKLWan`, base_dim {r['spec']['vae_base_dim']}, z_dim 16, 8x/4x) | {params['vae']:,} | trained: images ({s['vae_image_steps']} steps x {s['vae_image_batch']} single frames), then videos ({s['vae_video_steps']} steps x {s['vae_video_batch']} clips of {NUM_FRAMES} frames); {s['vae_crop']}x{s['vae_crop']} crops, L1 + MSE + {s['vae_kl_weight']:g} KL, AdamW lr {s['vae_lr']:g} one-cycle |
-| DiT (`CosmosTransformer3DModel`, {r['spec']['dit_layers']} layers, {r['spec']['dit_heads']} heads x {r['spec']['dit_head_dim']}) | {params['transformer']:,} | trained, every parameter: {s['dit_steps']} steps x {s['dit_batch']} clips, `cosmos.flow_matching_loss` (the fine-tuning objective: logit-normal sigma with shift 5, 1 or 2 clean condition frames, {s['cfg_dropout']:g} prompt dropout), AdamW lr {s['dit_lr']:g}, warm-up {s['dit_warmup']}, cosine to 10 % |
-| text encoder (`Qwen2_5_VLForConditionalGeneration`, {r['spec']['text_layers']} layers x {r['spec']['text_hidden']}) | {params['text_encoder']:,} | random, seed {r['spec']['seed']}, fixed |
-| tokenizer, scheduler | - | byte-level BPE from `trainer/tinyworld/model.py`; the real `UniPCMultistepScheduler` config |
-
-## Results
-| | value |
-|---|---|
-| VAE training loss at the end (MSE / L1, [-1, 1] pixels) | {vae_last['mse']:.4f} / {vae_last['l1']:.4f} |
-| VAE held-out reconstruction PSNR, 17 frames | {r['vae']['held_out_psnr_db']:.2f} dB |
-| DiT training loss, first / last 100 steps | {dit_first['loss']:.4f} / {dit_last['loss']:.4f} |
-| held-out validation loss, pretrained / random init | {pre['base']['val_loss']:.4f} / {rnd['base']['val_loss']:.4f} |
-| generated vs real (frames 1-16 from frame 0 + caption) PSNR, pretrained / random init | {pre['base']['psnr']:.2f} / {rnd['base']['psnr']:.2f} dB |
-| the same, SSIM | {pre['base']['ssim']:.3f} / {rnd['base']['ssim']:.3f} |
-| for scale: VAE round trip of the real clip / the first frame held still | {ref['vae_psnr']:.2f} / {ref['static_psnr']:.2f} dB |
-
-Generation settings: {pre['settings']['steps']} steps, guidance {pre['settings']['guidance']}, seed {pre['settings']['seed']}
-(`trainer.evaluate`).
-
-Prompt embeddings (after the pipeline's per-layer normalisation) of captions that differ in one word:
-
-| caption a | caption b | relative distance | largest per-token distance |
-|---|---|---:|---:|
-{separation}
-
-## Time and machine
-Data {t['data']:.0f} s, VAE {t['vae']:.0f} s, latents and prompts {t['latents']:.0f} s, DiT {t['dit']:.0f} s:
-**{t['pretraining'] / 60:.1f} minutes** in all (scoring afterwards {t['scoring']:.0f} s), on {m['cpu_count']} CPU cores
-shared with other work, {m['torch_threads']} torch thread, {m['processor']}, {m['platform']}; Python {m['python']},
-torch {m['torch']}, diffusers {m['diffusers']}, transformers {m['transformers']}.
-"""
-
-
-def machine() -> dict:
-    import diffusers
-    import transformers
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": __import__("os").cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
-            "transformers": transformers.__version__}  # fmt: skip

@@ -43,7 +43,7 @@ def _write_clip(folder: Path, key: str, frames: np.ndarray, caption: str) -> Non
     (folder / "metas" / f"{key}.txt").write_text(caption + "\n", encoding="utf-8")
 
 
-def _clip_seed(seed: int, index: int, held_out: bool = False) -> int:
+def clip_seed(seed: int, index: int, held_out: bool = False) -> int:
     return seed * SEEDS_PER_DATASET_SEED + (HELD_OUT_SEED_OFFSET if held_out else 0) + index
 
 
@@ -74,7 +74,7 @@ def make_robot_dataset(out_dir: str | Path, train_clips: int = 48, held_out_clip
     for split, count in (("train", train_clips), ("held_out", held_out_clips)):
         entries = []
         for index in range(count):
-            clip = sample_robot_clip(_clip_seed(seed, index, held_out=split == "held_out"), size, num_frames)
+            clip = sample_robot_clip(clip_seed(seed, index, held_out=split == "held_out"), size, num_frames)
             key = f"{split}_{index:04d}"
             _write_clip(out / split, key, render_robot_clip(clip), clip.caption)
             entries.append(_robot_entry(key, clip))
@@ -93,7 +93,7 @@ def make_shapes_dataset(out_dir: str | Path, clips: int = 256, size: int = 64, n
     out = Path(out_dir)
     entries = []
     for index in range(clips):
-        clip = sample_shapes_clip(_clip_seed(seed, index), size, num_frames)
+        clip = sample_shapes_clip(clip_seed(seed, index), size, num_frames)
         key = f"shapes_{index:04d}"
         _write_clip(out, key, render_shapes_clip(clip), shapes_caption(clip))
         entries.append({"key": key, "caption": shapes_caption(clip), **asdict(clip)})
