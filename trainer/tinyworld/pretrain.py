@@ -111,6 +111,7 @@ def to_video(frames: torch.Tensor) -> torch.Tensor:
 
 def fit_steps(run_trial, seconds: float, share: float) -> tuple[int, float]:
     """Steps that fill `share` of `seconds` at the step time `run_trial(FIT_TRIAL_STEPS)` measures."""
+    run_trial(2)  # warm-up: a device's first steps load kernels and are no measure of the rest
     t0 = time.perf_counter()
     run_trial(FIT_TRIAL_STEPS)
     per_step = (time.perf_counter() - t0) / FIT_TRIAL_STEPS
