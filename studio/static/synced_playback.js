@@ -7,8 +7,13 @@ const total = Math.max(1, Number(props.frames));
 const frameOf = (t) => Math.max(0, Math.min(total - 1, Math.floor(t * fps + 1e-6)));
 const timeOf = (i) => (Math.max(0, Math.min(total - 1, i)) + 0.5) / fps;
 const tolerance = 0.5 / fps; // a follower further than half a frame from the leader is moved to it
-const videos = () => Array.from(document.querySelectorAll(props.videos));
 const bound = new WeakSet();
+// Looked up on every use, and any not seen before is bound: the page may mount a video element again.
+function videos() {
+  const all = Array.from(document.querySelectorAll(props.videos));
+  for (const v of all) if (!bound.has(v)) bind(v);
+  return all;
+}
 let playing = false;
 
 function show() {
@@ -120,7 +125,6 @@ function takeOver() {
     requestAnimationFrame(takeOver);
     return;
   }
-  for (const v of all) if (!bound.has(v)) bind(v);
   for (const v of all) v.pause();
   seekAll(timeOf(0));
   element.dataset.ready = "true";
