@@ -16,6 +16,7 @@ from studio.folders import REFUSALS
 from studio.generation_client import base_model_mismatch, settings_problems
 from studio.jobs import cuda_visible
 from studio.named_outputs import NamedOutputs
+from studio.synced_playback import synced_playback
 from studio.train_form import CUSTOM_SIZE, SIZE_PRESETS, size_label
 from studio.workspace import Studio
 from trainer.bounds import generation_size_problem
@@ -296,6 +297,7 @@ def _results_area() -> SimpleNamespace:
                 label = v["name"] if v["name"] == "base" else f"{v['name']} (strength {v.get('scale', 1.0):g})"
                 gr.Video(str(Path(current["out_dir"]) / v["file"]), label=label, autoplay=True, loop=True,
                          interactive=False, elem_classes=["variant-video"])  # fmt: skip
+        synced_playback(current["record"], "#gen-videos video")  # one play/pause/scrub for all of them
 
     summary = gr.Dataframe(pd.DataFrame(columns=SUMMARY_COLUMNS), label="variants (seconds and adapter cards)",
                            interactive=False, elem_id="gen-summary")  # fmt: skip
