@@ -96,7 +96,10 @@ class RunQueue:
         with self._lock:
             waiting = self.queued()
             if not waiting and self.jobs.current() is None and self.ready():
-                return Submitted(self.jobs.start(config).name, 0)
+                try:
+                    return Submitted(self.jobs.start(config).name, 0)
+                except JobBusy:  # a Resume or a command-line run got there first: queue behind it
+                    pass
             if len(waiting) >= self.limit:
                 raise QueueFull(f"The queue already holds {len(waiting)} runs, the most it takes; wait for one to "
                                 "start or cancel one, then start this run again.")  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 from studio.form_sources import MAX_PRESETS, FormSourceError, FormSources, config_values
 from studio.jobs import JobError, JobManager
 from studio.paths import PathRefused
-from studio.run_queue import QueueFull, RunQueue
+from studio.run_queue import QueueFull, RunQueue, gpu_handover
 from studio.train_form import FORM_FIELDS, build_config, preset_values
 from test_studio_controllers import cfg, fake, manager, training_step, wait_until  # noqa: F401 (fixtures)
 from trainer.config import ConfigError, save_config
@@ -252,3 +252,22 @@ def test_a_queued_run_is_checked_like_a_started_one(manager, fake):
 
 def test_form_values_of_a_config_are_every_form_field(manager):
     assert list(config_values(cfg("x"))) == list(FORM_FIELDS)
+
+
+def test_on_a_gpu_a_run_waits_for_a_generation_then_the_idle_worker_is_closed(manager, fake):
+    class Generation:
+        gpu, busy, closed = True, True, 0
+
+        def close(self):
+            self.closed += 1
+
+    generation = Generation()
+    queue = RunQueue(manager, gpu_handover(generation))
+    assert queue.submit(cfg("a")).position == 1  # nothing trains, but a generation holds the GPU
+    assert queue.pump() is None and generation.closed == 0 and state(manager, "a") is RunState.QUEUED
+    generation.busy = False
+    assert queue.pump() == "a" and generation.closed == 1  # its model leaves the GPU before the run loads
+    assert manager.wait(10) and state(manager, "a") is RunState.FINISHED
+    generation.gpu, generation.busy = False, True  # on the CPU they share the cores: nothing waits
+    assert queue.submit(cfg("b")).position == 0 and generation.closed == 1
+    assert manager.wait(10)
