@@ -60,7 +60,8 @@ def _log_html(text: str) -> str:
 
 def _problems_markdown(problems: list[Problem]) -> str:
     if not problems:
-        return "The config is valid: **Start** writes it as `runs/<name>/config.json` and launches the trainer."
+        return ("The config is valid: **Start** writes it as `runs/<name>/config.json` and launches the trainer "
+                "(while a run trains, it queues the new run: it starts when the runs before it end).")
     return "**Fix before starting:**\n" + "\n".join(f"- `{p.field}`: {p.message}" for p in problems)
 
 
@@ -252,7 +253,6 @@ def _form(studio: Studio) -> SimpleNamespace:
             problems = gr.Markdown(elem_id="train-problems")
             start = gr.Button("Start training", variant="primary", elem_id="train-start",
                               visible=not studio.workspace.read_only)  # fmt: skip
-            gr.Markdown("While a run trains, **Start** queues the new run: it starts when the runs before it end.")
             with gr.Row(equal_height=True, visible=not studio.workspace.read_only):
                 preset_name = gr.Textbox(label="save the form as a preset", placeholder="preset name", scale=2,
                                          max_lines=1, elem_id="train-preset-name")  # fmt: skip
