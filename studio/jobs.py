@@ -175,31 +175,35 @@ class JobManager:
     # --- commands -----------------------------------------------------------------------------------
     def start(self, config: TrainConfig, resume: bool = False) -> Job:
         """Write `<run>/config.json` and launch the trainer; `resume` continues an existing run from "latest"."""
-        self.ws.require_writable("training")
-        self.ws.require_room("training")
         with self._lock:
             self._refresh()
             if self._job is not None:
                 raise JobBusy(self._busy_message())
-            config = self._pin_to_workspace(config)
-            problems = config.validate()
-            if problems:
-                raise ConfigError(problems, f"run {config.name!r}")
-            self.paths.dataset(config.data)  # before anything is written: the trainer will read it
-            self.paths.model(config.model)
-            size = size_problem(config.height, config.width, config.num_frames, gpu=cuda_visible())
-            if size:
-                raise ConfigError([Problem("height", size)], f"run {config.name!r}")
-            run_dir = config.run_dir
-            exists = (run_dir / CONFIG_FILE).exists()
-            where = f"Run {config.name!r} in {RUNS_DIR}/"
-            if exists and not resume:
-                raise JobError(f"{where} already exists; choose another name or resume it.")
-            if resume and not exists:
-                raise JobError(f"{where} does not exist; start it before resuming it.")
-            save_config(config, run_dir / CONFIG_FILE)
-            self._job = Job(config.name, run_dir, self._launch(run_dir))
+            config = self.write_config(config, resume)
+            self._job = Job(config.name, config.run_dir, self._launch(config.run_dir))
             return self._job
+
+    def write_config(self, config: TrainConfig, resume: bool = False) -> TrainConfig:
+        """Check `config` as a new run (`resume`: an existing one), write its config.json and return it as written."""
+        self.ws.require_writable("training")
+        self.ws.require_room("training")
+        config = self._pin_to_workspace(config)
+        problems = config.validate()
+        if problems:
+            raise ConfigError(problems, f"run {config.name!r}")
+        self.paths.dataset(config.data)  # before anything is written: the trainer will read it
+        self.paths.model(config.model)
+        size = size_problem(config.height, config.width, config.num_frames, gpu=cuda_visible())
+        if size:
+            raise ConfigError([Problem("height", size)], f"run {config.name!r}")
+        run_dir, where = config.run_dir, f"Run {config.name!r} in {RUNS_DIR}/"
+        exists = (run_dir / CONFIG_FILE).exists()
+        if exists and not resume:
+            raise JobError(f"{where} already exists; choose another name or resume it.")
+        if resume and not exists:
+            raise JobError(f"{where} does not exist; start it before resuming it.")
+        save_config(config, run_dir / CONFIG_FILE)
+        return config
 
     def resume(self, name: str, start_over: bool = False) -> Job:
         """Re-launch a stopped or failed run from its latest checkpoint (config.json gets resume: "latest").
@@ -215,15 +219,15 @@ class JobManager:
             problem = status_problem(run_dir) or config_problem(run_dir)
             if problem:
                 raise JobError(f"Run {name!r} cannot be resumed: {self.paths.redact(problem)}; start a new run.")
-            if read_status(run_dir).state is RunState.FINISHED:
-                raise JobError(f"Run {name!r} already finished; start a new run to train further.")
+            if (state := read_status(run_dir).state) in (RunState.FINISHED, RunState.QUEUED):
+                raise JobError(f"Run {name!r} " + ("already finished; start a new run to train further." if state is
+                               RunState.FINISHED else "is queued; it starts when the run before it ends."))  # fmt: skip
             step = latest_checkpoint_step(run_dir)
             if step is None and not start_over:
                 raise NoCheckpoint(f"Run {name!r} has no checkpoint to resume from (it saves one every "
                                    f"{load_config(run_dir / CONFIG_FILE).checkpoint_every or 'run end'} steps); "
                                    "confirm to start it over from step 0.")  # fmt: skip
-            config = replace(load_config(run_dir / CONFIG_FILE), resume="latest" if step is not None else "")
-            return self.start(config, resume=True)
+            return self.start(replace(load_config(run_dir / CONFIG_FILE), resume="" if step is None else "latest"), True)
 
     def delete(self, name: str, confirm: str) -> None:
         """Delete a run folder (checkpoints, adapter, logs), only when `confirm` repeats its name; never a training run."""

@@ -17,7 +17,7 @@ from studio.metrics_tail import CURVE_COLUMNS, RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
 from studio.train_form import (
     ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
-    build_config, field_kind, preset_names, preset_values, size_label, unique_run_name,
+    build_config, field_kind, preset_values, size_label, unique_run_name,
 )  # fmt: skip
 from studio.folders import REFUSALS
 from studio.workspace import Studio
@@ -60,7 +60,8 @@ def _log_html(text: str) -> str:
 
 def _problems_markdown(problems: list[Problem]) -> str:
     if not problems:
-        return "The config is valid: **Start** writes it as `runs/<name>/config.json` and launches the trainer."
+        return ("The config is valid: **Start** writes it as `runs/<name>/config.json` and launches the trainer "
+                "(while a run trains, it queues the new run: it starts when the runs before it end).")
     return "**Fix before starting:**\n" + "\n".join(f"- `{p.field}`: {p.message}" for p in problems)
 
 
@@ -70,14 +71,47 @@ def show_config(*values):
     return json.dumps(form.raw, indent=2), _problems_markdown(form.problems)
 
 
+def _fill(values: dict[str, Any]) -> list[Any]:
+    """The form's fields and its size choice, from every field's value."""
+    return [values[n] for n in FORM_FIELDS] + [size_label(*(values[f] for f in SIZE_FIELDS))]
+
+
 def load_preset(studio: Studio, name: str):
     try:
-        values = preset_values(name)
-    except ValueError as exc:
-        gr.Warning(str(exc))
+        values = studio.sources.preset(name)
+    except ValueError as exc:  # a damaged preset file, or a name that is not a preset
+        gr.Warning(studio.jobs.paths.redact(str(exc)))
         return [gr.skip()] * (len(FORM_FIELDS) + 1)
     values["name"] = unique_run_name(values["name"], set(studio.monitor.run_names()))
-    return [values[n] for n in FORM_FIELDS] + [size_label(*(values[f] for f in SIZE_FIELDS))]
+    return _fill(values)
+
+
+def clone_run(studio: Studio, name: str | None):
+    """The form filled with run `name`'s config under a fresh name: Start then makes a new run beside it."""
+    if not name:
+        gr.Warning("Pick a run to clone first.")
+        return [gr.skip()] * (len(FORM_FIELDS) + 1)
+    try:
+        values = studio.sources.run(name, set(studio.monitor.run_names()))
+    except REFUSALS as exc:
+        gr.Warning(studio.jobs.paths.redact(str(exc)))
+        return [gr.skip()] * (len(FORM_FIELDS) + 1)
+    gr.Info(f"The form holds run {name!r}'s config as {values['name']!r}; change what you like and start it.")
+    return _fill(values)
+
+
+def save_preset(studio: Studio, preset: str, *values):
+    """Save the form as workspace preset `preset` (presets/<preset>.json); every problem of the form at once."""
+    try:
+        studio.sources.save_preset(preset, dict(zip(FORM_FIELDS, values)))
+    except ConfigError as exc:
+        gr.Warning(f"Fix {', '.join(problem_fields(exc.problems))} before saving the preset.")
+        return gr.skip(), _problems_markdown(exc.problems)
+    except REFUSALS as exc:
+        gr.Warning(str(exc))
+        return gr.skip(), gr.skip()
+    gr.Info(f"Preset {preset.strip()!r} saved in the workspace's presets/.")
+    return gr.update(choices=studio.sources.preset_names(), value=preset.strip()), gr.skip()
 
 
 def apply_size(label: str):
@@ -90,13 +124,8 @@ def start_run(studio: Studio, *values):
     if form.problems:
         gr.Warning(f"Fix {', '.join(form.fields_with_problems)} before starting (listed under the config).")
         return gr.skip(), _problems_markdown(form.problems), gr.skip()
-    if studio.generation.gpu:  # the GPU is for one job at a time
-        if studio.generation.busy:
-            gr.Warning("A generation is running on the GPU; start training when it has finished.")
-            return gr.skip(), gr.skip(), gr.skip()
-        studio.generation.close()
-    try:
-        job = studio.jobs.start(form.config)
+    try:  # starts now when nothing trains (on a GPU: and nothing generates), else queues it
+        run = studio.queue.submit(form.config)
     except ConfigError as exc:
         gr.Warning(f"Fix {', '.join(problem_fields(exc.problems))} before starting.")
         return gr.skip(), _problems_markdown(exc.problems), gr.skip()
@@ -104,9 +133,12 @@ def start_run(studio: Studio, *values):
         message = studio.jobs.paths.redact(str(exc))
         gr.Warning(message)
         return gr.skip(), f"**Not started:** {message}", gr.skip()
-    gr.Info(f"Run {job.name!r} started; its curve appears after the first step.")
+    if run.position:
+        gr.Info(f"Run {run.name!r} is queued ({studio.queue.note(run.name)}); it starts when the runs before it end.")
+    else:
+        gr.Info(f"Run {run.name!r} started; its curve appears after the first step.")
     names = studio.monitor.run_names()
-    return gr.update(choices=names, value=job.name), gr.skip(), unique_run_name(job.name, set(names))
+    return gr.update(choices=names, value=run.name), gr.skip(), unique_run_name(run.name, set(names))
 
 
 def run_command(studio: Studio, action: str, name: str, typed: str = ""):
@@ -125,6 +157,9 @@ def run_command(studio: Studio, action: str, name: str, typed: str = ""):
             studio.jobs.resume(name, start_over=action == "start_over")
             gr.Info(f"Run {name!r} " + ("starts over from step 0." if action == "start_over" else
                                         "resumes from its latest checkpoint."))  # fmt: skip
+        elif action == "cancel":
+            studio.queue.cancel(name)
+            gr.Info(f"Run {name!r} left the queue; its config stays: clone it to queue it again.")
         elif action == "delete":
             studio.jobs.delete(name, typed)
             gr.Info(f"Run {name!r} deleted.")
@@ -157,7 +192,8 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
         err = f"**{view.state.capitalize()}:** {first}" + (" (the end of its log is below)" if view.log else "")
     if view.numbers["problems"]:  # damaged files of the run: named, and the view still shows the rest
         err += "\n\n**Could not read:**\n" + "\n".join(f"- {p}" for p in view.numbers["problems"][:5])
-    shown = {"headline": view.headline, "error": err, "numbers": view.numbers}
+    note = studio.queue.note(name)
+    shown = {"headline": view.headline + (f" · {note}" if note else ""), "error": err, "numbers": view.numbers}
     if view.signature == last:
         return shown
     return {**shown, "loss_plot": loss_curve(view.frame), "lr_plot": view.frame, "log": _log_html(view.log),
@@ -170,10 +206,18 @@ def refresh_runs(studio: Studio, current: str | None):
 
 
 def on_load(studio: Studio):
-    names = studio.monitor.run_names()
-    return (gr.update(choices=names, value=studio.monitor.default_run()),
-            unique_run_name(preset_values(DEFAULT_PRESET)["name"], set(names)),
-            gr.update(choices=studio.datasets.choices()))  # fmt: skip
+    """The runs list, and the form: the config of the run the page shows (under a fresh name), else the default."""
+    names, run = studio.monitor.run_names(), studio.monitor.default_run()
+    try:
+        values = studio.sources.run(run, set(names)) if run else None
+    except REFUSALS:  # a damaged config.json: the run view names the problem; the form starts from the default
+        values = None
+    if values is None:
+        values = preset_values(DEFAULT_PRESET)
+        values["name"] = unique_run_name(values["name"], set(names))
+    filled = _fill(values)
+    filled[FORM_FIELDS.index("data")] = gr.update(choices=studio.datasets.choices(), value=values["data"])
+    return [gr.update(choices=names, value=run), *filled, gr.update(choices=studio.sources.preset_names())]
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
@@ -188,8 +232,9 @@ def _form(studio: Studio) -> SimpleNamespace:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             with gr.Row():
-                preset = gr.Dropdown(preset_names(), value=DEFAULT_PRESET, label="preset", scale=1,
-                                     info="Loads every field from trainer/presets/<preset>.toml.")  # fmt: skip
+                preset = gr.Dropdown(studio.sources.preset_names(), value=DEFAULT_PRESET, label="preset", scale=1,
+                                     elem_id="train-preset", info="Loads every field: the built-in presets, then "
+                                     "the ones saved in this workspace.")  # fmt: skip
                 size = gr.Dropdown(_size_choices(), label="resolution and frames", scale=1,
                                    value=size_label(*(defaults[f] for f in SIZE_FIELDS)),
                                    info="Sets height, width and num_frames.")  # fmt: skip
@@ -208,7 +253,12 @@ def _form(studio: Studio) -> SimpleNamespace:
             problems = gr.Markdown(elem_id="train-problems")
             start = gr.Button("Start training", variant="primary", elem_id="train-start",
                               visible=not studio.workspace.read_only)  # fmt: skip
-    return SimpleNamespace(fields=fields, preset=preset, size=size, preview=preview, problems=problems, start=start)
+            with gr.Row(equal_height=True, visible=not studio.workspace.read_only):
+                preset_name = gr.Textbox(label="save the form as a preset", placeholder="preset name", scale=2,
+                                         max_lines=1, elem_id="train-preset-name")  # fmt: skip
+                save = gr.Button("Save preset", size="md", scale=1, elem_id="train-preset-save")
+    return SimpleNamespace(fields=fields, preset=preset, size=size, preview=preview, problems=problems, start=start,
+                           preset_name=preset_name, save=save)  # fmt: skip
 
 
 def _runs(studio: Studio) -> SimpleNamespace:
@@ -223,10 +273,14 @@ def _runs(studio: Studio) -> SimpleNamespace:
                 resume = gr.Button("Resume", size="md", elem_id="train-resume")
                 start_over = gr.Button("Start over from step 0", size="md", visible=False, elem_id="train-start-over")
                 kill = gr.Button("Kill", size="md")
-            refresh = gr.Button("Refresh list", size="md")
+                cancel = gr.Button("Cancel queued run", size="md", elem_id="train-cancel")
+            with gr.Row():
+                clone = gr.Button("Clone into the form", size="md", elem_id="train-clone")
+                refresh = gr.Button("Refresh list", size="md")
             gr.Markdown("Stop finishes the step and saves a checkpoint and the adapter; Resume continues a "
-                        "stopped or failed run from its latest checkpoint; Kill ends it at once.",
-                        visible=writable)  # fmt: skip
+                        "stopped or failed run from its latest checkpoint; Kill ends it at once. Cancel takes a "
+                        "queued run out of the queue (its config stays); Clone fills the form with the run's "
+                        "config under a new name.", visible=writable)  # fmt: skip
             with gr.Accordion("Delete this run", open=False, visible=writable):
                 confirm = gr.Textbox(label="confirm deletion", placeholder="type the run's name",
                                      info="Deletes the run folder: checkpoints, adapter and logs.")  # fmt: skip
@@ -246,6 +300,7 @@ def _runs(studio: Studio) -> SimpleNamespace:
     with gr.Accordion("Progress as JSON", open=False):
         numbers = gr.JSON(label="progress", elem_id="train-numbers")
     return SimpleNamespace(run=run, stop=stop, resume=resume, start_over=start_over, kill=kill, refresh=refresh,
+                           cancel=cancel, clone=clone,
                            confirm=confirm, delete=delete, headline=headline, error=error, loss_plot=loss_plot,
                            lr_plot=lr_plot, grad_plot=grad_plot, log=log, numbers=numbers)  # fmt: skip
 
@@ -276,15 +331,18 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     start.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
                                              for n in FORM_FIELDS])  # fmt: skip
     form.start.click(start, inputs, [runs.run, form.problems, fields["name"]], api_name="start_training")
-    for action in ("stop", "resume", "start_over", "kill"):
+    for action in ("stop", "resume", "start_over", "kill", "cancel"):
         getattr(runs, action).click(partial(run_command, studio, action), runs.run, [runs.run, runs.start_over],
                                     api_name=f"{action}_run")  # fmt: skip
     runs.delete.click(partial(run_command, studio, "delete"), [runs.run, runs.confirm], [runs.run, runs.start_over],
                       api_name="delete_run")  # fmt: skip
     runs.refresh.click(partial(refresh_runs, studio), runs.run, runs.run, **private)
+    runs.clone.click(partial(clone_run, studio), runs.run, [*inputs, form.size], api_name="clone_run")
+    form.save.click(partial(save_preset, studio), [form.preset_name, *inputs], [form.preset, form.problems],
+                    api_name="save_preset")  # fmt: skip
     outputs = tick_outputs(runs, seen)
     timer.tick(outputs.wrap(partial(tick, studio)), [runs.run, seen], outputs.components, api_name="train_tick",
                show_progress="hidden")  # fmt: skip
-    demo.load(partial(on_load, studio), None, [runs.run, fields["name"], fields["data"]], **private)
+    demo.load(partial(on_load, studio), None, [runs.run, *inputs, form.size, form.preset], **private)
     demo.load(show_config, inputs, [form.preview, form.problems], **private)
     return {"fields": fields, "run": runs.run}

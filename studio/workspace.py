@@ -5,6 +5,7 @@
     <workspace>/adapters/      adapter folders imported from elsewhere
     <workspace>/generations/   one folder per comparison: <variant>.mp4, compare.mp4, compare.json
     <workspace>/exports/       adapter zips made for download
+    <workspace>/presets/       Train form presets saved under a name (studio.form_sources)
     <workspace>/.gradio/       Gradio's upload and cache folder (GRADIO_TEMP_DIR)
 """
 
@@ -20,8 +21,10 @@ from studio.folders import Workspace
 if TYPE_CHECKING:
     from studio.adapter_registry import AdapterRegistry
     from studio.dataset_controller import DatasetController
+    from studio.form_sources import FormSources
     from studio.generation_client import GenerationClient
     from studio.jobs import JobManager
+    from studio.run_queue import RunQueue
     from studio.run_view import RunMonitor
 
 DEFAULT_WORKSPACE = "workspace"
@@ -66,8 +69,18 @@ class Studio:
     adapters: "AdapterRegistry"
     generation: "GenerationClient"
     keep_days: float = 0.0  # generations, uploads and exports older than this are pruned; 0 keeps all
+    queue: "RunQueue" = None  # None: one without a watcher, made from `jobs` and `generation`
+    sources: "FormSources" = None  # presets and past runs for the Train form
+
+    def __post_init__(self) -> None:
+        from studio.form_sources import FormSources
+        from studio.run_queue import RunQueue, gpu_handover
+
+        self.queue = self.queue or RunQueue(self.jobs, gpu_handover(self.generation))
+        self.sources = self.sources or FormSources(self.workspace)
 
     def close(self) -> None:
+        self.queue.close()
         self.generation.close()
 
 
@@ -82,5 +95,8 @@ def open_studio(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False, a
 
     ws = prepare(path, read_only, allow_local_folders, max_gb)
     jobs = JobManager(ws)
-    return Studio(ws, jobs, RunMonitor(jobs), DatasetController(ws, jobs), AdapterRegistry(ws),
-                  GenerationClient(ws, jobs))  # fmt: skip
+    studio = Studio(ws, jobs, RunMonitor(jobs), DatasetController(ws, jobs), AdapterRegistry(ws),
+                    GenerationClient(ws, jobs))  # fmt: skip
+    if not read_only:  # the queue left by the last studio process (if any) starts again from here
+        studio.queue.watch()
+    return studio

@@ -146,12 +146,14 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
         assert report["headers"] == ["file", "frames", "fps", "resolution", "caption", "problem"]
         assert len(report["data"]) == 48 and {row[5] for row in report["data"]} == {"ok"}
 
-        # Train: a short real run; a second start while it trains is refused, naming the busy run.
+        # Train: a short real run; a second start while it trains is queued (and cancelled here).
         run, problems, next_name = client.predict(name="api-run", **SHORT_RUN, api_name="/start_training")
         assert run["value"] == "api-run" and next_name == "api-run-2"
-        _, refusal, _ = client.predict(name="other", **SHORT_RUN, api_name="/start_training")
-        assert refusal.startswith("**Not started:** Run 'api-run' is training")
-        assert not (ws / "runs" / "other").exists()
+        queued, _, _ = client.predict(name="other", **SHORT_RUN, api_name="/start_training")
+        assert queued["value"] == "other"
+        assert json.loads((ws / "runs" / "other" / "status.json").read_text())["state"] == "queued"
+        client.predict("other", api_name="/cancel_run")
+        assert json.loads((ws / "runs" / "other" / "status.json").read_text())["state"] == "cancelled"
         tick = wait_for_run(client, "api-run")
         headline, numbers = tick["headline"], tick["numbers"]
         assert numbers["state"] == "finished", f"{tick['error']}\n{tick['log']}"

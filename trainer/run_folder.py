@@ -6,6 +6,7 @@ defined here). A run is the folder `<output_dir>/<name>/` (the studio's output_d
 
     config.json          the validated TrainConfig the run was started with (written once, by whoever starts it)
     status.json          how the run stands: see `Status`; with the exit code, the truth about how it ended
+                         (a run the studio queued has config.json and status.json only, state `queued`)
     metrics.jsonl        one JSON object per line, appended by the main process only; see `EVENTS`
     train.log            human-readable log of every phase (tracebacks of unexpected failures land here)
     process.log          the launched process's stdout and stderr, written by whoever launched it
@@ -97,10 +98,12 @@ EVENTS: dict[str, dict[str, str]] = {
 
 
 class RunState(str, Enum):
+    QUEUED = "queued"  # config.json written by the studio, waiting for the run before it to end (studio.run_queue)
     RUNNING = "running"
     FINISHED = "finished"
     STOPPED = "stopped"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # taken out of the queue before it started; its config.json stays
 
 
 @dataclass
@@ -111,6 +114,7 @@ class Status:
     total: int = 0
     error: str | None = None
     exit_code: int | None = None  # written by whoever saw the process end (the trainer cannot know its own)
+    queued_at: float | None = None  # Unix seconds it joined the queue (state queued): the queue's order
     updated: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
