@@ -20,7 +20,6 @@ import json
 import math
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -29,12 +28,10 @@ import torch
 
 from trainer import cosmos
 from trainer.tinyworld import model as tiny
+from trainer.tinyworld.pretrain_data import NUM_FRAMES, SIZE, shapes_world, strokes_world
 from trainer.tinyworld.pretrain_report import machine, report_markdown
 from trainer.tinyworld.sample_datasets import clip_seed
-from trainer.tinyworld.shapes_world import render_shapes_clip, sample_shapes_clip, shapes_caption
-from trainer.tinyworld.strokes_world import render_strokes_clip
 
-SIZE, NUM_FRAMES = 64, 17  # the sample robot dataset's clip shape (trainer.tinyworld.builtin.SAMPLE_SETTINGS)
 HELD_OUT_SEED_OFFSET = 1  # held-out shapes clips come from dataset seed + 1: no clip seed in common
 VAE_WORLDS = ("shapes", "strokes")
 FIT_SHARES = {"vae_image_steps": 0.3, "vae_video_steps": 0.4, "dit_steps": 0.3}  # of fit_seconds
@@ -79,31 +76,7 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-# ------------------------------------------------------------------------------------------------- data
-def _shapes_clip(seed: int) -> tuple[np.ndarray, str]:
-    clip = sample_shapes_clip(seed, SIZE, NUM_FRAMES)
-    return render_shapes_clip(clip), shapes_caption(clip)
-
-
-def _render(function, seeds: list[int], workers: int) -> list:
-    if workers <= 1:
-        return [function(seed) for seed in seeds]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(function, seeds, chunksize=32))
-
-
-def shapes_world(clips: int, seed: int, workers: int = 1) -> tuple[torch.Tensor, list[str]]:
-    """The clips `make_shapes_dataset(clips=clips, seed=seed)` writes, rendered in memory (no H.264 round trip):
-    uint8 [N, F, H, W, 3] and one caption per clip."""
-    rendered = _render(_shapes_clip, [clip_seed(seed, i) for i in range(clips)], workers)
-    return torch.from_numpy(np.stack([frames for frames, _ in rendered])), [caption for _, caption in rendered]
-
-
-def strokes_world(clips: int, seed: int, workers: int = 1) -> torch.Tensor:
-    rendered = _render(render_strokes_clip, [clip_seed(seed, i) for i in range(clips)], workers)
-    return torch.from_numpy(np.stack(rendered))
-
-
+# ------------------------------------------------------------------------------------------------- data, fit
 def to_video(frames: torch.Tensor) -> torch.Tensor:
     """uint8 [B, F, H, W, 3] -> float [B, 3, F, H, W] in [-1, 1]."""
     return frames.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
@@ -327,7 +300,7 @@ def write_record(out_dir: Path, record: dict) -> None:
 def rescore(out_dir: Path, work_dir: Path) -> dict:
     """Score a base pre-trained with `score: false` (say on a machine without ffmpeg) and complete its report."""
     record = json.loads((out_dir / "pretraining.json").read_text())
-    s = PretrainSettings(**{**record["settings"], "conditional_frames": tuple(map(tuple, record["settings"]["conditional_frames"]))})
+    s = PretrainSettings(**{**record["settings"], "conditional_frames": PretrainSettings.conditional_frames})
     t0 = time.perf_counter()
     record["held_out_scores"] = score_all(out_dir, work_dir, s, tiny.TinySpec(**record["spec"]))
     record["timings_s"]["scoring"] = round(time.perf_counter() - t0, 1)
@@ -397,8 +370,7 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     latents = (raw - mean) * inv_std
     embeds = torch.cat([cosmos.encode_prompts(pipe, captions[i : i + 64], device=torch.device("cpu"))
                         for i in range(0, len(captions), 64)]).float().to(device)  # fmt: skip
-    recon_psnr = reconstruction_psnr(vae, held_frames)
-    probe = robot_probe(vae)
+    recon_psnr, probe = reconstruction_psnr(vae, held_frames), robot_probe(vae)
     log(f"vae held-out reconstruction PSNR {recon_psnr:.2f} dB; robot probe {probe}")
     t = lap("latents", t)
 
@@ -408,8 +380,7 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     dit_history = train_dit(transformer, latents, embeds, s)
     t = lap("dit", t)
 
-    for name in ("vae", "transformer"):
-        components[name] = components[name].cpu()
+    components.update(vae=vae.cpu(), transformer=transformer.cpu())
     tiny.save_pipeline(components, out_dir, spec)
     timings["pretraining"] = round(time.perf_counter() - t_start, 1)
     record = {

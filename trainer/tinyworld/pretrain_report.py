@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 
-SIZE, NUM_FRAMES = 64, 17  # trainer.tinyworld.pretrain's clip shape
+from trainer.tinyworld.pretrain_data import NUM_FRAMES, SIZE
 
 
 def machine() -> dict:

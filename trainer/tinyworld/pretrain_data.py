@@ -1,0 +1,39 @@
+"""The pre-training worlds in memory: the shapes clips (with captions) and the strokes clips, rendered by
+several processes when asked. In memory, not as mp4 files: no H.264 round trip, and no ffmpeg needed."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+
+from trainer.tinyworld.sample_datasets import clip_seed
+from trainer.tinyworld.shapes_world import render_shapes_clip, sample_shapes_clip, shapes_caption
+from trainer.tinyworld.strokes_world import render_strokes_clip
+
+SIZE, NUM_FRAMES = 64, 17  # the sample robot dataset's clip shape (trainer.tinyworld.builtin.SAMPLE_SETTINGS)
+
+
+def _shapes_clip(seed: int) -> tuple[np.ndarray, str]:
+    clip = sample_shapes_clip(seed, SIZE, NUM_FRAMES)
+    return render_shapes_clip(clip), shapes_caption(clip)
+
+
+def _render(function, seeds: list[int], workers: int) -> list:
+    if workers <= 1:
+        return [function(seed) for seed in seeds]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(function, seeds, chunksize=32))
+
+
+def shapes_world(clips: int, seed: int, workers: int = 1) -> tuple[torch.Tensor, list[str]]:
+    """The clips `make_shapes_dataset(clips=clips, seed=seed)` writes, rendered in memory (no H.264 round trip):
+    uint8 [N, F, H, W, 3] and one caption per clip."""
+    rendered = _render(_shapes_clip, [clip_seed(seed, i) for i in range(clips)], workers)
+    return torch.from_numpy(np.stack([frames for frames, _ in rendered])), [caption for _, caption in rendered]
+
+
+def strokes_world(clips: int, seed: int, workers: int = 1) -> torch.Tensor:
+    rendered = _render(render_strokes_clip, [clip_seed(seed, i) for i in range(clips)], workers)
+    return torch.from_numpy(np.stack(rendered))
