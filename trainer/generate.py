@@ -24,7 +24,10 @@ from trainer.config import Problem
 from trainer.dora_inference import frozen_dora_norms
 from trainer.generate_settings import GenerateSettings
 from trainer.precision import resolve as resolve_precision
-from trainer.run_folder import COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, WEIGHTS_FILE, card_summary, read_card
+from trainer.run_folder import (
+    ADAPTER_DIR, CHECKPOINT_LABEL, CHECKPOINTS_DIR, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, WEIGHTS_FILE, card_summary,
+    read_card,
+)  # fmt: skip
 from trainer.video import VideoError, probe_video, read_frames, write_video
 from trainer.video_shape import condition_frames
 
@@ -41,9 +44,20 @@ class AdapterChoice:
 
     @property
     def name(self) -> str:
-        folder = Path(self.path)
-        label = folder.parent.name if folder.name == "adapter" else folder.name  # runs/<name>/adapter -> <name>
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", label) or "adapter"
+        return variant_name(self.path)
+
+
+def variant_name(path: str | Path) -> str:
+    """The label of an adapter folder: runs/<run>/adapter -> <run>, runs/<run>/checkpoints/step-N -> <run>@step-N
+    (CHECKPOINT_LABEL), any other folder -> its name. Also its file name (<label>.mp4) and peft adapter name."""
+    folder = Path(path)
+    if folder.name == ADAPTER_DIR:
+        label = folder.parent.name
+    elif folder.parent.name == CHECKPOINTS_DIR and folder.name.startswith("step-"):
+        label = CHECKPOINT_LABEL.format(run=folder.parent.parent.name, checkpoint=folder.name)
+    else:
+        label = folder.name
+    return re.sub(r"[^A-Za-z0-9_.@-]", "_", label) or "adapter"
 
 
 @dataclass(kw_only=True)

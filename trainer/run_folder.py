@@ -10,7 +10,8 @@ defined here). A run is the folder `<output_dir>/<name>/` (the studio's output_d
     train.log            human-readable log of every phase (tracebacks of unexpected failures land here)
     process.log          the launched process's stdout and stderr, written by whoever launched it
     invalid_items.json   clips dropped by `skip_invalid: true`, each with its reason (only when some were)
-    checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE
+    checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE;
+                         its adapter is loadable like adapter/ (WEIGHTS_FILE + card), the variant <run>@step-N
     adapter/             the weights file + adapter_card.json (see `CARD_KEYS`) + README.md (a model card)
     trackers/            the experiment tracker's local files (only with report_to, see trainer.trackers)
 
@@ -36,6 +37,8 @@ CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
 TRACKERS_DIR = "trackers"
 CHECKPOINT_DONE_MARK = "DONE"
+# A checkpoint as a variant (Generate & compare, evaluate, compare.json, compare.mp4): "<run>@step-N".
+CHECKPOINT_LABEL = "{run}@{checkpoint}"
 PROCESS_LOG = "process.log"
 RUNS_DIR = "runs"  # TrainConfig's default output_dir, and the studio's <workspace>/runs
 
