@@ -20,6 +20,7 @@ from studio.folders import Workspace
 if TYPE_CHECKING:
     from studio.adapter_registry import AdapterRegistry
     from studio.dataset_controller import DatasetController
+    from studio.evaluation import Evaluator
     from studio.generation_client import GenerationClient
     from studio.jobs import JobManager
     from studio.run_view import RunMonitor
@@ -66,6 +67,13 @@ class Studio:
     adapters: "AdapterRegistry"
     generation: "GenerationClient"
     keep_days: float = 0.0  # generations, uploads and exports older than this are pruned; 0 keeps all
+    evaluation: "Evaluator | None" = None  # made from the adapters and generation when not given
+
+    def __post_init__(self):
+        if self.evaluation is None:
+            from studio.evaluation import Evaluator
+
+            self.evaluation = Evaluator(self.adapters, self.generation)
 
     def close(self) -> None:
         self.generation.close()
@@ -76,6 +84,7 @@ def open_studio(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False, a
     """Prepare the workspace and its controllers (re-attaching to a run that is still training)."""
     from studio.adapter_registry import AdapterRegistry
     from studio.dataset_controller import DatasetController
+    from studio.evaluation import Evaluator
     from studio.generation_client import GenerationClient
     from studio.jobs import JobManager
     from studio.run_view import RunMonitor

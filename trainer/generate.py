@@ -131,9 +131,12 @@ class Renderer:
 
     def render(self, request: GenerateRequest, progress: Progress | None = None) -> dict:
         """Render every variant and write the mp4s and compare.json; returns the compare.json record."""
+        return self.write_comparison(request, self.render_frames(request, progress))
+
+    def write_comparison(self, request: GenerateRequest, rendered: Rendered) -> dict:
+        """Write rendered variants into request.out_dir: the mp4s, compare.mp4 and compare.json (returned)."""
         out = Path(request.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        rendered = self.render_frames(request, progress)
         for name, frames in rendered.frames.items():
             write_video(out / f"{name}.mp4", frames, request.fps)
         labels = [variant_label(r) for r in rendered.records]  # records and frames are in variant order
