@@ -2,14 +2,16 @@
 
 `trainer evaluate` runs in a child process (studio.evaluation); the page shows its progress, then the first
 clip's videos (in the tab's results area) with the scores table next to them. The handler streams dicts of
-OUTPUTS by name, as the Generate button's does.
+OUTPUTS by name, as the Generate button's does. The handlers get the `Page`: the studio and the helpers this
+tab shares with the Generate button (tab_generate builds it, so neither module imports the other's handlers).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 import pandas as pd
@@ -28,9 +30,20 @@ INPUTS = (*SETTING_NAMES, "adapters", "strengths", "eval_data", "eval_clips")
 OUTPUTS = ("eval_status", "result", "summary", "files", "record_json", "scores")
 
 
+@dataclass(frozen=True)
+class Page:
+    studio: Studio
+    owner: Callable  # gr.Request -> the browser session that may cancel
+    strengths: Callable  # the strength table -> {variant: strength}
+    results: Callable  # (compare.json record, folder, redact) -> the results area's outputs by name
+    user_error: Callable  # message -> gr.Error
+
+
 def scores_table(result: dict) -> pd.DataFrame:
     """One row per variant (val loss, PSNR, SSIM, hand accuracy), then the reference rows evaluate reports."""
-    rows = [[name, round(v["val_loss"], 4), round(v["psnr"], 2), round(v["ssim"], 3), _share(v["hand_accuracy"])]
+    scale = {a["name"]: a["scale"] for a in result["settings"].get("adapters", [])}
+    rows = [[name if name not in scale else f"{name} (strength {scale[name]:g})", round(v["val_loss"], 4),
+             round(v["psnr"], 2), round(v["ssim"], 3), _share(v["hand_accuracy"])]
             for name, v in result["variants"].items()]  # fmt: skip
     ref = result["reference"]
     for label, psnr, ssim, hand in REFERENCE_ROWS:
@@ -42,17 +55,16 @@ def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
-def evaluate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form):
+def evaluate(page: Page, session: gr.Request, progress=gr.Progress(), **form):
     """Stream the child's progress, then the comparison of the first clip and the scores table."""
-    from studio.tab_generate import _owner, _results, _strengths, _user_error
-
+    studio = page.studio
     settings = {name: form[name] for name in SETTING_NAMES} | {"model": form["model"] or TINY_MODEL}
     variants = list(form["adapters"] or [])
     clips = form["eval_clips"]
     clips = int(clips) if isinstance(clips, (int, float)) and float(clips).is_integer() else -1  # -1: refused, named
     try:
-        events = studio.evaluation.evaluate(settings, variants, _strengths(form["strengths"]), form["eval_data"] or "",
-                                            clips, owner=_owner(session))  # fmt: skip
+        events = studio.evaluation.evaluate(settings, variants, page.strengths(form["strengths"]),
+                                            form["eval_data"] or "", clips, owner=page.owner(session))  # fmt: skip
         for event in events:
             if event["event"] == "progress":
                 total = event["clips"] * (len(variants) + 1) * event["steps"]
@@ -61,7 +73,7 @@ def evaluate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
                 yield {"eval_status": f"Evaluating clip {event['clip']} of {event['clips']} ({event['key']}): "
                                       f"**{event['variant']}** step {event['step']}/{event['steps']}"}  # fmt: skip
             elif event["event"] == "done":
-                shown = _results(event["record"], Path(event["out_dir"]), studio.datasets.paths.redact)
+                shown = page.results(event["record"], Path(event["out_dir"]), studio.datasets.paths.redact)
                 where = "" if studio.workspace.read_only else " and into each adapter's card"
                 settings_used = event["result"]["settings"]
                 yield {**{k: v for k, v in shown.items() if k != "status"}, "scores": scores_table(event["result"]),
@@ -69,17 +81,15 @@ def evaluate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
                                       f"in `generations/{Path(event['out_dir']).name}/compare.json`{where}. "
                                       "The videos are the first clip's."}  # fmt: skip
     except REFUSALS as exc:
-        raise _user_error(studio.datasets.paths.redact(str(exc))) from None
+        raise page.user_error(studio.datasets.paths.redact(str(exc))) from None
 
 
 def _index(variant: str, variants: list[str]) -> int:
     return 0 if variant == "base" or variant not in variants else variants.index(variant) + 1
 
 
-def cancel(studio: Studio, request: gr.Request):
-    from studio.tab_generate import _owner
-
-    if studio.evaluation.cancel(_owner(request) or ""):
+def cancel(page: Page, request: gr.Request):
+    if page.studio.evaluation.cancel(page.owner(request) or ""):
         return "Cancelling the evaluation."
     return "Nothing to cancel: no evaluation of this page is running."
 
@@ -106,10 +116,11 @@ def table() -> gr.Dataframe:
                         interactive=False, elem_id="eval-scores")  # fmt: skip
 
 
-def wire(studio: Studio, demo: gr.Blocks, ui: dict[str, Any], bound) -> None:
-    """Connect the controls; `ui` holds every component of the tab by name, `bound` binds `studio`."""
+def wire(page: Page, demo: gr.Blocks, ui: dict[str, Any], bound) -> None:
+    """Connect the controls; `ui` holds every component of the tab by name, `bound(fn, page)` binds the page."""
+    studio = page.studio
     outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})
-    ui["eval_go"].click(outputs.wrap(bound(evaluate, studio)), inputs_kwargs={n: ui[n] for n in INPUTS},
+    ui["eval_go"].click(outputs.wrap(bound(evaluate, page)), inputs_kwargs={n: ui[n] for n in INPUTS},
                         outputs=outputs.components, api_name="evaluate", concurrency_limit=None)  # fmt: skip
-    ui["eval_stop"].click(bound(cancel, studio), None, ui["eval_status"], api_name="cancel_evaluation")
+    ui["eval_stop"].click(bound(cancel, page), None, ui["eval_status"], api_name="cancel_evaluation")
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, ui["eval_data"], api_visibility="private")

@@ -213,7 +213,8 @@ def _bound(fn, studio: Studio):
             return fn(studio, *args, **kwargs)
     signature = inspect.signature(fn)
     bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
-    bound.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "studio"}
+    first = next(iter(signature.parameters))  # the studio, or tab_evaluate's Page
+    bound.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != first}
     bound.__name__ = fn.__name__
     return bound
 
@@ -348,7 +349,8 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     ui["preset"].input(apply_preset, ui["preset"], [ui[n] for n in TUNED], **private).then(
         lambda name: gr.update(info=PRESET_HELP[name]), ui["preset"], ui["preset"], **private
     )
-    tab_evaluate.wire(studio, demo, ui, _bound)
+    page = tab_evaluate.Page(studio, owner=_owner, strengths=_strengths, results=_results, user_error=_user_error)
+    tab_evaluate.wire(page, demo, ui, _bound)
     refresh = partial(adapter_choices, studio)
     var.refresh.click(refresh, None, var.adapters, api_name="refresh_adapters")
     demo.load(refresh, None, var.adapters, **private)

@@ -95,3 +95,22 @@ def test_refusals_name_the_field(studio, change, message):
     request = {"settings": SETTINGS, "variants": ["robot"], "data": "sample:held_out", "max_clips": 1} | change
     with pytest.raises(REFUSALS, match=message):
         studio.evaluation.check(**request)
+
+
+def test_the_adapters_tab_shows_the_cards_evaluation(studio, workspace):
+    from studio.tab_adapters import show
+    from trainer.run_folder import write_json_atomic
+
+    folder = workspace / "runs" / "robot" / "adapter"
+    card = json.loads((folder / "adapter_card.json").read_text())
+    scores = {"val_loss": 0.12345, "psnr": 21.456, "ssim": 0.5, "hand_accuracy": 0.75}
+    write_json_atomic(folder / "adapter_card.json", card | {"evaluation": {
+        "data": "sample:held_out", "clips": 4, "created": "2026-01-01T00:00:00Z", "scores": scores,
+        "base": scores | {"psnr": 19.0, "hand_accuracy": None}}})  # fmt: skip
+    try:
+        text, raw = show(studio, "robot")
+    finally:
+        write_json_atomic(folder / "adapter_card.json", card)
+    assert raw["evaluation"]["scores"] == scores
+    assert "**Evaluation** on 4 clip(s) of `sample:held_out`" in text
+    assert "| PSNR (dB) | 21.46 | 19.00 |" in text and "| hand accuracy | 0.75 | — |" in text
