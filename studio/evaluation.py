@@ -92,6 +92,11 @@ class Evaluator:
         self.ws.require_room("evaluating")
         if not self._slot.acquire(blocking=False):
             raise EvaluationError("An evaluation is already running; wait for it to finish or cancel it.")
+        if self.generation.gpu:  # the child loads its own pipeline: the worker's copy leaves the GPU first
+            if self.generation.busy:
+                self._slot.release()
+                raise EvaluationError("A generation is running on the GPU; evaluate after it finishes.")
+            self.generation.close()
         owner = owner or uuid.uuid4().hex
         try:
             out_dir = self.generation.new_out_dir()
