@@ -52,6 +52,7 @@ def test_events_comparison_and_cards(run_dir, tmp_path):
         assert entry["data"] == "sample:held_out" and entry["clips"] == 1
         assert entry["scores"] == scores["variants"][name] and entry["base"] == scores["variants"]["base"]
         assert entry["settings"]["steps"] == 2 and card["rank"] == 4  # the rest of the card is kept
+        assert json.loads((folder / "evaluation.json").read_text()) == scores  # what publish shows
 
 
 def test_errors_are_one_event_and_the_exit_code(tmp_path):

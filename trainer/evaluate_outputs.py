@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from trainer.model_card import EVALUATION_FILE
 from trainer.run_folder import (
     CARD_FILE, COMPARE_EVALUATION_KEY, COMPARE_RECORD_FILE, EVALUATE_EVENTS, read_card, write_json_atomic,
 )  # fmt: skip
@@ -68,12 +69,14 @@ def card_entry(result: dict, variant: str) -> dict:
 
 
 def record_in_cards(adapters: list, result: dict) -> list[Path]:
-    """Write each adapter's scores into its adapter_card.json (created when missing); returns the cards written."""
+    """Write each adapter's scores into its adapter_card.json (created when missing), and the whole result as its
+    evaluation.json (what `publish` puts in the model card); returns the cards written."""
     written = []
     for choice in adapters:
         folder = Path(choice.path)
         card = read_card(folder)
         card["evaluation"] = card_entry(result, choice.name)
         write_json_atomic(folder / CARD_FILE, card)
+        write_json_atomic(folder / EVALUATION_FILE, result)
         written.append(folder / CARD_FILE)
     return written

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the first clip's comparison there (one mp4 per variant, compare.mp4, and "
                              "compare.json with the scores under \"evaluation\")")
     parser.add_argument("--card", action="store_true",
-                        help="record the scores in each adapter's adapter_card.json (key \"evaluation\")")
+                        help="record the scores in each adapter's adapter_card.json (key \"evaluation\") and as its "
+                             "evaluation.json (which publish shows in the model card)")
     parser.add_argument("--events", action="store_true",
                         help="print JSON lines instead: progress events, then one done event with the scores (or "
                              "an error event); the schema is trainer.run_folder.EVALUATE_EVENTS")
