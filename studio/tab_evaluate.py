@@ -108,7 +108,7 @@ def controls(studio: Studio) -> SimpleNamespace:
         status = gr.Markdown("Scores the base model and the chosen variants with the settings on the left: val loss,"
                              " PSNR and SSIM against the real clip, and which arm moves on the sample world.",
                              elem_id="eval-status")  # fmt: skip
-    return SimpleNamespace(eval_data=data, eval_clips=clips, go=go, stop=stop, eval_status=status)
+    return SimpleNamespace(eval_data=data, eval_clips=clips, eval_go=go, eval_stop=stop, eval_status=status)
 
 
 def table() -> gr.Dataframe:
@@ -123,4 +123,7 @@ def wire(page: Page, demo: gr.Blocks, ui: dict[str, Any], bound) -> None:
     ui["eval_go"].click(outputs.wrap(bound(evaluate, page)), inputs_kwargs={n: ui[n] for n in INPUTS},
                         outputs=outputs.components, api_name="evaluate", concurrency_limit=None)  # fmt: skip
     ui["eval_stop"].click(bound(cancel, page), None, ui["eval_status"], api_name="cancel_evaluation")
-    demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, ui["eval_data"], api_visibility="private")
+    private = {"api_visibility": "private"}
+    demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, ui["eval_data"], **private)
+    # A new comparison is not what the last scores were measured on.
+    ui["go"].click(lambda: pd.DataFrame(columns=SCORE_COLUMNS), None, ui["scores"], **private)

@@ -326,8 +326,7 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
                 var = _variants(studio)
                 evaluation = tab_evaluate.controls(studio)
         out = _results_area()
-    ui = {**vars(cond), **opts, **vars(var), **vars(out),
-          **{name if name.startswith("eval_") else f"eval_{name}": c for name, c in vars(evaluation).items()}}
+    ui = {**vars(cond), **opts, **vars(var), **vars(out), **vars(evaluation)}
     private = {"api_visibility": "private"}
     outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})
     # concurrency_limit=None: a second request waits inside the client (and says so) instead of in Gradio's queue.
