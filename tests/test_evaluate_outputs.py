@@ -62,3 +62,9 @@ def test_errors_are_one_event_and_the_exit_code(tmp_path):
     assert event["event"] == "error" and "missing" in event["message"]
     bad = run_trainer("evaluate", "--events", "--num-frames", "10")
     assert bad.returncode == 2 and json.loads(bad.stdout)["message"].startswith("num_frames")
+    old = tmp_path / "runs" / "robot" / "checkpoints" / "step-1"
+    old.mkdir(parents=True)
+    (old / "adapter_state.safetensors").write_bytes(b"weights")
+    older = run_trainer("evaluate", "--adapter", str(old))
+    assert older.returncode == 2
+    assert "it is a checkpoint saved before checkpoints held a loadable adapter" in older.stderr
