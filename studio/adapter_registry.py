@@ -2,6 +2,8 @@
 
 Trained adapters are `<workspace>/runs/<run>/adapter/`; imported ones are `<workspace>/adapters/<name>/`. An
 adapter is a folder holding the weights file; its adapter_card.json (written by the trainer) is optional.
+A run's complete checkpoints are variants too (`variants()`, named `<run>@step-N`): they can be compared and
+evaluated, not zipped or deleted here.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ import pandas as pd
 
 from studio.paths import PathPolicy, as_workspace, check_name, is_inside
 from studio.folders import Refused, Workspace
-from trainer.run_folder import ADAPTER_DIR, CARD_FILE, CARD_SUMMARY_KEYS, WEIGHTS_FILE, read_card
+from trainer.run_folder import (
+    ADAPTER_DIR, CARD_FILE, CARD_SUMMARY_KEYS, CHECKPOINT_DONE_MARK, CHECKPOINT_LABEL, CHECKPOINTS_DIR, WEIGHTS_FILE,
+    read_card,
+)  # fmt: skip
 
-Source = Literal["run", "imported"]
+Source = Literal["run", "imported", "checkpoint"]
+OLD_CHECKPOINT = ("saved before checkpoints held a loadable adapter: it can resume the run but not be rendered; "
+                  "compare the run's final adapter, or train on with resume to save new checkpoints")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,38 @@ class AdapterRegistry:
         found = [(p, "run") for p in sorted(self.runs_dir.glob(f"*/{ADAPTER_DIR}/{WEIGHTS_FILE}"))]
         found += [(p, "imported") for p in sorted(self.imported_dir.glob(f"*/{WEIGHTS_FILE}"))]
         return [_read_adapter(weights.parent, source) for weights, source in found if is_inside(weights, self.workspace)]
+
+    def checkpoints(self) -> tuple[list[AdapterInfo], dict[str, str]]:
+        """Every run's complete checkpoints as variants (by run, then step), and those that cannot be rendered
+        by label, with the reason."""
+        usable, unusable = [], {}
+        for run in sorted(p for p in self.runs_dir.glob("*") if p.is_dir()):
+            done = [p for p in (run / CHECKPOINTS_DIR).glob("step-*")
+                    if p.name[5:].isdigit() and (p / CHECKPOINT_DONE_MARK).is_file()]  # fmt: skip
+            for folder in sorted(done, key=lambda p: int(p.name[5:])):
+                if not is_inside(folder, self.workspace):
+                    continue
+                if (folder / WEIGHTS_FILE).is_file():
+                    usable.append(_read_adapter(folder, "checkpoint"))
+                else:
+                    unusable[CHECKPOINT_LABEL.format(run=run.name, checkpoint=folder.name)] = OLD_CHECKPOINT
+        return usable, unusable
+
+    def variants(self) -> list[AdapterInfo]:
+        """What Generate & compare and Evaluate offer beside the base model: the adapters, then the checkpoints."""
+        return self.list() + self.checkpoints()[0]
+
+    def variant(self, name: str) -> AdapterInfo:
+        """The adapter or checkpoint named `name` (as variants() names it), else AdapterError saying why."""
+        matches = [info for info in self.variants() if info.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        why = self.checkpoints()[1].get(name)
+        if why:
+            raise AdapterError(f"Checkpoint {name!r} was {why}.")
+        if matches:
+            raise AdapterError(f"Two adapters are named {name!r}; rename the folder adapters/{name}.")
+        raise AdapterError(f"No adapter or checkpoint named {name[:80]!r} in the workspace; pick one from the list.")
 
     def get(self, name: str) -> AdapterInfo:
         check_name(name, "adapter")
@@ -169,7 +208,8 @@ def _weights_folder(root: Path) -> Path:
 
 
 def _read_adapter(folder: Path, source: Source) -> AdapterInfo:
-    name = folder.parent.name if source == "run" else folder.name
+    name = {"run": folder.parent.name, "imported": folder.name,
+            "checkpoint": CHECKPOINT_LABEL.format(run=folder.parent.parent.name, checkpoint=folder.name)}[source]  # fmt: skip
     card = read_card(folder)
     values = {key: card.get(key) for key in CARD_FIELDS}
     if isinstance(values["dataset"], dict):  # the trainer records path, clip count and digest; the table shows the path

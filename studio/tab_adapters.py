@@ -51,7 +51,25 @@ def show(studio: Studio, name: str | None):
         raw = json.loads((info.path / CARD_FILE).read_text())
     except (OSError, ValueError):
         raw = None
-    return card_markdown(info, studio.adapters.paths.show(info.path)), raw
+    shown = card_markdown(info, studio.adapters.paths.show(info.path))
+    return shown + evaluation_markdown((raw or {}).get("evaluation") if isinstance(raw, dict) else None), raw
+
+
+def evaluation_markdown(entry: dict | None) -> str:
+    """The card's latest evaluation (Generate & compare's Evaluate) as a small table, beside the base model's."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("scores"), dict):
+        return ""
+    base = entry.get("base") or {}
+    rows = []
+    for key, label, digits in (("val_loss", "val loss", 4), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3),
+                               ("hand_accuracy", "hand accuracy", 2)):  # fmt: skip
+        rows.append(f"| {label} | {_score(entry['scores'].get(key), digits)} | {_score(base.get(key), digits)} |")
+    return (f"\n\n**Evaluation** on {entry.get('clips')} clip(s) of `{entry.get('data')}` ({entry.get('created')})"
+            "\n\n| score | this adapter | base model |\n|---|---|---|\n" + "\n".join(rows))
+
+
+def _score(value, digits: int) -> str:
+    return "—" if not isinstance(value, (int, float)) else f"{value:.{digits}f}"
 
 
 def make_zip(studio: Studio, name: str):

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from studio import tab_evaluate
 from studio.folders import REFUSALS
 from studio.generation_client import base_model_mismatch, settings_problems
 from studio.jobs import cuda_visible
@@ -96,7 +97,7 @@ def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
         raise _user_error(f"Give a {mode.split(' (')[0]}: upload one or pick a dataset clip.")
     settings = {name: form[name] for name in SETTING_NAMES} | {"model": form["model"] or TINY_MODEL}
     _bounds(studio, settings, mode)
-    chosen = {a.name: a for a in studio.adapters.list() if a.name in (form["adapters"] or [])}
+    chosen = {a.name: a for a in studio.adapters.variants() if a.name in (form["adapters"] or [])}
     why = base_model_mismatch(settings["model"], [(n, a.base_model) for n, a in chosen.items()])
     if why:
         raise _user_error(why)
@@ -149,7 +150,14 @@ def _results(record: dict, out_dir: Path, redact) -> dict[str, Any]:
 
 
 def adapter_choices(studio: Studio):
-    return gr.update(choices=[a.name for a in studio.adapters.list()])
+    """The variants to pick: adapters, then the runs' checkpoints as run@step-N."""
+    return gr.update(choices=[a.name for a in studio.adapters.variants()])
+
+
+def unusable_note(studio: Studio):
+    """Why a checkpoint is not offered (an older one without a loadable adapter), or nothing."""
+    note = "".join(f"- `{label}`: {why}.\n" for label, why in studio.adapters.checkpoints()[1].items())
+    return gr.update(value="Checkpoints not offered:\n" + note if note else "", visible=bool(note))
 
 
 def sync_strengths(selected, table):
@@ -206,7 +214,8 @@ def _bound(fn, studio: Studio):
             return fn(studio, *args, **kwargs)
     signature = inspect.signature(fn)
     bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
-    bound.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "studio"}
+    first = next(iter(signature.parameters))  # the studio, or tab_evaluate's Page
+    bound.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != first}
     bound.__name__ = fn.__name__
     return bound
 
@@ -269,11 +278,12 @@ def _settings() -> dict[str, Any]:
 
 def _variants(studio: Studio) -> SimpleNamespace:
     with gr.Row(equal_height=False):
-        adapters = gr.CheckboxGroup([a.name for a in studio.adapters.list()], scale=4,
+        adapters = gr.CheckboxGroup([a.name for a in studio.adapters.variants()], scale=4,
                                     label="adapters to compare with the base model",
-                                    info="From finished runs and imported adapter folders.",
-                                    elem_id="gen-adapters")  # fmt: skip
+                                    info="From finished runs and imported adapter folders; a run's checkpoints as "
+                                         "run@step-N.", elem_id="gen-adapters")  # fmt: skip
         refresh = gr.Button("Refresh", scale=0, min_width=90, size="sm")
+    unusable = gr.Markdown("", visible=False, elem_id="gen-unusable")
     strengths = gr.Dataframe(pd.DataFrame(columns=STRENGTH_COLUMNS), label="strength of each adapter",
                              datatype=["str", "number"], interactive=True, elem_id="gen-strengths")  # fmt: skip
     with gr.Row():
@@ -281,8 +291,8 @@ def _variants(studio: Studio) -> SimpleNamespace:
         cancel_button = gr.Button("Cancel", elem_id="gen-cancel", scale=1)
     status = gr.Markdown("The base model always runs; every variant starts from the same noise.",
                          elem_id="gen-status")  # fmt: skip
-    return SimpleNamespace(adapters=adapters, refresh=refresh, strengths=strengths, go=go, cancel=cancel_button,
-                           status=status)  # fmt: skip
+    return SimpleNamespace(adapters=adapters, unusable=unusable, refresh=refresh, strengths=strengths, go=go,
+                           cancel=cancel_button, status=status)  # fmt: skip
 
 
 def _results_area() -> SimpleNamespace:
@@ -299,13 +309,14 @@ def _results_area() -> SimpleNamespace:
                          interactive=False, elem_classes=["variant-video"])  # fmt: skip
         synced_playback(current["record"], "#gen-videos video")  # one play/pause/scrub for all of them
 
+    scores = tab_evaluate.table()
     summary = gr.Dataframe(pd.DataFrame(columns=SUMMARY_COLUMNS), label="variants (seconds and adapter cards)",
                            interactive=False, elem_id="gen-summary")  # fmt: skip
     with gr.Row():
         files = gr.File(label="compare.mp4 (side by side) and compare.json", file_count="multiple",
                         interactive=False, elem_id="gen-files")  # fmt: skip
         record_json = gr.Code(language="json", label="compare.json", interactive=False, max_lines=18)
-    return SimpleNamespace(result=result, summary=summary, files=files, record_json=record_json)
+    return SimpleNamespace(result=result, scores=scores, summary=summary, files=files, record_json=record_json)
 
 
 def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
@@ -315,8 +326,9 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
                 cond, opts = _conditioning(studio), _settings()
             with gr.Column(scale=2):
                 var = _variants(studio)
+                evaluation = tab_evaluate.controls(studio)
         out = _results_area()
-    ui = {**vars(cond), **opts, **vars(var), **vars(out)}
+    ui = {**vars(cond), **opts, **vars(var), **vars(out), **vars(evaluation)}
     private = {"api_visibility": "private"}
     outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})
     # concurrency_limit=None: a second request waits inside the client (and says so) instead of in Gradio's queue.
@@ -338,10 +350,13 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     ui["preset"].input(apply_preset, ui["preset"], [ui[n] for n in TUNED], **private).then(
         lambda name: gr.update(info=PRESET_HELP[name]), ui["preset"], ui["preset"], **private
     )
+    page = tab_evaluate.Page(studio, owner=_owner, strengths=_strengths, results=_results, user_error=_user_error)
+    tab_evaluate.wire(page, demo, ui, _bound)
     refresh = partial(adapter_choices, studio)
     var.refresh.click(refresh, None, var.adapters, api_name="refresh_adapters")
     demo.load(refresh, None, var.adapters, **private)
     tab.select(refresh, None, var.adapters, **private)  # a run may have finished since the page loaded
+    gr.on([var.refresh.click, demo.load, tab.select], partial(unusable_note, studio), None, var.unusable, **private)
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, cond.dataset, **private).then(
         partial(list_clips, studio), cond.dataset, cond.clip, **private
     )

@@ -21,6 +21,7 @@ from studio.folders import Workspace
 if TYPE_CHECKING:
     from studio.adapter_registry import AdapterRegistry
     from studio.dataset_controller import DatasetController
+    from studio.evaluation import Evaluator
     from studio.form_sources import FormSources
     from studio.generation_client import GenerationClient
     from studio.jobs import JobManager
@@ -71,13 +72,16 @@ class Studio:
     keep_days: float = 0.0  # generations, uploads and exports older than this are pruned; 0 keeps all
     queue: "RunQueue" = None  # None: one without a watcher, made from `jobs` and `generation`
     sources: "FormSources" = None  # presets and past runs for the Train form
+    evaluation: "Evaluator | None" = None  # made from the adapters and generation when not given
 
     def __post_init__(self) -> None:
+        from studio.evaluation import Evaluator
         from studio.form_sources import FormSources
         from studio.run_queue import RunQueue, gpu_handover
 
         self.queue = self.queue or RunQueue(self.jobs, gpu_handover(self.generation))
         self.sources = self.sources or FormSources(self.workspace)
+        self.evaluation = self.evaluation or Evaluator(self.adapters, self.generation)
 
     def close(self) -> None:
         self.queue.close()

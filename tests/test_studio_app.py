@@ -165,7 +165,7 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
         first = tmp_path / "first.png"
         Image.fromarray(read_frames(resolve_data("sample") / "videos" / "train_0000.mp4", 0, 1)[0]).save(first)
         choices = client.predict(api_name="/refresh_adapters")["choices"]
-        assert [c[0] for c in choices] == ["api-run"]
+        assert [c[0] for c in choices] == ["api-run", "api-run@step-3"]  # the run, then its checkpoints
         form = {"mode": "first frame (image)", "image": handle_file(str(first)), "video": None,
                 "prompt": "The right arm picks up the yellow banana and places it in the bowl.",
                 "negative_prompt": "", "seed": 1, "steps": 2, "guidance": 7.0, "height": 64, "width": 64,

@@ -99,6 +99,7 @@ def make_card(cfg: TrainConfig, base: dict, dataset: dict, steps: int, final_los
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "project_version": __version__,
         "dataset_provenance": read_provenance(resolve_data(cfg.data)),
+        "evaluation": None,  # written by `evaluate --card`
     }
     assert card.keys() == CARD_KEYS.keys(), "run_folder.CARD_KEYS and the card written here must match"
     return card

@@ -1,5 +1,10 @@
 """Resumable checkpoints: `checkpoints/step-N/` holds the adapter, optimizer, scheduler, RNG states and step.
 
+The adapter is saved as a run's final adapter is (`WEIGHTS_FILE` with its LoRA metadata, and a card for the
+step), so a checkpoint is also an adapter folder: `pipe.load_lora_weights(checkpoints/step-N)` and the studio's
+`run@step-N` variants load it. Checkpoints written before that hold only `ADAPTER_FILE` (peft naming, no
+metadata): they still resume, but cannot be rendered.
+
 A checkpoint is written into a hidden temporary folder, marked complete with a DONE file, then renamed into
 place: an interrupted save leaves only the temporary folder, never a `step-N` that looks valid.
 """
@@ -15,9 +20,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainer.run_folder import CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR
+from trainer.run_folder import CARD_FILE, CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR, WEIGHTS_FILE
 
-ADAPTER_FILE = "adapter_state.safetensors"
+ADAPTER_FILE = "adapter_state.safetensors"  # older checkpoints: resumable, not loadable by diffusers
+WEIGHTS_PREFIX = "transformer."  # what save_lora_weights puts before the peft key of each transformer weight
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -48,12 +54,23 @@ def find_resume_point(run_dir: Path, resume: str) -> Path | None:
     return path
 
 
-def save(run_dir: Path, step: int, adapter: dict[str, torch.Tensor], optimizer, scheduler, extra: dict) -> Path:
+def save(run_dir: Path, step: int, adapter: dict[str, torch.Tensor], optimizer, scheduler, extra: dict,
+         metadata: dict | None = None, card: dict | None = None) -> Path:
+    """Write the checkpoint of `step`. With the LoRA `metadata` (LoraConfig.to_dict()) the adapter is written
+    loadable, as the final adapter is, and `card` beside it; without, in the older resume-only form."""
     final = checkpoint_dir(run_dir, step)
     tmp = final.with_name(f".{final.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file(adapter, str(tmp / ADAPTER_FILE))
+    if metadata is None:
+        save_file(adapter, str(tmp / ADAPTER_FILE))
+    else:
+        from trainer.cosmos import PIPELINE_CLASS
+
+        PIPELINE_CLASS.save_lora_weights(tmp, transformer_lora_layers=adapter,
+                                         transformer_lora_adapter_metadata=metadata, safe_serialization=True)  # fmt: skip
+    if card is not None:
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     torch.save(_rng_state(), tmp / "rng.pt")
@@ -70,7 +87,16 @@ def load(path: Path, optimizer, scheduler) -> tuple[dict[str, torch.Tensor], dic
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
     _set_rng_state(torch.load(path / "rng.pt", map_location="cpu", weights_only=False))
-    return load_file(str(path / ADAPTER_FILE)), json.loads((path / "state.json").read_text())
+    return adapter_weights(path), json.loads((path / "state.json").read_text())
+
+
+def adapter_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's adapter in peft naming (as adapters.adapter_state returns it), from either form."""
+    path = Path(path)
+    if not (path / WEIGHTS_FILE).is_file():
+        return load_file(str(path / ADAPTER_FILE))
+    weights = load_file(str(path / WEIGHTS_FILE))
+    return {k.removeprefix(WEIGHTS_PREFIX): v for k, v in weights.items()}
 
 
 def prune(run_dir: Path, keep: int) -> None:

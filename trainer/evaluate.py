@@ -174,10 +174,12 @@ def vae_round_trip(pipe, clean: torch.Tensor) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- the whole run
-def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=None, on_clip=None) -> dict:
+def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=None, on_clip=None,
+             on_rendered=None, step_progress=None) -> dict:  # fmt: skip
     """Every variant's scores on every clip, averaged; the dict `--json` prints. `on_clip(clip, frames)` gets
     each clip with every variant's generated frames (uint8 [F,H,W,3] by variant name) and, under VAE_KEY, the
-    real clip's VAE round trip (e.g. for a contact sheet)."""
+    real clip's VAE round trip (e.g. for a contact sheet); `on_rendered(index, request, rendered)` the request
+    and Rendered of each clip (e.g. to write a comparison); `step_progress` each denoising step (Progress)."""
     problems = settings.problems()
     if problems:
         raise ValueError("; ".join(map(str, problems)))
@@ -196,7 +198,10 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
             values = asdict(settings.settings()) | {"seed": settings.seed + index}
             request = GenerateRequest(prompt=clip.caption, out_dir=scratch, image=str(clip.video),
                                       adapters=settings.adapters, **values)  # fmt: skip
-            rendered = renderer.render_frames(request).frames
+            result = renderer.render_frames(request, step_progress)
+            if on_rendered:
+                on_rendered(index, request, result)
+            rendered = result.frames
             real = clip.frames[1:]  # frame 0 is the condition, not a prediction
             for name, _ in variants:
                 psnr, ssim = clip_scores(real, rendered[name][1:])

@@ -24,7 +24,10 @@ from trainer.config import Problem
 from trainer.dora_inference import frozen_dora_norms
 from trainer.generate_settings import GenerateSettings
 from trainer.precision import resolve as resolve_precision
-from trainer.run_folder import COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, WEIGHTS_FILE, card_summary, read_card
+from trainer.run_folder import (
+    ADAPTER_DIR, CHECKPOINT_LABEL, CHECKPOINTS_DIR, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, WEIGHTS_FILE, card_summary,
+    read_card,
+)  # fmt: skip
 from trainer.video import VideoError, probe_video, read_frames, write_video
 from trainer.video_shape import condition_frames
 
@@ -41,9 +44,20 @@ class AdapterChoice:
 
     @property
     def name(self) -> str:
-        folder = Path(self.path)
-        label = folder.parent.name if folder.name == "adapter" else folder.name  # runs/<name>/adapter -> <name>
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", label) or "adapter"
+        return variant_name(self.path)
+
+
+def variant_name(path: str | Path) -> str:
+    """The label of an adapter folder: runs/<run>/adapter -> <run>, runs/<run>/checkpoints/step-N -> <run>@step-N
+    (CHECKPOINT_LABEL), any other folder -> its name. Also its file name (<label>.mp4) and peft adapter name."""
+    folder = Path(path)
+    if folder.name == ADAPTER_DIR:
+        label = folder.parent.name
+    elif folder.parent.name == CHECKPOINTS_DIR and folder.name.startswith("step-"):
+        label = CHECKPOINT_LABEL.format(run=folder.parent.parent.name, checkpoint=folder.name)
+    else:
+        label = folder.name
+    return re.sub(r"[^A-Za-z0-9_.@-]", "_", label) or "adapter"
 
 
 @dataclass(kw_only=True)
@@ -88,8 +102,12 @@ def _clip_problems(video: str) -> list[Problem]:
 
 def adapter_problems(adapters: list[AdapterChoice]) -> list[Problem]:
     """Adapters that cannot be rendered side by side: missing weights, or names that collide."""
-    p = [Problem("adapter", f"{a.path} has no {WEIGHTS_FILE}") for a in adapters
-         if not (Path(a.path) / WEIGHTS_FILE).is_file()]  # fmt: skip
+    from trainer.checkpoints import ADAPTER_FILE
+
+    p = [Problem("adapter", f"{a.path} has no {WEIGHTS_FILE}" + (
+            ": it is a checkpoint saved before checkpoints held a loadable adapter (it can only resume its run); "
+            "use the run's adapter folder or a newer checkpoint" if (Path(a.path) / ADAPTER_FILE).is_file() else ""))
+         for a in adapters if not (Path(a.path) / WEIGHTS_FILE).is_file()]  # fmt: skip
     names = [a.name for a in adapters]
     if len(set(names)) != len(names) or BASE in names:
         p.append(Problem("adapter", f"names must be distinct and not {BASE!r} (got {names})"))
@@ -117,9 +135,12 @@ class Renderer:
 
     def render(self, request: GenerateRequest, progress: Progress | None = None) -> dict:
         """Render every variant and write the mp4s and compare.json; returns the compare.json record."""
+        return self.write_comparison(request, self.render_frames(request, progress))
+
+    def write_comparison(self, request: GenerateRequest, rendered: Rendered) -> dict:
+        """Write rendered variants into request.out_dir: the mp4s, compare.mp4 and compare.json (returned)."""
         out = Path(request.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        rendered = self.render_frames(request, progress)
         for name, frames in rendered.frames.items():
             write_video(out / f"{name}.mp4", frames, request.fps)
         labels = [variant_label(r) for r in rendered.records]  # records and frames are in variant order

@@ -11,7 +11,8 @@ defined here). A run is the folder `<output_dir>/<name>/` (the studio's output_d
     train.log            human-readable log of every phase (tracebacks of unexpected failures land here)
     process.log          the launched process's stdout and stderr, written by whoever launched it
     invalid_items.json   clips dropped by `skip_invalid: true`, each with its reason (only when some were)
-    checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE
+    checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE;
+                         its adapter is loadable like adapter/ (WEIGHTS_FILE + card), the variant <run>@step-N
     adapter/             the weights file + adapter_card.json (see `CARD_KEYS`) + README.md (a model card)
     trackers/            the experiment tracker's local files (only with report_to, see trainer.trackers)
 
@@ -37,6 +38,8 @@ CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
 TRACKERS_DIR = "trackers"
 CHECKPOINT_DONE_MARK = "DONE"
+# A checkpoint as a variant (Generate & compare, evaluate, compare.json, compare.mp4): "<run>@step-N".
+CHECKPOINT_LABEL = "{run}@{checkpoint}"
 PROCESS_LOG = "process.log"
 RUNS_DIR = "runs"  # TrainConfig's default output_dir, and the studio's <workspace>/runs
 
@@ -56,11 +59,24 @@ CARD_KEYS: dict[str, str] = {
     "project_version": "version of this project that trained it",
     "dataset_provenance": "the dataset's provenance.json (an imported LeRobot dataset: source, camera, episodes), "
                           "or null",
+    "evaluation": "the latest `evaluate --card` of this adapter (held-out data, settings, its scores and the base "
+                  "model's), or null",
 }  # fmt: skip
 # A generation folder: what `generate` (and the studio's worker) writes for one comparison, beside one
 # <variant>.mp4 per variant.
 COMPARE_VIDEO_FILE = "compare.mp4"  # every variant side by side, labelled
 COMPARE_RECORD_FILE = "compare.json"  # every input, and per variant its adapter's card summary and seconds
+
+COMPARE_EVALUATION_KEY = "evaluation"  # compare.json of `evaluate --out`: the scores of every variant
+
+# `python -m trainer evaluate --events`: one JSON object per line on stdout, each with `event`; the last one is
+# done or error.
+EVALUATE_EVENTS: dict[str, dict[str, str]] = {
+    "progress": {"clip": "clip being rendered (1-based)", "clips": "clips in all", "key": "the clip's key",
+                 "variant": "variant being rendered", "step": "denoising steps done", "steps": "steps per variant"},
+    "done": {"result": "the scores (what --json prints)", "out_dir": "the comparison folder (--out), or null"},
+    "error": {"message": "one sentence saying what went wrong and how to fix it"},
+}  # fmt: skip
 
 # The generation worker's answers (`python -m trainer.worker`), one JSON object per line on its stdout; each
 # has `id` (the request's) and `event`.

@@ -180,12 +180,14 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
         if main:
             write_status(run_dir, status)
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-            _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events)
+            _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events,
+                        (lora_config, pipe, fingerprint, loss_value))
 
     # --- finalize: a checkpoint of where we are, then the adapter and its card
     stopped = step < total
     if stopped or step > start:
-        _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events)
+        _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events,
+                    (lora_config, pipe, fingerprint, loss_value))
     unwrapped = accelerator.unwrap_model(transformer)
     checksums = accelerator.gather(_adapter_checksum(unwrapped).to(device)).cpu().tolist()
     adapter_dir = run_dir / ADAPTER_DIR
@@ -204,10 +206,16 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     return 0
 
 
-def _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events) -> None:
+def _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events, described) -> None:
+    """Save the resumable state; `described` (LoRA config, pipeline, data fingerprint, last loss) makes its
+    adapter loadable and carded like the final one, so the checkpoint can be compared as `run@step-N`."""
     if accelerator.is_main_process:
+        lora_config, pipe, fingerprint, loss_value = described
         state = adapters.adapter_state(accelerator.unwrap_model(transformer))
-        path = checkpoints.save(cfg.run_dir, step, state, optimizer, scheduler, {"run": cfg.name})
+        base = cosmos.model_identity(cfg.model, cfg.model_revision, pipe.config._name_or_path)
+        card = adapters.make_card(cfg, base, fingerprint, step, loss_value)
+        path = checkpoints.save(cfg.run_dir, step, state, optimizer, scheduler, {"run": cfg.name},
+                                metadata=lora_config.to_dict(), card=card)  # fmt: skip
         checkpoints.prune(cfg.run_dir, cfg.keep_checkpoints)
         events.emit("checkpoint", step=step, path=str(path))
         log.info("checkpoint %s", path)

@@ -1,0 +1,179 @@
+"""Evaluation without Gradio: `python -m trainer evaluate --events` in a child process, its answers as events.
+
+The base model and the chosen variants (adapters and `<run>@step-N` checkpoints) are scored on a held-out set;
+the child writes the first clip's comparison, with the scores in its compare.json, into a new folder under
+generations/, and (unless the studio is read-only) the scores into each variant's card. One evaluation runs at
+a time; it has a time limit and can be cancelled by whoever started it (its process group is killed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from studio import launcher
+from studio.adapter_registry import AdapterRegistry
+from studio.folders import Refused
+from studio.generation_client import GenerationClient, base_model_mismatch, settings_problems
+from studio.jobs import cuda_visible, last_lines
+from studio.paths import PathPolicy
+from trainer.bounds import generation_size_problem
+from trainer.generate_settings import SETTING_NAMES
+from trainer.run_folder import COMPARE_RECORD_FILE
+from trainer.tinyworld.builtin import is_sample
+
+EVALUATE_LOG = "evaluate.log"  # under generations/, beside the worker's log
+MAX_CLIPS = 48  # an evaluation scores at most this many clips (every endpoint is public)
+DEFAULT_TIMEOUT_S = 3600.0
+HELD_OUT_SAMPLE = "sample:held_out"
+
+
+class EvaluationError(Refused):
+    """An evaluation that could not start or failed; the message is one sentence for the user."""
+
+
+def evaluate_argv(settings: dict[str, Any], data: str, max_clips: int, adapters: list[tuple[str, float]],
+                  out_dir: Path, card: bool) -> list[str]:  # fmt: skip
+    """`python -m trainer evaluate --events ...`; every value in `--option=value` form, so none reads as an option."""
+    options = ["--events", f"--out={out_dir}", f"--data={data}", f"--max-clips={max_clips}"]
+    for name in SETTING_NAMES:
+        value = settings[name]
+        if isinstance(value, bool):
+            options += [] if value else [f"--no-{name}"]
+        else:
+            options.append(f"--{name.replace('_', '-')}={value}")
+    options += [f"--adapter={path}:{scale:g}" for path, scale in adapters]
+    return launcher.trainer_command("evaluate", options + (["--card"] if card else []))
+
+
+class Evaluator:
+    def __init__(self, adapters: AdapterRegistry, generation: GenerationClient, timeout: float = DEFAULT_TIMEOUT_S):
+        self.registry, self.generation = adapters, generation
+        self.ws = adapters.ws
+        self.paths = PathPolicy(self.ws)
+        self.log_path = self.ws.generations / EVALUATE_LOG
+        self.timeout = timeout
+        self._slot = threading.Lock()
+        self._state = threading.Lock()
+        self._running: tuple[str, Any] | None = None  # (owner, process) of the evaluation in progress
+        self._cancelled: set[str] = set()
+
+    def check(self, settings: dict[str, Any], variants: list[str], data: str, max_clips: int) -> tuple[list, str]:
+        """The chosen variants (AdapterInfo) and the data value the child gets; EvaluationError names what is wrong."""
+        problems = settings_problems(settings, 1)
+        if problems:
+            raise EvaluationError("Fix the settings: " + "; ".join(map(str, problems)) + ".")
+        self.paths.model(settings["model"])
+        too_big = generation_size_problem(settings["height"], settings["width"], settings["num_frames"], cuda_visible())
+        if too_big:
+            raise EvaluationError(too_big[0].upper() + too_big[1:] + ".")
+        if not isinstance(max_clips, int) or not 1 <= max_clips <= MAX_CLIPS:
+            raise EvaluationError(f"clips: score 1 to {MAX_CLIPS} held-out clips (got {max_clips!r}).")
+        folder = self.paths.dataset(data)
+        chosen = [self.registry.variant(name) for name in dict.fromkeys(variants or [])]
+        why = base_model_mismatch(settings["model"], [(a.name, a.base_model) for a in chosen])
+        if why:
+            raise EvaluationError(why)
+        return chosen, data if is_sample(data) else str(folder)
+
+    def evaluate(self, settings: dict[str, Any], variants: list[str], strengths: dict[str, float], data: str,
+                 max_clips: int, owner: str | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+        """Yield the child's progress events, then {"event": "done", "result", "record", "out_dir"}."""
+        chosen, data_value = self.check(settings, variants, data, max_clips)
+        why = self.generation.refusal()
+        if why:
+            raise EvaluationError(why.replace("generate", "evaluate"))
+        self.ws.require_room("evaluating")
+        if not self._slot.acquire(blocking=False):
+            raise EvaluationError("An evaluation is already running; wait for it to finish or cancel it.")
+        if self.generation.gpu:  # the child loads its own pipeline: the worker's copy leaves the GPU first
+            if self.generation.busy:
+                self._slot.release()
+                raise EvaluationError("A generation is running on the GPU; evaluate after it finishes.")
+            self.generation.close()
+        owner = owner or uuid.uuid4().hex
+        try:
+            out_dir = self.generation.new_out_dir()
+            argv = evaluate_argv(settings, data_value, max_clips, [(str(a.path), strengths.get(a.name, 1.0))
+                                 for a in chosen], out_dir, card=not self.ws.read_only)  # fmt: skip
+            yield from self._run(argv, owner, out_dir)
+        finally:
+            with self._state:
+                self._running = None
+                self._cancelled.discard(owner)
+            self._slot.release()
+
+    def _run(self, argv: list[str], owner: str, out_dir: Path) -> Iterator[dict[str, Any]]:
+        try:
+            process = launcher.spawn(argv, self.ws.root, self.log_path, pipes=True)
+        except OSError as exc:
+            raise EvaluationError(f"The evaluation could not be started ({exc.strerror}); check the Python "
+                                  "environment.") from None  # fmt: skip
+        process.stdin.close()
+        with self._state:
+            self._running = (owner, process)
+        timer = threading.Timer(self.timeout, self._kill, (process,))
+        timer.start()
+        try:
+            for line in process.stdout:
+                event = _parse(line)
+                if event is None:
+                    continue
+                if event["event"] == "progress":
+                    yield event
+                elif event["event"] == "error":
+                    raise EvaluationError(self.paths.redact(str(event.get("message"))))
+                elif event["event"] == "done":
+                    record = json.loads((out_dir / COMPARE_RECORD_FILE).read_text())
+                    yield {"event": "done", "result": event["result"], "record": record, "out_dir": str(out_dir)}
+                    return
+            raise EvaluationError(self._why_ended(process, owner, timer))
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                self._kill(process)
+            process.wait()
+            process.stdout.close()
+
+    def _why_ended(self, process, owner: str, timer: threading.Timer) -> str:
+        code = process.wait()
+        with self._state:
+            cancelled = owner in self._cancelled
+        if cancelled:
+            return "The evaluation was cancelled."
+        if timer.finished.is_set() and code < 0:
+            return f"The evaluation took longer than its limit of {self.timeout:g} s and was stopped; score fewer clips."
+        tail = last_lines(self.log_path, 1)
+        why = f": {self.paths.redact(tail[-1].strip())}" if tail else ""
+        return f"The evaluation exited (code {code}){why}; generations/{EVALUATE_LOG} has its full log."
+
+    def cancel(self, owner: str) -> bool:
+        """Stop `owner`'s evaluation; True when there was one."""
+        with self._state:
+            if self._running is None or self._running[0] != owner:
+                return False
+            self._cancelled.add(owner)
+            process = self._running[1]
+        self._kill(process)
+        return True
+
+    @staticmethod
+    def _kill(process) -> None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # its own group (start_new_session): the child and anything under it
+        except ProcessLookupError:
+            pass
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None  # not a protocol line
+    return event if isinstance(event, dict) and "event" in event else None
