@@ -161,3 +161,50 @@ def test_cpu_preset_adapter_beats_the_base_on_held_out_clips(tmp_path):
     assert tuned["psnr"] > base["psnr"], (base, tuned)
     assert base["hand_accuracy"] <= BASE_HAND_ACCURACY, base
     assert np.isfinite([base["ssim"], tuned["ssim"]]).all()
+
+
+def test_strokes_world_is_deterministic_and_varied():
+    from trainer.tinyworld.strokes_world import render_strokes_clip
+
+    first, again, other = render_strokes_clip(3), render_strokes_clip(3), render_strokes_clip(4)
+    assert first.shape == (17, 64, 64, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert np.abs(first[-1].astype(int) - first[0].astype(int)).mean() > 1.0  # things move
+
+
+def test_fit_steps_fills_the_share_of_the_budget_at_the_measured_step_time():
+    import time
+
+    from trainer.tinyworld.pretrain import fit_steps
+
+    calls = []
+
+    def trial(steps):
+        calls.append(steps)
+        time.sleep(0.01 * steps)
+
+    steps, per_step = fit_steps(trial, seconds=100.0, share=0.3)
+    assert calls == [2, 8]  # a warm-up, then the timed trial
+    assert 0.01 <= per_step < 0.05 and steps % 100 == 0 and 500 <= steps <= 3000
+
+
+def test_pretrain_tiny_any_world_writes_a_loadable_base_and_its_report(tmp_path):
+    """A few steps of every phase on the strokes world, unscored: the pipeline loads and the report says what
+    was measured and what was not."""
+    out = tmp_path / "base"
+    args = ["pretrain-tiny", str(out), "--clips", "4", "--held-out-clips", "2", "--vae-world", "strokes",
+            "--vae-clips", "4", "--vae-base-dim", "8", "--vae-image-steps", "2", "--vae-video-steps", "1",
+            "--vae-image-batch", "2", "--vae-video-batch", "1", "--dit-steps", "2", "--dit-batch", "2",
+            "--dit-warmup", "1", "--probe-clips", "2", "--no-score"]  # fmt: skip
+    result = run_trainer(*args, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from trainer.cosmos import NoGuardrail, PIPELINE_CLASS
+
+    PIPELINE_CLASS.from_pretrained(out, safety_checker=NoGuardrail())
+    record = json.loads((out / "pretraining.json").read_text())
+    assert record["settings"]["vae_world"] == "strokes" and record["held_out_scores"] is None
+    assert record["vae"]["robot_probe"]["clips"] == 2
+    report = (out / "PRETRAINING.md").read_text()
+    assert "the strokes world" in report and "not measured (pre-trained with `score: false`)" in report
+    bad = run_trainer("pretrain-tiny", str(tmp_path / "x"), "--vae-world", "robots", timeout=120)
+    assert bad.returncode == 2 and "--vae-world must be one of shapes, strokes" in bad.stderr

@@ -8,9 +8,8 @@ world) -> VAE (reconstruction + a small KL, then the latent statistics the pipel
 encoder (random and fixed: it only has to map different prompts to different embeddings) -> DiT (every
 parameter, trained with the fine-tuning objective `cosmos.flow_matching_loss` on cached latents and prompt
 embeddings) -> save in diffusers layout -> score on held-out shapes clips -> PRETRAINING.md. Every draw is
-seeded; on one machine with one thread count a rerun gives the same weights. With `fit_seconds` the step counts
-are fitted to a time budget from a measured step time, and the record holds the counts used, so a rerun with
-those counts is exact.
+seeded; on one machine with one thread count a rerun gives the same weights. `fit_seconds` fits the step counts
+to a time budget from measured step times; the record holds the counts used, for an exact rerun.
 """
 
 from __future__ import annotations
@@ -70,6 +69,7 @@ class PretrainSettings:
     fit_seconds: float = 0.0  # > 0: fit the three phases' step counts to this many seconds (FIT_SHARES)
     score: bool = True  # score on held-out shapes clips after saving (needs ffmpeg: writes mp4 clips)
     workers: int = 1  # processes that render the worlds
+    probe_clips: int = 24  # robot clips the VAE's round trip is probed on (robot_probe)
 
 
 def log(message: str) -> None:
@@ -370,7 +370,7 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     latents = (raw - mean) * inv_std
     embeds = torch.cat([cosmos.encode_prompts(pipe, captions[i : i + 64], device=torch.device("cpu"))
                         for i in range(0, len(captions), 64)]).float().to(device)  # fmt: skip
-    recon_psnr, probe = reconstruction_psnr(vae, held_frames), robot_probe(vae)
+    recon_psnr, probe = reconstruction_psnr(vae, held_frames), robot_probe(vae, s.probe_clips)
     log(f"vae held-out reconstruction PSNR {recon_psnr:.2f} dB; robot probe {probe}")
     t = lap("latents", t)
 
