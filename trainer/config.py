@@ -47,9 +47,11 @@ ReportTo = Literal["none", "tensorboard", "wandb", "trackio"]
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 
-def _f(default: Any, help: str, group: str = "advanced", max: float | None = None, **kw: Any) -> Any:
-    """A config field with its help text, form group and largest allowed value (the form and docs use these)."""
-    meta = {"help": help, "group": group, **({"max": max} if max is not None else {})}
+def _f(default: Any, help: str, group: str = "advanced", max: float | None = None, form: str | None = None,
+       **kw: Any) -> Any:
+    """A config field with its help text, form group, largest allowed value and, where the form cannot tell it
+    from the type, how the form edits it (the form and docs use these)."""
+    meta = {"help": help, "group": group, **({"max": max} if max is not None else {}), **({"form": form} if form else {})}
     if callable(default) and not isinstance(default, type):
         return field(default_factory=default, metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
@@ -72,6 +74,10 @@ class TrainConfig:
     height: int = _f(432, "Training height in pixels, a multiple of 16.", "basic", max=2048)
     width: int = _f(768, "Training width in pixels, a multiple of 16.", "basic", max=2048)
     num_frames: int = _f(93, "Frames per training clip, 4k+1 (93, 17, 9 ...).", "basic", max=257)
+    sample_every: int = _f(
+        0, "Render sample videos every N steps, at step 0 (the base) and at the last step, into <run>/samples/; "
+        "0 turns samples off (each costs a generation: seconds for the tiny model, minutes for 2B).", "basic",
+        max=1_000_000)
     # --- adapter ----------------------------------------------------------------------------------
     target_modules: list[str] = _f(lambda: list(RECIPE_TARGET_MODULES), "Transformer Linear layers that get adapters.")
     # --- optimizer and schedule -------------------------------------------------------------------
@@ -96,6 +102,11 @@ class TrainConfig:
         lambda: {1: 0.5, 2: 0.5}, "Probabilities of keeping 1 or 2 first latent frames clean (they condition)."
     )
     conditional_frame_timestep: float = _f(1e-4, "Timestep given to the clean conditioning frames.")
+    sample_prompts: list[dict[str, str]] = _f(
+        lambda: [], "Samples to render: first frame (an image, or a video whose first frame is used) and prompt, one "
+        "'image | prompt' per line. Empty: the first two clips of a held_out/, validation/ or val/ folder beside "
+        "the data folder (the built-in held-out split for \"sample\"), else the data's own first two clips.",
+        form="pairs")
     # --- precision and speed ----------------------------------------------------------------------
     mixed_precision: MixedPrecision = _f("bf16", "Autocast precision of the frozen model; adapters stay fp32.")
     allow_tf32: bool = _f(True, "Allow TF32 matmuls on Ampere and newer GPUs.")
@@ -235,7 +246,7 @@ def field_help() -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------
 _TYPE_NAMES = {
     "str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str],
-    "dict[int, float]": dict[int, float], "AdapterType": AdapterType, "MixedPrecision": MixedPrecision,
+    "dict[int, float]": dict[int, float], "list[dict[str, str]]": list[dict[str, str]], "AdapterType": AdapterType, "MixedPrecision": MixedPrecision,
     "CaptionVariant": CaptionVariant, "CacheMode": CacheMode, "CheckpointingPolicy": CheckpointingPolicy,
     "AttentionBackend": AttentionBackend, "LrScheduler": LrScheduler, "ReportTo": ReportTo,
 }  # fmt: skip
@@ -280,6 +291,12 @@ def _coerce(value: Any, typ: Any) -> Any:
             return {int(k): float(v) for k, v in value.items()}
         except (TypeError, ValueError):
             raise TypeError(f"keys must be frame counts and values probabilities (got {value!r})") from None
+    if typ == list[dict[str, str]]:
+        pairs = isinstance(value, list) and all(isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+                                                for v in value)  # fmt: skip
+        if not pairs:
+            raise TypeError(f'must be a list of {{image = "...", prompt = "..."}} tables (got {value!r})')
+        return [dict(v) for v in value]
     raise TypeError(f"unsupported type {typ}")  # pragma: no cover - a new field type needs a branch above
 
 
@@ -330,6 +347,8 @@ def _validate(c: TrainConfig) -> list[Problem]:
     need(probs_ok, "conditional_frames", "probabilities must be 0 or more and sum to 1")
     need(all(1 <= k < latent_frames for k in cf) or not (c.num_frames - 1) % 4 == 0, "conditional_frames",
          f"frame counts must be at least 1 and below the {latent_frames} latent frames of num_frames")  # fmt: skip
+    need(c.sample_every >= 0, "sample_every", "must be 0 (off) or more")
+    p += _sample_prompt_problems(c.sample_prompts)
     need(c.checkpoint_every >= 0, "checkpoint_every", "must be 0 (end only) or more")
     need(c.keep_checkpoints >= 0, "keep_checkpoints", "must be 0 (keep all) or more")
     need(c.cache_windows >= 1, "cache_windows", "must be at least 1")
@@ -337,6 +356,15 @@ def _validate(c: TrainConfig) -> list[Problem]:
     p += _tracker_problems(c.report_to)
     p += _bound_problems(c, set(problem_fields(p)))
     return p
+
+
+def _sample_prompt_problems(pairs: list[dict[str, str]]) -> list[Problem]:
+    out = []
+    for i, pair in enumerate(pairs, 1):
+        if set(pair) != {"image", "prompt"} or not pair["image"].strip() or not pair["prompt"].strip():
+            out.append(Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt "
+                                                 f"(got {pair!r})"))  # fmt: skip
+    return out
 
 
 def _tracker_problems(report_to: str) -> list[Problem]:

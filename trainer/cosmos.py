@@ -142,13 +142,14 @@ def encoders_loaded(pipe) -> bool:
     return all(getattr(pipe, name).device.type != "meta" for name in ENCODERS)
 
 
-def load_encoders(pipe) -> None:
-    """Loads the real VAE and text encoder in place of `load_pipeline(..., encoders=False)`'s placeholders."""
+def load_encoders(pipe, names: tuple[str, ...] = ENCODERS, reason: str = "the latent cache misses entries") -> None:
+    """Loads the real VAE and text encoder (or those of `names`) in place of `load_pipeline(..., encoders=False)`'s
+    placeholders."""
     path = Path(pipe.name_or_path)
-    for name in ENCODERS:
+    for name in names:
         stand_in = getattr(pipe, name)
         if stand_in.device.type == "meta":
-            log.info("loading the %s (the latent cache misses entries)", name)
+            log.info("loading the %s (%s)", name, reason)
             real = type(stand_in).from_pretrained(path, subfolder=name, dtype=stand_in.dtype)
             pipe.register_modules(**{name: real.eval().requires_grad_(False)})
 

@@ -13,6 +13,8 @@ defined here). A run is the folder `<output_dir>/<name>/` (the studio's output_d
     invalid_items.json   clips dropped by `skip_invalid: true`, each with its reason (only when some were)
     checkpoints/step-N/  resumable state (adapter, optimizer, scheduler, RNG, step), complete when it holds DONE;
                          its adapter is loadable like adapter/ (WEIGHTS_FILE + card), the variant <run>@step-N
+    samples/step-N/      sample videos rendered at step N with the adapter of that step (sample_every): one
+                         sample-<i>.mp4 per sample prompt + samples.json (prompt, first frame, seed, settings)
     adapter/             the weights file + adapter_card.json (see `CARD_KEYS`) + README.md (a model card)
     trackers/            the experiment tracker's local files (only with report_to, see trainer.trackers)
 
@@ -37,6 +39,8 @@ INVALID_FILE = "invalid_items.json"
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
 TRACKERS_DIR = "trackers"
+SAMPLES_DIR = "samples"  # holds one step-N/ folder per sampled step
+SAMPLE_RECORD_FILE = "samples.json"  # in each samples/step-N/: every input of its videos
 CHECKPOINT_DONE_MARK = "DONE"
 # A checkpoint as a variant (Generate & compare, evaluate, compare.json, compare.mp4): "<run>@step-N".
 CHECKPOINT_LABEL = "{run}@{checkpoint}"
@@ -106,11 +110,19 @@ EVENTS: dict[str, dict[str, str]] = {
         "step_time": "wall seconds of the step",
     },
     "checkpoint": {"step": "step saved", "path": "checkpoint folder"},
+    "sample": {"step": "step whose adapter rendered the samples (0: the base, before training)",
+               "path": "the samples/step-N folder", "videos": "the mp4 file names in it, one per sample prompt",
+               "prompts": "each video's prompt, in the same order", "seconds": "wall seconds of rendering them"},
     "done": {"step": "last step", "state": "finished or stopped", "final_loss": "loss of the last step",
              "adapter": "adapter folder",
              "process_checksums": "digest of the adapter weights on each data-parallel process (all equal)"},
     "error": {"message": "one sentence saying what went wrong and how to fix it"},
 }  # fmt: skip
+
+
+def sample_video_name(index: int) -> str:
+    """The file name of sample `index` (0-based) in a samples/step-N folder."""
+    return f"sample-{index}.mp4"
 
 
 class RunState(str, Enum):

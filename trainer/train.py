@@ -21,7 +21,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import InitProcessGroupKwargs, set_seed
 
-from trainer import adapters, cache, checkpoints, cosmos, speed, trackers
+from trainer import adapters, cache, checkpoints, cosmos, samples, speed, trackers
 from trainer.batches import load_clips
 from trainer.bounds import size_problem
 from trainer.config import TrainConfig, save_config
@@ -120,6 +120,7 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     plan = DataPlan(len(clips), accelerator.num_processes, accelerator.process_index, cfg.batch_size,
                     cfg.gradient_accumulation, cfg.seed)  # fmt: skip
     total = plan.total_steps(cfg.epochs, cfg.max_steps)
+    sampler = samples.Sampler.prepare(cfg, pipe, accelerator)  # before the cache may drop the text encoder
     batches = cache.make_batches(cfg, pipe, clips, fingerprint, accelerator, events)
 
     # --- optimizer and schedule (length = this run's real number of steps)
@@ -147,7 +148,9 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
                 steps_per_epoch=plan.steps_per_epoch, clips=len(clips), num_processes=accelerator.num_processes,
                 trainable_params=sum(p.numel() for p in params), resumed_from=start)  # fmt: skip
 
-    # --- loop
+    # --- loop (samples of the base first: the strip starts with "before training")
+    if sampler and start == 0:
+        sampler.render(0, events)
     loss_value, step = None, start
     transformer.train()
     while step < total and not stop.agreed(accelerator):
@@ -182,6 +185,8 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
             _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events,
                         (lora_config, pipe, fingerprint, loss_value))
+        if sampler and sampler.due(step, total):
+            sampler.render(step, events)
 
     # --- finalize: a checkpoint of where we are, then the adapter and its card
     stopped = step < total
