@@ -192,6 +192,7 @@ class JobManager:
         if problems:
             raise ConfigError(problems, f"run {config.name!r}")
         self.paths.dataset(config.data)  # before anything is written: the trainer will read it
+        config = replace(config, sample_prompts=self.paths.sample_frames(config.sample_prompts))
         self.paths.model(config.model)
         size = size_problem(config.height, config.width, config.num_frames, gpu=cuda_visible())
         if size:

@@ -104,6 +104,19 @@ class PathPolicy:
                               "or start the studio with --allow-local-folders.")  # fmt: skip
         return Path(value).expanduser().resolve()
 
+    def sample_frames(self, pairs: list[dict[str, str]]) -> list[dict[str, str]]:
+        """sample_prompts with each first frame as an absolute path (relative ones are in the workspace), refused
+        outside the workspace unless local folders are allowed: the trainer reads them as it reads the data."""
+        pinned = []
+        for pair in pairs:
+            path = Path(pair["image"]).expanduser()
+            full = path if path.is_absolute() else self.root / path
+            if not is_inside(full, self.root) and not self.workspace.allow_local_folders:
+                raise PathRefused(f"sample_prompts: the first frame {self.show(full)} is outside the workspace; use "
+                                  "an image or video under datasets/ or generations/.")  # fmt: skip
+            pinned.append({**pair, "image": str(full)})
+        return pinned
+
     def model(self, value: str) -> str:
         """A model value: "tiny" or a Hub id always; a server folder only with --allow-local-folders."""
         if is_local_model(value) and not self.workspace.allow_local_folders:

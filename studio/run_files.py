@@ -20,6 +20,7 @@ EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "cache": {"done": (int,), "total": (int,)},
     "step": {"step": (int,), "time": (int, float), "loss": (int, float), "lr": (int, float)},
     "checkpoint": {"step": (int,)},
+    "sample": {"step": (int,)},
     "done": {"step": (int,)},
     "error": {"message": (str,)},
 }

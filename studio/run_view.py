@@ -7,7 +7,8 @@ page reload or a studio restart shows the same thing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -31,6 +32,8 @@ class RunView:
     frame: pd.DataFrame  # step, loss, lr, grad_norm
     log: str
     signature: tuple  # changes whenever anything shown changes (lets a poller skip redraws)
+    events: list[dict[str, Any]] = field(default_factory=list)  # every usable event (samples, checkpoints)
+    run_dir: Path | None = None
 
 
 class RunMonitor:
@@ -70,7 +73,8 @@ class RunMonitor:
         headline = _headline(name, numbers, tail.events, info.run_dir / ADAPTER_DIR)
         signature = (name, len(tail.events), numbers["state"], status.updated if status else None, log[-200:],
                      len(problems))  # fmt: skip
-        return RunView(name, numbers["state"], numbers, headline, loss_frame(tail.events), log, signature)
+        return RunView(name, numbers["state"], numbers, headline, loss_frame(tail.events), log, signature,
+                       tail.events, info.run_dir)  # fmt: skip
 
 
 def _headline(name: str, n: dict[str, Any], events: list[dict[str, Any]], adapter_dir) -> str:

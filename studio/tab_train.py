@@ -15,6 +15,7 @@ import pandas as pd
 from studio.jobs import NoCheckpoint
 from studio.metrics_tail import CURVE_COLUMNS, RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
+from studio.run_samples import curve_marks, sample_strip
 from studio.train_form import (
     ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
     build_config, field_kind, preset_values, size_label, unique_run_name,
@@ -29,7 +30,8 @@ NO_RUN = "No run yet: press **Start training**."
 LOG_LINES = 14
 EMPTY_CURVE = pd.DataFrame({c: pd.Series(dtype=int if c == "step" else float) for c in CURVE_COLUMNS})
 EMPTY_LOSS = loss_curve(EMPTY_CURVE)
-LOSS_COLOURS = {RAW: "#c7cedb", SMOOTHED: "#2563eb"}  # raw points faint, the trend strong
+# raw points faint, the trend strong; the steps sampled and checkpointed marked on the trend
+LOSS_COLOURS = {RAW: "#c7cedb", SMOOTHED: "#2563eb", "samples": "#f59e0b", "checkpoints": "#10b981"}
 
 
 def _field(name: str, value: Any, studio: Studio) -> gr.components.Component:
@@ -47,6 +49,8 @@ def _field(name: str, value: Any, studio: Studio) -> gr.components.Component:
         return gr.Checkbox(**common)
     if kind in ("int", "float"):
         return gr.Number(precision=0 if kind == "int" else None, **common)
+    if kind == "pairs":
+        return gr.Textbox(lines=2, max_lines=6, placeholder="first-frame.png | the prompt", **common)
     return gr.Textbox(max_lines=1, **common)
 
 
@@ -185,7 +189,7 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
         if last == NO_RUN:  # nothing to redraw: an unchanged plot still re-renders in the browser
             return {"headline": NO_RUN, "error": "", "numbers": {}}
         return {"headline": NO_RUN, "error": "", "loss_plot": EMPTY_LOSS, "lr_plot": EMPTY_CURVE, "log": "",
-                "numbers": {}, "grad_plot": EMPTY_CURVE, "seen": NO_RUN}  # fmt: skip
+                "numbers": {}, "grad_plot": EMPTY_CURVE, "samples": [], "seen": NO_RUN}  # fmt: skip
     err = ""
     if view.numbers["error"]:
         first = view.numbers["error"].splitlines()[0]
@@ -196,8 +200,11 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     shown = {"headline": view.headline + (f" · {note}" if note else ""), "error": err, "numbers": view.numbers}
     if view.signature == last:
         return shown
-    return {**shown, "loss_plot": loss_curve(view.frame), "lr_plot": view.frame, "log": _log_html(view.log),
-            "grad_plot": view.frame, "seen": view.signature}
+    curve = loss_curve(view.frame)
+    strip = sample_strip(view.run_dir, view.events, studio.workspace.gradio_temp / "samples")
+    return {**shown, "loss_plot": pd.concat([curve, curve_marks(curve, view.events)], ignore_index=True),
+            "lr_plot": view.frame, "log": _log_html(view.log), "grad_plot": view.frame, "samples": strip,
+            "seen": view.signature}
 
 
 def refresh_runs(studio: Studio, current: str | None):
@@ -294,6 +301,8 @@ def _runs(studio: Studio) -> SimpleNamespace:
                               y_axis_format=".1e", elem_id="lr-plot")  # fmt: skip
         grad_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="grad_norm", label="gradient norm (before clipping)",
                                 height=260, x_axis_format="d", elem_id="grad-norm-plot")  # fmt: skip
+    samples = gr.Gallery(label="samples (sample_every): the base at step 0, then the latest steps", columns=4,
+                         height=260, object_fit="contain", allow_preview=True, elem_id="train-samples")  # fmt: skip
     gr.Markdown("**Log** (the last lines of the run's process.log)")
     # Plain <pre>, sized to its lines: a scrolling box would keep showing the oldest line.
     log = gr.HTML(elem_id="train-log")
@@ -302,12 +311,12 @@ def _runs(studio: Studio) -> SimpleNamespace:
     return SimpleNamespace(run=run, stop=stop, resume=resume, start_over=start_over, kill=kill, refresh=refresh,
                            cancel=cancel, clone=clone,
                            confirm=confirm, delete=delete, headline=headline, error=error, loss_plot=loss_plot,
-                           lr_plot=lr_plot, grad_plot=grad_plot, log=log, numbers=numbers)  # fmt: skip
+                           lr_plot=lr_plot, grad_plot=grad_plot, log=log, numbers=numbers, samples=samples)  # fmt: skip
 
 
 # The outputs of the train_tick endpoint, by name, as an API caller receives them (in this order). The page also
 # keeps "seen" (what it last drew) in a State, which is never sent to API callers.
-TICK_OUTPUTS = ("headline", "error", "loss_plot", "lr_plot", "log", "numbers", "grad_plot")
+TICK_OUTPUTS = ("headline", "error", "loss_plot", "lr_plot", "log", "numbers", "grad_plot", "samples")
 
 
 def tick_outputs(runs: SimpleNamespace, seen: gr.State) -> NamedOutputs:

@@ -36,13 +36,16 @@ SIZE_PRESETS: dict[str, tuple[int, int, int]] = {  # label -> (height, width, nu
     "704x1280, 93 frames (model default)": (704, 1280, 93),
 }
 
-FieldKind = Literal["choice", "bool", "int", "float", "text", "list", "table"]
+FieldKind = Literal["choice", "bool", "int", "float", "text", "list", "table", "pairs"]
+PAIR_SEPARATOR = " | "  # a "pairs" field's line: image | prompt
 
 
 def field_kind(name: str) -> FieldKind:
     """How a field is edited: a choice of a closed set, a checkbox, a number, text, a list or a small table."""
     info = HELP[name]
     default = info["default"]
+    if info.get("form") == "pairs":
+        return "pairs"
     if info["choices"]:
         return "choice"
     if isinstance(default, bool):
@@ -65,6 +68,8 @@ def to_form(name: str, value: Any) -> Any:
         return ", ".join(value)
     if kind == "table":
         return ", ".join(f"{k}: {v:g}" for k, v in value.items())
+    if kind == "pairs":
+        return "\n".join(f"{pair.get('image', '')}{PAIR_SEPARATOR}{pair.get('prompt', '')}" for pair in value)
     return value
 
 
@@ -79,6 +84,8 @@ def from_form(name: str, value: Any) -> Any:
         return [part.strip() for part in str(value or "").split(",") if part.strip()]
     if kind == "table":
         return _parse_table(str(value or ""))
+    if kind == "pairs":
+        return _parse_pairs(str(value or ""))
     if kind == "text":
         return "" if value is None else str(value).strip()
     return value
@@ -94,6 +101,16 @@ def _parse_table(text: str) -> dict[str, float]:
             out[key] = float(number)
         except ValueError:
             raise ValueError(f"{number!r} is not a probability; write pairs like '1: 0.5, 2: 0.5'") from None
+    return out
+
+
+def _parse_pairs(text: str) -> list[dict[str, str]]:
+    out = []
+    for line in filter(None, (line.strip() for line in text.splitlines())):
+        image, sep, prompt = (part.strip() for part in line.partition("|"))
+        if not sep or not image or not prompt:
+            raise ValueError(f"write one 'first-frame.png | prompt' per line (got {line!r})")
+        out.append({"image": image, "prompt": prompt})
     return out
 
 

@@ -1,0 +1,84 @@
+"""A run's sample videos and marks, as the Train tab shows them, without Gradio.
+
+The trainer announces each samples/step-N folder with a `sample` event. The strip shows the first sampled step
+(the base, before training) next to the latest ones. Run folders are never served by the page (process.log and
+config.json hold server paths), so the strip's videos are copies in a servable folder of the workspace; only
+files named by the contract are copied, from inside the run's own samples/ folder, whatever an event's path says.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from studio.metrics_tail import SMOOTHED
+from trainer.run_folder import SAMPLES_DIR, sample_video_name
+
+SHOWN_STEPS = 4  # the first sampled step and the latest three: the strip stays one row wide
+MARK_KINDS = {"sample": "samples", "checkpoint": "checkpoints"}  # event -> series name on the loss plot
+
+
+def sample_steps(events: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """Each sampled step (in order) with its prompts; a step sampled again (a resumed run) counts once."""
+    steps: dict[int, list[str]] = {}
+    for e in events:
+        if e.get("event") == "sample" and isinstance(e.get("step"), int) and isinstance(e.get("prompts"), list):
+            steps[e["step"]] = [str(p) for p in e["prompts"]]
+    return dict(sorted(steps.items()))
+
+
+def sample_strip(run_dir: Path, events: list[dict[str, Any]], serve_dir: Path) -> list[tuple[str, str]]:
+    """(video, caption) for the gallery: the first sampled step's samples, then the latest steps', each video
+    copied to `serve_dir`/<run>/step-N/ (again when the trainer rewrote it)."""
+    steps = sample_steps(events)
+    ordered = list(steps)
+    shown = ordered[:1] + ordered[1:][-(SHOWN_STEPS - 1) :]
+    strip = []
+    for step in shown:
+        for index, prompt in enumerate(steps[step]):
+            source = Path(run_dir) / SAMPLES_DIR / f"step-{step}" / sample_video_name(index)
+            copy = _servable_copy(source, Path(serve_dir) / Path(run_dir).name / f"step-{step}")
+            if copy is not None:
+                label = "base (step 0)" if step == 0 else f"step {step}"
+                strip.append((str(copy), f"{label} · {prompt}"))
+    return strip
+
+
+def _servable_copy(source: Path, folder: Path) -> Path | None:
+    """A copy of `source` in `folder`, fresh (a new mtime: the workspace's pruning goes by age); None while the
+    video is not there (deleted, or not written yet)."""
+    try:
+        info = source.stat()
+    except OSError:
+        return None
+    target = folder / source.name
+    try:
+        current = target.stat()
+        if current.st_size == info.st_size and current.st_mtime >= info.st_mtime:
+            return target
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return target
+
+
+def curve_marks(curve: pd.DataFrame, events: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows (step, loss, series) marking the sampled and checkpointed steps on the loss curve: each at the
+    smoothed loss of its step (step 0, before any loss, at the first one), so they sit on the trend line."""
+    smoothed = curve[curve["series"] == SMOOTHED]
+    rows = []
+    if len(smoothed):
+        steps, losses = smoothed["step"].tolist(), smoothed["loss"].tolist()
+        for e in events:
+            series, step = MARK_KINDS.get(e.get("event")), e.get("step")
+            if series and isinstance(step, int):
+                at = min(range(len(steps)), key=lambda i: abs(steps[i] - step))
+                rows.append((step, losses[at], series))
+    marks = pd.DataFrame(rows, columns=["step", "loss", "series"]).drop_duplicates(["step", "series"], keep="last")
+    return marks.sort_values(["series", "step"]).reset_index(drop=True)

@@ -1,0 +1,88 @@
+"""The Train tab's sample strip and curve marks, read from a run folder's events and files (no trainer run)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from studio.run_samples import SHOWN_STEPS, sample_strip
+from studio.workspace import open_studio
+from trainer.config import TrainConfig, save_config
+from trainer.run_folder import CONFIG_FILE, EventWriter, RunState, Status, write_status
+from trainer.video import write_video
+
+
+def _write_run(ws, name="sampled", steps=(0, 2, 4, 6, 8)):
+    run = ws / "runs" / name
+    run.mkdir(parents=True)
+    save_config(TrainConfig(data="sample", name=name, output_dir=str(ws / "runs")), run / CONFIG_FILE)
+    write_status(run, Status(RunState.FINISHED, step=8, total=8))
+    events = EventWriter(run)
+    events.emit("start", run=name, total_steps=8, resumed_from=0)
+    for step in range(1, 9):
+        events.emit("step", step=step, loss=1.0 / step, lr=1e-3)
+        if step == 4:
+            events.emit("checkpoint", step=4, path="elsewhere")
+    for step in steps:
+        folder = run / "samples" / f"step-{step}"
+        folder.mkdir(parents=True)
+        for i in range(2):
+            write_video(folder / f"sample-{i}.mp4", np.full((5, 16, 16, 3), 10 * step + i, np.uint8), 8)
+        # the path is only informative: the studio reads the run's own samples/ folder
+        events.emit("sample", step=step, path="/etc", videos=["sample-0.mp4", "sample-1.mp4"],
+                    prompts=["left arm", "right arm"], seconds=0.1)  # fmt: skip
+    return run
+
+
+@pytest.fixture
+def studio(tmp_path):
+    s = open_studio(tmp_path / "ws")
+    yield s
+    s.close()
+
+
+def test_tick_returns_the_strip_first_step_next_to_the_latest(studio):
+    from studio.tab_train import TICK_OUTPUTS, tick
+
+    _write_run(studio.workspace.root)
+    shown = tick(studio, "sampled", None)
+    assert "samples" in TICK_OUTPUTS
+    strip = shown["samples"]
+    assert [caption for _, caption in strip] == [
+        "base (step 0) · left arm", "base (step 0) · right arm", "step 4 · left arm", "step 4 · right arm",
+        "step 6 · left arm", "step 6 · right arm", "step 8 · left arm", "step 8 · right arm",
+    ]  # fmt: skip
+    assert len({step for step in (c.split(" · ")[0] for _, c in strip)}) == SHOWN_STEPS
+    served = studio.workspace.gradio_temp / "samples" / "sampled"
+    assert [p for p, _ in strip][:2] == [str(served / "step-0" / "sample-0.mp4"), str(served / "step-0" / "sample-1.mp4")]
+    run = studio.workspace.runs / "sampled"
+    assert all(open(p, "rb").read() == (run / "samples" / p.split("/")[-2] / p.split("/")[-1]).read_bytes()
+               for p, _ in strip)  # fmt: skip
+
+
+def test_sample_and_checkpoint_steps_are_marked_on_the_smoothed_loss(studio):
+    from studio.tab_train import tick
+
+    _write_run(studio.workspace.root)
+    plot = tick(studio, "sampled", None)["loss_plot"]
+    marks = {series: plot[plot["series"] == series] for series in ("samples", "checkpoints")}
+    assert marks["samples"]["step"].tolist() == [0, 2, 4, 6, 8]
+    assert marks["checkpoints"]["step"].tolist() == [4]
+    smoothed = plot[plot["series"] == "smoothed (EMA)"].set_index("step")["loss"]
+    assert marks["checkpoints"]["loss"].iloc[0] == pytest.approx(smoothed[4])
+    assert marks["samples"]["loss"].iloc[0] == pytest.approx(smoothed[1])  # step 0: at the first loss
+
+
+def test_a_rewritten_sample_is_copied_again_and_a_missing_one_left_out(tmp_path):
+    run = _write_run(tmp_path / "ws", steps=(0, 2))
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    serve = tmp_path / "served"
+    first = dict(sample_strip(run, events, serve))
+    write_video(run / "samples" / "step-2" / "sample-0.mp4", np.full((5, 16, 16, 3), 200, np.uint8), 8)
+    (run / "samples" / "step-2" / "sample-1.mp4").unlink()
+    second = dict(sample_strip(run, events, serve))
+    assert len(first) == 4 and len(second) == 3
+    path = str(serve / run.name / "step-2" / "sample-0.mp4")
+    assert open(path, "rb").read() == (run / "samples" / "step-2" / "sample-0.mp4").read_bytes()
