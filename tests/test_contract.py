@@ -63,8 +63,8 @@ def test_every_event_the_studio_reacts_to_is_in_the_contract():
 
 def test_the_trainer_cannot_write_an_undeclared_event_or_field(tmp_path):
     writer = EventWriter(tmp_path)
-    with pytest.raises(ValueError, match="unknown event kind 'sample'"):
-        writer.emit("sample", step=1)
+    with pytest.raises(ValueError, match="unknown event kind 'preview'"):
+        writer.emit("preview", step=1)
     with pytest.raises(ValueError, match=r"step event fields \['grad'\]"):
         writer.emit("step", step=1, grad=0.5)
     assert not (tmp_path / run_folder.METRICS_FILE).exists()

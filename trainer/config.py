@@ -292,9 +292,8 @@ def _coerce(value: Any, typ: Any) -> Any:
         except (TypeError, ValueError):
             raise TypeError(f"keys must be frame counts and values probabilities (got {value!r})") from None
     if typ == list[dict[str, str]]:
-        pairs = isinstance(value, list) and all(isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
-                                                for v in value)  # fmt: skip
-        if not pairs:
+        tables = isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        if not tables or not all(isinstance(x, str) for v in value for x in v.values()):
             raise TypeError(f'must be a list of {{image = "...", prompt = "..."}} tables (got {value!r})')
         return [dict(v) for v in value]
     raise TypeError(f"unsupported type {typ}")  # pragma: no cover - a new field type needs a branch above
@@ -348,7 +347,9 @@ def _validate(c: TrainConfig) -> list[Problem]:
     need(all(1 <= k < latent_frames for k in cf) or not (c.num_frames - 1) % 4 == 0, "conditional_frames",
          f"frame counts must be at least 1 and below the {latent_frames} latent frames of num_frames")  # fmt: skip
     need(c.sample_every >= 0, "sample_every", "must be 0 (off) or more")
-    p += _sample_prompt_problems(c.sample_prompts)
+    p += [Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt (got {pair!r})")
+          for i, pair in enumerate(c.sample_prompts, 1) if sorted(pair) != ["image", "prompt"] or not all(
+              v.strip() for v in pair.values())]  # fmt: skip
     need(c.checkpoint_every >= 0, "checkpoint_every", "must be 0 (end only) or more")
     need(c.keep_checkpoints >= 0, "keep_checkpoints", "must be 0 (keep all) or more")
     need(c.cache_windows >= 1, "cache_windows", "must be at least 1")
@@ -356,15 +357,6 @@ def _validate(c: TrainConfig) -> list[Problem]:
     p += _tracker_problems(c.report_to)
     p += _bound_problems(c, set(problem_fields(p)))
     return p
-
-
-def _sample_prompt_problems(pairs: list[dict[str, str]]) -> list[Problem]:
-    out = []
-    for i, pair in enumerate(pairs, 1):
-        if set(pair) != {"image", "prompt"} or not pair["image"].strip() or not pair["prompt"].strip():
-            out.append(Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt "
-                                                 f"(got {pair!r})"))  # fmt: skip
-    return out
 
 
 def _tracker_problems(report_to: str) -> list[Problem]:
