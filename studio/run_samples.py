@@ -30,20 +30,27 @@ def sample_steps(events: list[dict[str, Any]]) -> dict[int, list[str]]:
     return dict(sorted(steps.items()))
 
 
+def shown_steps(events: list[dict[str, Any]]) -> list[int]:
+    """The steps the strip shows: the first sampled one and the latest ones."""
+    ordered = list(sample_steps(events))
+    return ordered[:1] + ordered[1:][-(SHOWN_STEPS - 1) :]
+
+
 def sample_strip(run_dir: Path, events: list[dict[str, Any]], serve_dir: Path) -> list[tuple[str, str]]:
-    """(video, caption) for the gallery: the first sampled step's samples, then the latest steps', each video
-    copied to `serve_dir`/<run>/step-N/ (again when the trainer rewrote it)."""
+    """(video, caption) for the gallery, one row per sample prompt and one column per shown step (the first
+    sampled step, then the latest), each video copied to `serve_dir`/<run>/step-N/ (again when the trainer
+    rewrote it). A video not on disk (deleted, or not written yet) is left out."""
     steps = sample_steps(events)
-    ordered = list(steps)
-    shown = ordered[:1] + ordered[1:][-(SHOWN_STEPS - 1) :]
     strip = []
-    for step in shown:
-        for index, prompt in enumerate(steps[step]):
+    for index in range(max((len(p) for p in steps.values()), default=0)):
+        for step in shown_steps(events):
+            if index >= len(steps[step]):
+                continue
             source = Path(run_dir) / SAMPLES_DIR / f"step-{step}" / sample_video_name(index)
             copy = _servable_copy(source, Path(serve_dir) / Path(run_dir).name / f"step-{step}")
             if copy is not None:
                 label = "base (step 0)" if step == 0 else f"step {step}"
-                strip.append((str(copy), f"{label} · {prompt}"))
+                strip.append((str(copy), f"{label} · {steps[step][index]}"))
     return strip
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from studio.jobs import NoCheckpoint
 from studio.metrics_tail import CURVE_COLUMNS, RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
-from studio.run_samples import curve_marks, sample_strip
+from studio.run_samples import curve_marks, sample_strip, shown_steps
 from studio.train_form import (
     ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
     build_config, field_kind, preset_values, size_label, unique_run_name,
@@ -202,9 +202,10 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
         return shown
     curve = loss_curve(view.frame)
     strip = sample_strip(view.run_dir, view.events, studio.workspace.gradio_temp / "samples")
+    columns = max(1, len(shown_steps(view.events)))  # a row per sample prompt, its steps side by side
     return {**shown, "loss_plot": pd.concat([curve, curve_marks(curve, view.events)], ignore_index=True),
-            "lr_plot": view.frame, "log": _log_html(view.log), "grad_plot": view.frame, "samples": strip,
-            "seen": view.signature}
+            "lr_plot": view.frame, "log": _log_html(view.log), "grad_plot": view.frame,
+            "samples": gr.update(value=strip, columns=columns), "seen": view.signature}
 
 
 def refresh_runs(studio: Studio, current: str | None):
@@ -301,8 +302,8 @@ def _runs(studio: Studio) -> SimpleNamespace:
                               y_axis_format=".1e", elem_id="lr-plot")  # fmt: skip
         grad_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="grad_norm", label="gradient norm (before clipping)",
                                 height=260, x_axis_format="d", elem_id="grad-norm-plot")  # fmt: skip
-    samples = gr.Gallery(label="samples (sample_every): the base at step 0, then the latest steps", columns=4,
-                         height=260, object_fit="contain", allow_preview=True, elem_id="train-samples")  # fmt: skip
+    samples = gr.Gallery(label="samples (sample_every): a row per prompt, the base at step 0 next to the latest "
+                         "steps", columns=1, object_fit="contain", allow_preview=True, elem_id="train-samples")  # fmt: skip
     gr.Markdown("**Log** (the last lines of the run's process.log)")
     # Plain <pre>, sized to its lines: a scrolling box would keep showing the oldest line.
     log = gr.HTML(elem_id="train-log")

@@ -49,14 +49,14 @@ def test_tick_returns_the_strip_first_step_next_to_the_latest(studio):
     _write_run(studio.workspace.root)
     shown = tick(studio, "sampled", None)
     assert "samples" in TICK_OUTPUTS
-    strip = shown["samples"]
+    strip = shown["samples"]["value"]
+    assert shown["samples"]["columns"] == SHOWN_STEPS  # one row per prompt: its base next to its latest steps
     assert [caption for _, caption in strip] == [
-        "base (step 0) · left arm", "base (step 0) · right arm", "step 4 · left arm", "step 4 · right arm",
-        "step 6 · left arm", "step 6 · right arm", "step 8 · left arm", "step 8 · right arm",
+        "base (step 0) · left arm", "step 4 · left arm", "step 6 · left arm", "step 8 · left arm",
+        "base (step 0) · right arm", "step 4 · right arm", "step 6 · right arm", "step 8 · right arm",
     ]  # fmt: skip
-    assert len({step for step in (c.split(" · ")[0] for _, c in strip)}) == SHOWN_STEPS
     served = studio.workspace.gradio_temp / "samples" / "sampled"
-    assert [p for p, _ in strip][:2] == [str(served / "step-0" / "sample-0.mp4"), str(served / "step-0" / "sample-1.mp4")]
+    assert [p for p, _ in strip][:2] == [str(served / "step-0" / "sample-0.mp4"), str(served / "step-4" / "sample-0.mp4")]
     run = studio.workspace.runs / "sampled"
     assert all(open(p, "rb").read() == (run / "samples" / p.split("/")[-2] / p.split("/")[-1]).read_bytes()
                for p, _ in strip)  # fmt: skip
