@@ -86,3 +86,24 @@ def test_a_rewritten_sample_is_copied_again_and_a_missing_one_left_out(tmp_path)
     assert len(first) == 4 and len(second) == 3
     path = str(serve / run.name / "step-2" / "sample-0.mp4")
     assert open(path, "rb").read() == (run / "samples" / "step-2" / "sample-0.mp4").read_bytes()
+
+
+def test_the_form_edits_sample_prompts_as_image_prompt_lines():
+    from studio.train_form import field_kind, from_form, to_form
+
+    pairs = [{"image": "datasets/a/first.png", "prompt": "the left arm, then the right"}]
+    assert field_kind("sample_prompts") == "pairs"
+    assert to_form("sample_prompts", pairs) == "datasets/a/first.png | the left arm, then the right"
+    assert from_form("sample_prompts", to_form("sample_prompts", pairs) + "\n\n") == pairs
+    with pytest.raises(ValueError, match="one 'first-frame.png | prompt' per line"):
+        from_form("sample_prompts", "first.png without a prompt")
+
+
+def test_sample_frames_are_pinned_inside_the_workspace(tmp_path):
+    from studio.paths import PathPolicy, PathRefused
+
+    policy = PathPolicy(tmp_path / "ws")
+    pinned = policy.sample_frames([{"image": "datasets/a/first.png", "prompt": "p"}])
+    assert pinned == [{"image": str(tmp_path / "ws" / "datasets" / "a" / "first.png"), "prompt": "p"}]
+    with pytest.raises(PathRefused, match=r"^sample_prompts: the first frame .* is outside the workspace"):
+        policy.sample_frames([{"image": "/etc/passwd", "prompt": "p"}])
