@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -83,3 +84,23 @@ def test_sample_prompts_are_checked(tmp_path):
                             "sample_prompts": [{"image": str(tmp_path / "gone.png"), "prompt": "a robot"}]})
     with pytest.raises(ValueError, match=r"^sample_prompts: the first frame .*gone.png does not exist"):
         sample_prompts(cfg)
+
+
+def test_two_processes_sample_once_the_other_waiting(tmp_path, clip_dataset):
+    from test_accelerate import _launch
+
+    cfg = write_config(tmp_path / "c.json", tiny_config(clip_dataset, tmp_path / "runs", name="ddp", max_steps=2,
+                                                        sample_every=2, cache="auto"))  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    result = _launch(["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", port],
+                     cfg, {"ACCELERATE_USE_CPU": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "runs" / "ddp"
+    events = read_events(run)
+    assert [e["step"] for e in events if e["event"] == "sample"] == [0, 2]  # written once, by the main process
+    assert sorted(p.name for p in (run / SAMPLES_DIR / "step-2").iterdir()) == [
+        "sample-0.mp4", "sample-1.mp4", SAMPLE_RECORD_FILE]  # fmt: skip
+    done = events[-1]
+    assert done["event"] == "done" and done["process_checksums"][0] == done["process_checksums"][1]
