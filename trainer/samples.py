@@ -162,9 +162,10 @@ class Sampler:
         tail = self.pipe.transformer.crossattn_proj
         if not isinstance(tail, PromptTail):
             return raw.to(device, dtype)
-        if id(raw) not in self._projected:
-            weight = tail._full[0][0].weight
-            self._projected[id(raw)] = F.linear(raw.to(weight.device, weight.dtype), weight)
+        if id(raw) not in self._projected:  # on the device: the 2B projection is 100352 wide, slow on a CPU
+            weight = tail._full[0][0].weight.to(device)
+            self._projected[id(raw)] = F.linear(raw.to(device, weight.dtype), weight).cpu()
+            del weight
         return self._projected[id(raw)].to(device, dtype)
 
     @contextlib.contextmanager
