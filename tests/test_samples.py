@@ -104,3 +104,13 @@ def test_two_processes_sample_once_the_other_waiting(tmp_path, clip_dataset):
         "sample-0.mp4", "sample-1.mp4", SAMPLE_RECORD_FILE]  # fmt: skip
     done = events[-1]
     assert done["event"] == "done" and done["process_checksums"][0] == done["process_checksums"][1]
+
+
+def test_a_missing_first_frame_stops_the_run_before_the_model_loads(tmp_path, clip_dataset):
+    cfg = tiny_config(clip_dataset, tmp_path / "runs", name="bad", sample_every=1,
+                      sample_prompts=[{"image": str(tmp_path / "gone.png"), "prompt": "a robot"}])  # fmt: skip
+    result = run_trainer("train", "--config", str(write_config(tmp_path / "bad.json", cfg)))
+    assert result.returncode == 1
+    status = json.loads((tmp_path / "runs" / "bad" / "status.json").read_text())
+    assert status["state"] == "failed" and status["error"].startswith("sample_prompts: the first frame")
+    assert "loading tiny" not in (tmp_path / "runs" / "bad" / "train.log").read_text()

@@ -94,12 +94,13 @@ class Sampler:
         self._projected: dict[int, torch.Tensor] = {}
 
     @classmethod
-    def prepare(cls, cfg: TrainConfig, pipe, accelerator) -> Sampler | None:
-        """None when sample_every is 0; otherwise the sampler with its prompts embedded (main process). Call it
-        before the latent cache is built: a text encoder loaded here is dropped with the others after it."""
+    def prepare(cls, cfg: TrainConfig, pipe, accelerator, prompts: list[SamplePrompt]) -> Sampler | None:
+        """None when sample_every is 0; otherwise the sampler with `prompts` (`sample_prompts(cfg)`) embedded
+        (main process). Call it before the latent cache is built: a text encoder loaded here is dropped with the
+        others after it."""
         if not cfg.sample_every:
             return None
-        sampler = cls(cfg, pipe, accelerator, sample_prompts(cfg))
+        sampler = cls(cfg, pipe, accelerator, prompts)
         if accelerator.is_main_process:
             sampler._embed_prompts()
         accelerator.wait_for_everyone()

@@ -100,6 +100,7 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     if too_big:
         raise ValueError(f"height: {too_big}.")
     clips, fingerprint = load_clips(cfg, run_dir if main else None)
+    sample_prompts = samples.sample_prompts(cfg) if cfg.sample_every else []  # a missing first frame: refused now
 
     # --- load: the frozen pipeline, in the precision its forward passes will run in
     weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.mixed_precision, torch.float32)
@@ -120,7 +121,7 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     plan = DataPlan(len(clips), accelerator.num_processes, accelerator.process_index, cfg.batch_size,
                     cfg.gradient_accumulation, cfg.seed)  # fmt: skip
     total = plan.total_steps(cfg.epochs, cfg.max_steps)
-    sampler = samples.Sampler.prepare(cfg, pipe, accelerator)  # before the cache may drop the text encoder
+    sampler = samples.Sampler.prepare(cfg, pipe, accelerator, sample_prompts)  # before the cache drops encoders
     batches = cache.make_batches(cfg, pipe, clips, fingerprint, accelerator, events)
 
     # --- optimizer and schedule (length = this run's real number of steps)
