@@ -7,8 +7,8 @@ page reload or a studio restart shows the same thing.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd

@@ -303,7 +303,7 @@ def _runs(studio: Studio) -> SimpleNamespace:
         grad_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="grad_norm", label="gradient norm (before clipping)",
                                 height=260, x_axis_format="d", elem_id="grad-norm-plot")  # fmt: skip
     samples = gr.Gallery(label="samples (sample_every): a row per prompt, the base at step 0 next to the latest "
-                         "steps", columns=1, object_fit="contain", allow_preview=True, elem_id="train-samples")  # fmt: skip
+                         "steps", columns=1, object_fit="contain", elem_id="train-samples")  # fmt: skip
     gr.Markdown("**Log** (the last lines of the run's process.log)")
     # Plain <pre>, sized to its lines: a scrolling box would keep showing the oldest line.
     log = gr.HTML(elem_id="train-log")

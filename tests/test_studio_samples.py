@@ -56,7 +56,8 @@ def test_tick_returns_the_strip_first_step_next_to_the_latest(studio):
         "base (step 0) · right arm", "step 4 · right arm", "step 6 · right arm", "step 8 · right arm",
     ]  # fmt: skip
     served = studio.workspace.gradio_temp / "samples" / "sampled"
-    assert [p for p, _ in strip][:2] == [str(served / "step-0" / "sample-0.mp4"), str(served / "step-4" / "sample-0.mp4")]
+    assert [p for p, _ in strip][:2] == [str(served / "step-0" / "sample-0.mp4"),
+                                         str(served / "step-4" / "sample-0.mp4")]
     run = studio.workspace.runs / "sampled"
     assert all(open(p, "rb").read() == (run / "samples" / p.split("/")[-2] / p.split("/")[-1]).read_bytes()
                for p, _ in strip)  # fmt: skip

@@ -51,7 +51,8 @@ def _f(default: Any, help: str, group: str = "advanced", max: float | None = Non
        **kw: Any) -> Any:
     """A config field with its help text, form group, largest allowed value and, where the form cannot tell it
     from the type, how the form edits it (the form and docs use these)."""
-    meta = {"help": help, "group": group, **({"max": max} if max is not None else {}), **({"form": form} if form else {})}
+    meta = {"help": help, "group": group, **({"max": max} if max is not None else {})}
+    meta.update({"form": form} if form else {})
     if callable(default) and not isinstance(default, type):
         return field(default_factory=default, metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
@@ -245,8 +246,8 @@ def field_help() -> dict[str, dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------------------------
 _TYPE_NAMES = {
-    "str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str],
-    "dict[int, float]": dict[int, float], "list[dict[str, str]]": list[dict[str, str]], "AdapterType": AdapterType, "MixedPrecision": MixedPrecision,
+    "str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str], "dict[int, float]": dict[int, float],
+    "list[dict[str, str]]": list[dict[str, str]], "AdapterType": AdapterType, "MixedPrecision": MixedPrecision,
     "CaptionVariant": CaptionVariant, "CacheMode": CacheMode, "CheckpointingPolicy": CheckpointingPolicy,
     "AttentionBackend": AttentionBackend, "LrScheduler": LrScheduler, "ReportTo": ReportTo,
 }  # fmt: skip
