@@ -192,7 +192,6 @@ class JobManager:
         if problems:
             raise ConfigError(problems, f"run {config.name!r}")
         self.paths.dataset(config.data)  # before anything is written: the trainer will read it
-        config = replace(config, sample_prompts=self.paths.sample_frames(config.sample_prompts))
         self.paths.model(config.model)
         size = size_problem(config.height, config.width, config.num_frames, gpu=cuda_visible())
         if size:
@@ -274,7 +273,7 @@ class JobManager:
         if output_dir.resolve() != self.runs_dir.resolve():
             raise ConfigError([Problem("output_dir", f"the studio keeps runs in its workspace's {RUNS_DIR}/; leave it "
                                                      f"as {RUNS_DIR!r}")], f"run {config.name!r}")  # fmt: skip
-        return replace(config, output_dir=str(self.runs_dir))
+        return replace(config, output_dir=str(self.runs_dir), sample_prompts=self.paths.sample_frames(config.sample_prompts))
 
     def _launch(self, run_dir: Path) -> subprocess.Popen:
         previous = read_status(run_dir)

@@ -109,6 +109,9 @@ class PathPolicy:
         outside the workspace unless local folders are allowed: the trainer reads them as it reads the data."""
         pinned = []
         for pair in pairs:
+            if not str(pair.get("image", "")).strip():  # the config's own check names it
+                pinned.append(pair)
+                continue
             path = Path(pair["image"]).expanduser()
             full = path if path.is_absolute() else self.root / path
             if not is_inside(full, self.root) and not self.workspace.allow_local_folders:
