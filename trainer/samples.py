@@ -11,7 +11,6 @@ run may drop its text encoder (`cache: auto` trains from the latent cache withou
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
