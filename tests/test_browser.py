@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def screenshot(page, name: str) -> None:
 
         image = Image.open(path).convert("RGB")
         image = image.resize((README_WIDTH, round(image.height * README_WIDTH / image.width)), Image.LANCZOS)
-        target = Path(readme_dir) / f"{name.split('-', 1)[1]}.png"
+        target = Path(readme_dir) / f"{re.sub(r'^[0-9]+-', '', name)}.png"  # "2-train" -> train.png
         target.parent.mkdir(parents=True, exist_ok=True)
         image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
 
