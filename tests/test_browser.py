@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,24 @@ README_WIDTH = 1100  # README screenshots are scaled to this width and palette-q
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
                                 "(apt-get install chromium; `make test-deps` does it)")  # fmt: skip
+
+
+@contextmanager
+def studio_page(workspace: Path, log: Path):
+    """The studio on `workspace` in headless Chromium: yields its page, and fails the test on any page error."""
+    from playwright.sync_api import sync_playwright
+
+    with running_app(workspace, log) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+            yield page
+            assert not errors, errors
+        finally:
+            browser.close()
 
 
 def fill_number(page, elem_id: str, value) -> None:
@@ -54,67 +73,57 @@ def screenshot(page, name: str) -> None:
 
 
 def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ws = tmp_path / "ws"
-    with running_app(ws, tmp_path / "app.log") as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
+    with studio_page(ws, tmp_path / "app.log") as page:
+        # Data: use the built-in sample; its check-data report fills the table, the first clip is previewed.
+        page.locator("#data-go").click()
+        expect(page.locator("#data-summary")).to_contain_text("48 clips in sample", timeout=60_000)
+        expect(page.locator("#data-report")).to_contain_text("train_0000.mp4")
+        expect(page.locator("#data-caption textarea")).not_to_have_value("", timeout=30_000)
+        screenshot(page, "1-data")
 
-            # Data: use the built-in sample; its check-data report fills the table, the first clip is previewed.
-            page.locator("#data-go").click()
-            expect(page.locator("#data-summary")).to_contain_text("48 clips in sample", timeout=60_000)
-            expect(page.locator("#data-report")).to_contain_text("train_0000.mp4")
-            expect(page.locator("#data-caption textarea")).not_to_have_value("", timeout=30_000)
-            screenshot(page, "1-data")
+        # Train: a short run of the form's defaults, made smaller; the curve grows until the run finishes.
+        page.get_by_role("tab", name="Train").click()
+        name_box = page.locator("#cfg-name input")
+        name_box.fill(RUN)
+        name_box.press("Tab")
+        for elem_id, value in (("cfg-max_steps", STEPS), ("cfg-rank", 4), ("cfg-alpha", 4), ("cfg-num_frames", 9)):
+            fill_number(page, elem_id, value)
+        page.get_by_text("Advanced", exact=True).click()
+        page.locator("#cfg-cache").get_by_text("off", exact=True).click()
+        expect(page.locator("#train-problems")).to_contain_text("The config is valid")
+        page.locator("#train-start").click()
+        headline = page.locator("#train-headline")
+        expect(headline).to_contain_text(f"{RUN}", timeout=30_000)
+        expect(headline).to_contain_text(f"/{STEPS}", timeout=TRAIN_TIMEOUT_MS)  # the first step is in
+        expect(headline).to_contain_text("finished", timeout=TRAIN_TIMEOUT_MS)
+        expect(headline).to_contain_text(f"step {STEPS}/{STEPS}")
+        points = page.locator("#loss-plot svg .mark-symbol path, #loss-plot svg .mark-line path")
+        expect(points.first).to_be_attached(timeout=10_000)
+        page.get_by_text("Advanced", exact=True).click()  # fold it again for the screenshot
+        page.wait_for_timeout(1500)
+        screenshot(page, "2-train")
 
-            # Train: a short run of the form's defaults, made smaller; the curve grows until the run finishes.
-            page.get_by_role("tab", name="Train").click()
-            name_box = page.locator("#cfg-name input")
-            name_box.fill(RUN)
-            name_box.press("Tab")
-            for elem_id, value in (("cfg-max_steps", STEPS), ("cfg-rank", 4), ("cfg-alpha", 4), ("cfg-num_frames", 9)):
-                fill_number(page, elem_id, value)
-            page.get_by_text("Advanced", exact=True).click()
-            page.locator("#cfg-cache").get_by_text("off", exact=True).click()
-            expect(page.locator("#train-problems")).to_contain_text("The config is valid")
-            page.locator("#train-start").click()
-            headline = page.locator("#train-headline")
-            expect(headline).to_contain_text(f"{RUN}", timeout=30_000)
-            expect(headline).to_contain_text(f"/{STEPS}", timeout=TRAIN_TIMEOUT_MS)  # the first step is in
-            expect(headline).to_contain_text("finished", timeout=TRAIN_TIMEOUT_MS)
-            expect(headline).to_contain_text(f"step {STEPS}/{STEPS}")
-            points = page.locator("#loss-plot svg .mark-symbol path, #loss-plot svg .mark-line path")
-            expect(points.first).to_be_attached(timeout=10_000)
-            page.get_by_text("Advanced", exact=True).click()  # fold it again for the screenshot
-            page.wait_for_timeout(1500)
-            screenshot(page, "2-train")
+        # Generate: the base model and the new adapter, same noise, two videos side by side.
+        page.get_by_role("tab", name="Generate & compare").click()
+        page.locator("#gen-adapters").get_by_text(RUN, exact=True).click()
+        fill_number(page, "gen-steps", 4)
+        fill_number(page, "gen-num_frames", 9)
+        page.locator("#gen-go").click()
+        expect(page.locator("#gen-status")).to_contain_text("Done: 2 variants", timeout=GENERATE_TIMEOUT_MS)
+        videos = page.locator("#gen-videos video")
+        expect(videos).to_have_count(2, timeout=30_000)
+        expect(page.locator("#gen-summary")).to_contain_text(RUN)
+        page.wait_for_timeout(1500)
+        screenshot(page, "3-generate")
 
-            # Generate: the base model and the new adapter, same noise, two videos side by side.
-            page.get_by_role("tab", name="Generate & compare").click()
-            page.locator("#gen-adapters").get_by_text(RUN, exact=True).click()
-            fill_number(page, "gen-steps", 4)
-            fill_number(page, "gen-num_frames", 9)
-            page.locator("#gen-go").click()
-            expect(page.locator("#gen-status")).to_contain_text("Done: 2 variants", timeout=GENERATE_TIMEOUT_MS)
-            videos = page.locator("#gen-videos video")
-            expect(videos).to_have_count(2, timeout=30_000)
-            expect(page.locator("#gen-summary")).to_contain_text(RUN)
-            page.wait_for_timeout(1500)
-            screenshot(page, "3-generate")
-
-            # Adapters: the new adapter with its card.
-            page.get_by_role("tab", name="Adapters").click()
-            expect(page.locator("#adapters-table")).to_contain_text(RUN, timeout=30_000)
-            expect(page.locator("#adapters-card")).to_contain_text("final_loss", timeout=30_000)
-            screenshot(page, "4-adapters")
-            assert not errors, errors
-        finally:
-            browser.close()
+        # Adapters: the new adapter with its card.
+        page.get_by_role("tab", name="Adapters").click()
+        expect(page.locator("#adapters-table")).to_contain_text(RUN, timeout=30_000)
+        expect(page.locator("#adapters-card")).to_contain_text("final_loss", timeout=30_000)
+        screenshot(page, "4-adapters")
 
     (out_dir,) = [p for p in (ws / "generations").iterdir() if (p / "compare.json").exists()]
     record = json.loads((out_dir / "compare.json").read_text())
@@ -127,7 +136,7 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
 
 def test_the_caption_editor_follows_the_dataset_when_two_share_a_clip_name(tmp_path):
     """Two datasets with a clip0 each: switching datasets reloads the caption, and Save writes only the clip shown."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from conftest import write_clip_dataset
 
@@ -135,21 +144,15 @@ def test_the_caption_editor_follows_the_dataset_when_two_share_a_clip_name(tmp_p
     for name, text in (("one", "The first dataset's caption."), ("two", "The second dataset's caption.")):
         write_clip_dataset(ws / "datasets" / name, clips=1)
         (ws / "datasets" / name / "metas" / "clip00.txt").write_text(text + "\n")
-    with running_app(ws, tmp_path / "app.log") as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            caption = page.locator("#data-caption textarea")
-            for name, text in (("one", "The first dataset's caption."), ("two", "The second dataset's caption.")):
-                page.locator("#data-dataset input").click()
-                page.get_by_role("option", name=f"datasets/{name}", exact=True).click()
-                expect(page.locator("#data-summary")).to_contain_text(f"1 clip in datasets/{name}", timeout=30_000)
-                expect(caption).to_have_value(text, timeout=30_000)
-            caption.fill("The second dataset's caption, edited.")
-            page.get_by_role("button", name="Save caption").click()
-            expect(page.get_by_text("Caption of 'clip00' saved")).to_be_visible(timeout=30_000)
-        finally:
-            browser.close()
+    with studio_page(ws, tmp_path / "app.log") as page:
+        caption = page.locator("#data-caption textarea")
+        for name, text in (("one", "The first dataset's caption."), ("two", "The second dataset's caption.")):
+            page.locator("#data-dataset input").click()
+            page.get_by_role("option", name=f"datasets/{name}", exact=True).click()
+            expect(page.locator("#data-summary")).to_contain_text(f"1 clip in datasets/{name}", timeout=30_000)
+            expect(caption).to_have_value(text, timeout=30_000)
+        caption.fill("The second dataset's caption, edited.")
+        page.get_by_role("button", name="Save caption").click()
+        expect(page.get_by_text("Caption of 'clip00' saved")).to_be_visible(timeout=30_000)
     assert (ws / "datasets" / "one" / "metas" / "clip00.txt").read_text() == "The first dataset's caption.\n"
     assert (ws / "datasets" / "two" / "metas" / "clip00.txt").read_text() == "The second dataset's caption, edited.\n"

@@ -10,8 +10,7 @@ import shutil
 import pytest
 
 from adapterfactory import make_adapter
-from test_browser import CHROMIUM, CHROMIUM_ARGS, fill_number, screenshot
-from test_studio_app import running_app
+from test_browser import CHROMIUM, fill_number, screenshot, studio_page
 
 EVALUATE_TIMEOUT_MS = 300_000
 
@@ -30,40 +29,31 @@ def _workspace(ws):
 
 
 def test_evaluate_base_adapter_and_checkpoint_in_a_real_browser(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ws = tmp_path / "ws"
     run = _workspace(ws)
-    with running_app(ws, tmp_path / "app.log") as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
-            page.get_by_role("tab", name="Generate & compare").click()
-            picker = page.locator("#gen-adapters")
-            expect(picker.get_by_text("robot@step-3", exact=True)).to_be_visible(timeout=30_000)
-            expect(picker.get_by_text("robot@step-1", exact=True)).to_have_count(0)
-            expect(page.locator("#gen-unusable")).to_contain_text("robot@step-1")
-            expect(page.locator("#gen-unusable")).to_contain_text("saved before checkpoints held a loadable adapter")
-            picker.get_by_text("robot", exact=True).click()
-            picker.get_by_text("robot@step-3", exact=True).click()
-            fill_number(page, "gen-steps", 2)
-            fill_number(page, "gen-num_frames", 9)
-            fill_number(page, "eval-clips", 1)
-            page.locator("#eval-go").click()
-            status = page.locator("#eval-status")
-            expect(status).to_contain_text("Scored on 1 clip(s) of sample:held_out", timeout=EVALUATE_TIMEOUT_MS)
-            expect(page.locator("#gen-videos video")).to_have_count(3, timeout=30_000)
-            table = page.locator("#eval-scores")
-            expect(table).to_contain_text("robot@step-3")
-            page.wait_for_timeout(1000)
-            shown = table.inner_text()
-            screenshot(page, "evaluate")
-            assert not errors, errors
-        finally:
-            browser.close()
+    with studio_page(ws, tmp_path / "app.log") as page:
+        page.get_by_role("tab", name="Generate & compare").click()
+        picker = page.locator("#gen-adapters")
+        expect(picker.get_by_text("robot@step-3", exact=True)).to_be_visible(timeout=30_000)
+        expect(picker.get_by_text("robot@step-1", exact=True)).to_have_count(0)
+        expect(page.locator("#gen-unusable")).to_contain_text("robot@step-1")
+        expect(page.locator("#gen-unusable")).to_contain_text("saved before checkpoints held a loadable adapter")
+        picker.get_by_text("robot", exact=True).click()
+        picker.get_by_text("robot@step-3", exact=True).click()
+        fill_number(page, "gen-steps", 2)
+        fill_number(page, "gen-num_frames", 9)
+        fill_number(page, "eval-clips", 1)
+        page.locator("#eval-go").click()
+        status = page.locator("#eval-status")
+        expect(status).to_contain_text("Scored on 1 clip(s) of sample:held_out", timeout=EVALUATE_TIMEOUT_MS)
+        expect(page.locator("#gen-videos video")).to_have_count(3, timeout=30_000)
+        table = page.locator("#eval-scores")
+        expect(table).to_contain_text("robot@step-3")
+        page.wait_for_timeout(1000)
+        shown = table.inner_text()
+        screenshot(page, "evaluate")
 
     (out_dir,) = [p for p in (ws / "generations").iterdir() if (p / "compare.json").exists()]
     scores = json.loads((out_dir / "compare.json").read_text())["evaluation"]["variants"]

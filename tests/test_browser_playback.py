@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapterfactory import make_adapter
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, GENERATE_TIMEOUT_MS, fill_number
-from test_studio_app import running_app
+from test_browser import ARTIFACTS, CHROMIUM, GENERATE_TIMEOUT_MS, fill_number, studio_page
 
 FPS, FRAMES = 8, 9  # 9 frames at 8 fps: a 1.1 s clip, the smallest the tiny model renders
 BAR = "#gen-playback"
@@ -39,69 +38,60 @@ def generate_two_variants(page, adapter: str) -> None:
 
 
 def test_one_bar_plays_pauses_scrubs_and_steps_every_variant_together(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ws = tmp_path / "ws"
     make_adapter(ws / "adapters" / "pick")
-    with running_app(ws, tmp_path / "app.log") as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
-            generate_two_variants(page, "pick")
-            expect(page.locator("#gen-status")).to_contain_text("Done: 2 variants", timeout=GENERATE_TIMEOUT_MS)
-            expect(page.locator("#gen-videos video")).to_have_count(2, timeout=30_000)
-            bar = page.locator(BAR)
-            toggle, counter = bar.locator("[data-action=toggle]"), bar.locator("[data-role=counter]")
-            # The bar takes the videos over once both are loaded and plays them together from the first frame.
-            page.wait_for_function(f"() => document.querySelector('{BAR} [data-ready]')", timeout=30_000)
+    with studio_page(ws, tmp_path / "app.log") as page:
+        generate_two_variants(page, "pick")
+        expect(page.locator("#gen-status")).to_contain_text("Done: 2 variants", timeout=GENERATE_TIMEOUT_MS)
+        expect(page.locator("#gen-videos video")).to_have_count(2, timeout=30_000)
+        bar = page.locator(BAR)
+        toggle, counter = bar.locator("[data-action=toggle]"), bar.locator("[data-role=counter]")
+        # The bar takes the videos over once both are loaded and plays them together from the first frame.
+        page.wait_for_function(f"() => document.querySelector('{BAR} [data-ready]')", timeout=30_000)
 
-            # Pause, play (both advance), pause: both stop on the same frame, past the start.
-            if page.evaluate(STATE) == "playing":
-                toggle.click()
-            expect(toggle).to_have_text("Play")
+        # Pause, play (both advance), pause: both stop on the same frame, past the start.
+        if page.evaluate(STATE) == "playing":
+            toggle.click()
+        expect(toggle).to_have_text("Play")
+        assert_locked(page.evaluate(TIMES))
+        toggle.click()
+        expect(toggle).to_have_text("Pause")
+        page.wait_for_function(f"() => ({TIMES})().every(t => t > 2 / {FPS})", timeout=10_000)
+        for _ in range(10):  # while playing too (measured: within 1 ms of each other)
             assert_locked(page.evaluate(TIMES))
-            toggle.click()
-            expect(toggle).to_have_text("Pause")
-            page.wait_for_function(f"() => ({TIMES})().every(t => t > 2 / {FPS})", timeout=10_000)
-            for _ in range(10):  # while playing too (measured: within 1 ms of each other)
-                assert_locked(page.evaluate(TIMES))
-            toggle.click()
-            expect(toggle).to_have_text("Play")
-            times = page.evaluate(TIMES)
-            assert_locked(times)
-            assert min(times) > 0
-            expect(counter).to_have_text(f"frame {frame_of(times[0]) + 1} / {FRAMES}")
+        toggle.click()
+        expect(toggle).to_have_text("Play")
+        times = page.evaluate(TIMES)
+        assert_locked(times)
+        assert min(times) > 0
+        expect(counter).to_have_text(f"frame {frame_of(times[0]) + 1} / {FRAMES}")
 
-            # Scrub to the middle: both show the middle frame; step one frame on: both follow.
-            middle = FRAMES // 2
-            bar.locator("[data-role=scrub]").fill(str(middle))
-            page.wait_for_function(f"() => ({TIMES})().every(t => Math.floor(t * {FPS} + 1e-6) === {middle})")
-            assert_locked(page.evaluate(TIMES), middle)
-            expect(counter).to_have_text(f"frame {middle + 1} / {FRAMES}")
-            bar.locator("[data-action=next]").click()
-            assert_locked(page.evaluate(TIMES), middle + 1)
-            expect(counter).to_have_text(f"frame {middle + 2} / {FRAMES}")
+        # Scrub to the middle: both show the middle frame; step one frame on: both follow.
+        middle = FRAMES // 2
+        bar.locator("[data-role=scrub]").fill(str(middle))
+        page.wait_for_function(f"() => ({TIMES})().every(t => Math.floor(t * {FPS} + 1e-6) === {middle})")
+        assert_locked(page.evaluate(TIMES), middle)
+        expect(counter).to_have_text(f"frame {middle + 1} / {FRAMES}")
+        bar.locator("[data-action=next]").click()
+        assert_locked(page.evaluate(TIMES), middle + 1)
+        expect(counter).to_have_text(f"frame {middle + 2} / {FRAMES}")
 
-            # A video's own play plays both; its own pause pauses both, on one frame.
-            page.evaluate("() => document.querySelectorAll('#gen-videos video')[1].play()")
-            expect(toggle).to_have_text("Pause")
-            page.wait_for_function(f"() => ({TIMES})().every(t => t > {middle + 2.5} / {FPS})", timeout=10_000)
-            page.evaluate("() => document.querySelectorAll('#gen-videos video')[1].pause()")
-            expect(toggle).to_have_text("Play")
-            assert_locked(page.evaluate(TIMES))
+        # A video's own play plays both; its own pause pauses both, on one frame.
+        page.evaluate("() => document.querySelectorAll('#gen-videos video')[1].play()")
+        expect(toggle).to_have_text("Pause")
+        page.wait_for_function(f"() => ({TIMES})().every(t => t > {middle + 2.5} / {FPS})", timeout=10_000)
+        page.evaluate("() => document.querySelectorAll('#gen-videos video')[1].pause()")
+        expect(toggle).to_have_text("Play")
+        assert_locked(page.evaluate(TIMES))
 
-            # Without loop, playing to the end stops both on the last frame.
-            bar.locator("[data-role=loop]").uncheck()
-            toggle.click()
-            expect(toggle).to_have_text("Play", timeout=10_000)
-            assert_locked(page.evaluate(TIMES), FRAMES - 1)
-            assert page.evaluate("() => Array.from(document.querySelectorAll('#gen-videos video'), v => v.paused)") \
-                == [True, True]  # fmt: skip
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "playback.png"), full_page=True)
-            assert not errors, errors
-        finally:
-            browser.close()
+        # Without loop, playing to the end stops both on the last frame.
+        bar.locator("[data-role=loop]").uncheck()
+        toggle.click()
+        expect(toggle).to_have_text("Play", timeout=10_000)
+        assert_locked(page.evaluate(TIMES), FRAMES - 1)
+        assert page.evaluate("() => Array.from(document.querySelectorAll('#gen-videos video'), v => v.paused)") \
+            == [True, True]  # fmt: skip
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "playback.png"), full_page=True)

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, fill_number, screenshot
-from test_studio_app import running_app
+from test_browser import CHROMIUM, fill_number, screenshot, studio_page
 
 RUN = "sampled-run"
 STEPS, EVERY = 4, 2  # samples at steps 0, 2 and 4
@@ -19,45 +18,36 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 
 
 def test_sample_videos_appear_while_the_run_trains(tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ws = tmp_path / "ws"
-    with running_app(ws, tmp_path / "app.log") as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
-            page.get_by_role("tab", name="Train").click()
-            name_box = page.locator("#cfg-name input")
-            name_box.fill(RUN)
-            name_box.press("Tab")
-            for elem_id, value in (("cfg-max_steps", STEPS), ("cfg-sample_every", EVERY), ("cfg-rank", 4),
-                                   ("cfg-alpha", 4), ("cfg-num_frames", 9)):  # fmt: skip
-                fill_number(page, elem_id, value)
-            page.get_by_text("Advanced", exact=True).click()
-            page.locator("#cfg-cache").get_by_text("off", exact=True).click()
-            expect(page.locator("#train-problems")).to_contain_text("The config is valid")
-            page.locator("#train-start").click()
+    with studio_page(ws, tmp_path / "app.log") as page:
+        page.get_by_role("tab", name="Train").click()
+        name_box = page.locator("#cfg-name input")
+        name_box.fill(RUN)
+        name_box.press("Tab")
+        for elem_id, value in (("cfg-max_steps", STEPS), ("cfg-sample_every", EVERY), ("cfg-rank", 4),
+                               ("cfg-alpha", 4), ("cfg-num_frames", 9)):  # fmt: skip
+            fill_number(page, elem_id, value)
+        page.get_by_text("Advanced", exact=True).click()
+        page.locator("#cfg-cache").get_by_text("off", exact=True).click()
+        expect(page.locator("#train-problems")).to_contain_text("The config is valid")
+        page.locator("#train-start").click()
 
-            headline = page.locator("#train-headline")
-            videos = page.locator("#train-samples video")
-            # The base's two samples come before the first step; two more renders follow, so it still trains.
-            expect(videos).to_have_count(2, timeout=TRAIN_TIMEOUT_MS)
-            expect(headline).to_contain_text("training")
-            expect(headline).not_to_contain_text("finished")
-            expect(page.locator("#train-samples")).to_contain_text("base (step 0)")
-            expect(headline).to_contain_text("finished", timeout=TRAIN_TIMEOUT_MS)
-            expect(videos).to_have_count(6, timeout=30_000)  # steps 0, 2 and 4, two prompts each
-            expect(page.locator("#train-samples")).to_contain_text(f"step {STEPS}")
-            sources = [videos.nth(i).get_attribute("src") for i in range(6)]
-            assert all(src and "/samples/" in src and src.endswith(".mp4") for src in sources), sources
-            page.wait_for_timeout(1000)
-            screenshot(page, "samples-train")
-            assert not errors, errors
-        finally:
-            browser.close()
+        headline = page.locator("#train-headline")
+        videos = page.locator("#train-samples video")
+        # The base's two samples come before the first step; two more renders follow, so it still trains.
+        expect(videos).to_have_count(2, timeout=TRAIN_TIMEOUT_MS)
+        expect(headline).to_contain_text("training")
+        expect(headline).not_to_contain_text("finished")
+        expect(page.locator("#train-samples")).to_contain_text("base (step 0)")
+        expect(headline).to_contain_text("finished", timeout=TRAIN_TIMEOUT_MS)
+        expect(videos).to_have_count(6, timeout=30_000)  # steps 0, 2 and 4, two prompts each
+        expect(page.locator("#train-samples")).to_contain_text(f"step {STEPS}")
+        sources = [videos.nth(i).get_attribute("src") for i in range(6)]
+        assert all(src and "/samples/" in src and src.endswith(".mp4") for src in sources), sources
+        page.wait_for_timeout(1000)
+        screenshot(page, "samples-train")
 
     events = [json.loads(line) for line in (ws / "runs" / RUN / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e["event"] == "sample"] == [0, 2, 4]
