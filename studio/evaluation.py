@@ -63,6 +63,17 @@ class Evaluator:
         self._state = threading.Lock()
         self._running: tuple[str, Any] | None = None  # (owner, process) of the evaluation in progress
         self._cancelled: set[str] = set()
+        generation.gpu_users.append(self.gpu_refusal)  # no generation loads a second model meanwhile
+
+    @property
+    def busy(self) -> bool:
+        return self._slot.locked()
+
+    def gpu_refusal(self) -> str | None:
+        """Why the GPU is taken by an evaluation (asked by generations and the run queue), or None."""
+        if self.generation.gpu and self.busy:
+            return "An evaluation is running on the GPU; generate after it finishes, or cancel it."
+        return None
 
     def check(self, settings: dict[str, Any], variants: list[str], data: str, max_clips: int) -> tuple[list, str]:
         """The chosen variants (AdapterInfo) and the data value the child gets; EvaluationError names what is wrong."""
@@ -93,9 +104,12 @@ class Evaluator:
         if not self._slot.acquire(blocking=False):
             raise EvaluationError("An evaluation is already running; wait for it to finish or cancel it.")
         if self.generation.gpu:  # the child loads its own pipeline: the worker's copy leaves the GPU first
-            if self.generation.busy:
+            # Asked again with the slot held: the run queue may have started a run since the first question.
+            training = self.generation.jobs.current() if self.generation.jobs is not None else None
+            if self.generation.busy or training is not None:
                 self._slot.release()
-                raise EvaluationError("A generation is running on the GPU; evaluate after it finishes.")
+                what = "A generation is running" if training is None else f"Run {training.name!r} is training"
+                raise EvaluationError(f"{what} on the GPU; evaluate after it finishes.")
             self.generation.close()
         owner = owner or uuid.uuid4().hex
         try:

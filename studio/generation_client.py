@@ -121,16 +121,18 @@ class GenerationClient:
         self._waiting: list[str] = []  # owners of the queued requests, first in line first
         self._running: str | None = None  # owner of the request being rendered
         self._cancelled: set[str] = set()
+        # Other users of the GPU (an evaluation's child): each says why a generation cannot start now, or None.
+        self.gpu_users: list[Callable[[], str | None]] = []
 
     # --- queries ------------------------------------------------------------------------------------
     def refusal(self) -> str | None:
         """Why a generation cannot start now, or None. On the CPU it shares the cores with training instead."""
-        if not self.gpu or self.jobs is None:
+        if not self.gpu:
             return None
-        job = self.jobs.current()
-        if job is None:
-            return None
-        return f"Run {job.name!r} is training on the GPU; generate after it finishes, or stop it first."
+        job = self.jobs.current() if self.jobs is not None else None
+        if job is not None:
+            return f"Run {job.name!r} is training on the GPU; generate after it finishes, or stop it first."
+        return next(filter(None, (user() for user in self.gpu_users)), None)
 
     @property
     def busy(self) -> bool:

@@ -40,16 +40,17 @@ class Submitted:
     position: int  # 0: started at once; n: n-th in the queue
 
 
-def gpu_handover(generation: Any) -> Callable[[], bool]:
-    """Whether a run may start now, given the studio's generation worker (a GenerationClient).
+def gpu_handover(generation: Any, evaluation: Any = None) -> Callable[[], bool]:
+    """Whether a run may start now, given the studio's generation worker (a GenerationClient) and evaluator.
 
-    On a GPU one job uses it at a time: a run waits while a generation renders, and the idle worker is closed
-    (its model freed) before the run starts. On the CPU they share the cores and nothing waits."""
+    On a GPU one job uses it at a time: a run waits while a generation renders or an evaluation's child runs,
+    and the idle worker is closed (its model freed) before the run starts. On the CPU they share the cores and
+    nothing waits."""
 
     def ready() -> bool:
         if not generation.gpu:
             return True
-        if generation.busy:
+        if generation.busy or (evaluation is not None and evaluation.busy):
             return False
         generation.close()
         return True
@@ -106,6 +107,16 @@ class RunQueue:
             config = self.jobs.write_config(config)
             write_status(config.run_dir, Status(RunState.QUEUED, queued_at=time.time()))
             return Submitted(config.name, len(waiting) + 1)
+
+    def resume(self, name: str, start_over: bool = False):
+        """JobManager.resume, once the device is free: on a GPU a resumed run waits for no generation or
+        evaluation (it is not queued: Resume is asked for now), so it is refused while one holds the GPU."""
+        self.jobs.ws.require_writable("resuming runs")
+        with self._lock:
+            if self.jobs.current() is None and not self.ready():
+                raise JobError(f"Run {name!r} cannot resume now: a generation or an evaluation is using the GPU; "
+                               "resume it after that finishes.")  # fmt: skip
+            return self.jobs.resume(name, start_over=start_over)
 
     def cancel(self, name: str) -> None:
         """Take a queued run out of the queue: it becomes `cancelled`, its folder and config.json stay."""

@@ -158,7 +158,7 @@ def run_command(studio: Studio, action: str, name: str, typed: str = ""):
             studio.jobs.stop(name)
             gr.Info(f"Stopping {name!r}: it finishes the step, then saves a checkpoint and the adapter.")
         elif action in ("resume", "start_over"):
-            studio.jobs.resume(name, start_over=action == "start_over")
+            studio.queue.resume(name, start_over=action == "start_over")
             gr.Info(f"Run {name!r} " + ("starts over from step 0." if action == "start_over" else
                                         "resumes from its latest checkpoint."))  # fmt: skip
         elif action == "cancel":

@@ -79,9 +79,9 @@ class Studio:
         from studio.form_sources import FormSources
         from studio.run_queue import RunQueue, gpu_handover
 
-        self.queue = self.queue or RunQueue(self.jobs, gpu_handover(self.generation))
-        self.sources = self.sources or FormSources(self.workspace)
         self.evaluation = self.evaluation or Evaluator(self.adapters, self.generation)
+        self.queue = self.queue or RunQueue(self.jobs, gpu_handover(self.generation, self.evaluation))
+        self.sources = self.sources or FormSources(self.workspace)
 
     def close(self) -> None:
         self.queue.close()
