@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from studio.folders import Refused, Workspace
-from studio.paths import as_workspace, check_name
+from studio.paths import PathPolicy, as_workspace, check_name, is_inside
 from studio.train_form import (
     FORM_FIELDS, STUDIO_OWNED, build_config, preset_names, preset_values, to_form, unique_run_name,
 )  # fmt: skip
@@ -109,6 +110,19 @@ class FormSources:
                                   f"({_problems(exc)}).") from None  # fmt: skip
         except (OSError, ValueError) as exc:
             raise FormSourceError(f"Run {name!r} cannot be cloned: its {CONFIG_FILE} cannot be read ({exc}).") from None
-        values = config_values(config)
+        values = config_values(replace(config, sample_prompts=self._shown_frames(config.sample_prompts)))
         values["name"] = unique_run_name(config.name, taken | {name})
         return values
+
+    def _shown_frames(self, pairs: list[dict[str, str]]) -> list[dict[str, str]]:
+        """sample_prompts as the form shows them: Start pinned each first frame as an absolute path of the server,
+        which the page never shows; one in the workspace is relative to it again (Start pins it anew)."""
+        policy = PathPolicy(self.ws)
+        shown = []
+        for pair in pairs:
+            image = Path(str(pair.get("image", "")))
+            inside = image.is_absolute() and is_inside(image, self.ws.root)
+            if inside or (image.is_absolute() and not self.ws.allow_local_folders):
+                pair = {**pair, "image": policy.show(image)}
+            shown.append(pair)
+        return shown

@@ -43,6 +43,26 @@ def test_clone_fills_the_form_with_the_runs_config_under_a_fresh_name(manager):
     assert (manager.runs_dir / "robot-lora" / CONFIG_FILE).read_text() == before  # never touched
 
 
+def test_clone_of_a_run_with_sample_prompts_shows_no_server_path_and_starts_again(manager, fake):
+    frame = manager.workspace / "datasets" / "frames" / "first.png"
+    frame.parent.mkdir(parents=True)
+    frame.write_bytes(b"png")
+    prompts = [{"image": "datasets/frames/first.png", "prompt": "the left arm waves"}]
+    manager.start(cfg("robot", sample_every=2, sample_prompts=prompts))
+    assert manager.wait(10)
+    saved = json.loads((manager.runs_dir / "robot" / CONFIG_FILE).read_text())
+    assert saved["sample_prompts"][0]["image"] == str(frame)  # pinned for the trainer, which runs elsewhere
+
+    values = FormSources(manager.ws).run("robot", {"robot"})
+    assert values["sample_prompts"] == "datasets/frames/first.png | the left arm waves"
+    assert str(manager.workspace) not in json.dumps(values)
+    clone = build_config(values).config
+    manager.start(clone)  # the clone starts as it stands, the frame pinned again
+    assert manager.wait(10) and state(manager, clone.name) is RunState.FINISHED
+    assert json.loads((manager.runs_dir / clone.name / CONFIG_FILE).read_text())["sample_prompts"] == [
+        {"image": str(frame), "prompt": "the left arm waves"}]
+
+
 def test_clone_refuses_a_missing_run_a_path_and_a_damaged_config(manager):
     sources = FormSources(manager.ws)
     with pytest.raises(FormSourceError, match=r"^No run named 'nope' in runs/; pick one from the runs list\.$"):
