@@ -22,7 +22,7 @@ from studio.adapter_registry import AdapterRegistry
 from studio.folders import Refused
 from studio.generation_client import GenerationClient, base_model_mismatch, settings_problems
 from studio.jobs import cuda_visible, last_lines
-from studio.paths import PathPolicy
+from studio.paths import PathPolicy, is_inside
 from trainer.bounds import generation_size_problem
 from trainer.generate_settings import SETTING_NAMES
 from trainer.run_folder import COMPARE_RECORD_FILE
@@ -91,7 +91,11 @@ class Evaluator:
         why = base_model_mismatch(settings["model"], [(a.name, a.base_model) for a in chosen])
         if why:
             raise EvaluationError(why)
-        return chosen, data if is_sample(data) else str(folder)
+        if is_sample(data):
+            return chosen, data
+        # The child runs in the workspace: a dataset there is named relative to it, so the scores saved in
+        # compare.json and the cards (and the page's status line) hold no server path.
+        return chosen, self.paths.show(folder) if is_inside(folder, self.ws.root) else str(folder)
 
     def evaluate(self, settings: dict[str, Any], variants: list[str], strengths: dict[str, float], data: str,
                  max_clips: int, owner: str | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip

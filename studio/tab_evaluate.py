@@ -75,9 +75,10 @@ def evaluate(page: Page, session: gr.Request, progress=gr.Progress(), **form):
             elif event["event"] == "done":
                 shown = page.results(event["record"], Path(event["out_dir"]), studio.datasets.paths.redact)
                 where = "" if studio.workspace.read_only else " and into each adapter's card"
-                settings_used = event["result"]["settings"]
+                used = event["result"]["settings"]
+                data = studio.datasets.paths.redact(str(used["data"]))
                 yield {**{k: v for k, v in shown.items() if k != "status"}, "scores": scores_table(event["result"]),
-                       "eval_status": f"Scored on {settings_used['clips']} clip(s) of {settings_used['data']}; saved "
+                       "eval_status": f"Scored on {used['clips']} clip(s) of {data}; saved "
                                       f"in `generations/{Path(event['out_dir']).name}/compare.json`{where}. "
                                       "The videos are the first clip's."}  # fmt: skip
     except REFUSALS as exc:

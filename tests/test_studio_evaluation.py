@@ -97,6 +97,12 @@ def test_refusals_name_the_field(studio, change, message):
         studio.evaluation.check(**request)
 
 
+def test_a_workspace_dataset_reaches_the_child_relative_to_the_workspace(studio, workspace):
+    held = workspace / "datasets" / "held"
+    for data in ("datasets/held", str(held)):  # what compare.json, the cards and the status line then show
+        assert studio.evaluation.check(SETTINGS, ["robot"], data, 1)[1] == "datasets/held"
+
+
 def test_the_adapters_tab_shows_the_cards_evaluation(studio, workspace):
     from studio.tab_adapters import show
     from trainer.run_folder import write_json_atomic
