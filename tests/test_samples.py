@@ -86,6 +86,18 @@ def test_sample_prompts_are_checked(tmp_path):
         sample_prompts(cfg)
 
 
+def test_sample_prompts_are_bounded():
+    from trainer.config import MAX_SAMPLE_PROMPTS
+
+    pairs = [{"image": f"frame{i}.png", "prompt": "a robot"} for i in range(MAX_SAMPLE_PROMPTS)]
+    assert len(config_from_dict({"data": "d", "sample_prompts": pairs}).sample_prompts) == MAX_SAMPLE_PROMPTS
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"data": "d", "sample_prompts": pairs * 1000})
+    assert [str(p) for p in err.value.problems] == [
+        f"sample_prompts: at most {MAX_SAMPLE_PROMPTS} samples, each rendered at every sample step (got "
+        f"{MAX_SAMPLE_PROMPTS * 1000}); keep the ones to compare"]
+
+
 def test_two_processes_sample_once_the_other_waiting(tmp_path, clip_dataset):
     from test_accelerate import _launch
 

@@ -45,6 +45,7 @@ AttentionBackend = Literal["auto", "native", "flash", "cudnn"]
 ReportTo = Literal["none", "tensorboard", "wandb", "trackio"]
 # The package each tracker needs (accelerate would otherwise drop a missing one with only a warning).
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
+MAX_SAMPLE_PROMPTS = 16  # each is a generation at every sample step; a config (or an API caller) cannot ask more
 
 
 def _f(default: Any, help: str, group: str = "advanced", max: float | None = None, form: str | None = None,
@@ -348,9 +349,13 @@ def _validate(c: TrainConfig) -> list[Problem]:
     need(all(1 <= k < latent_frames for k in cf) or not (c.num_frames - 1) % 4 == 0, "conditional_frames",
          f"frame counts must be at least 1 and below the {latent_frames} latent frames of num_frames")  # fmt: skip
     need(c.sample_every >= 0, "sample_every", "must be 0 (off) or more")
-    p += [Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt (got {pair!r})")
-          for i, pair in enumerate(c.sample_prompts, 1) if sorted(pair) != ["image", "prompt"] or not all(
-              v.strip() for v in pair.values())]  # fmt: skip
+    if len(c.sample_prompts) > MAX_SAMPLE_PROMPTS:  # not need(): its message would repeat every pair
+        p.append(Problem("sample_prompts", f"at most {MAX_SAMPLE_PROMPTS} samples, each rendered at every sample "
+                                           f"step (got {len(c.sample_prompts)}); keep the ones to compare"))  # fmt: skip
+    p += [Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt (got "
+                                    f"{repr(pair)[:120]})")
+          for i, pair in enumerate(c.sample_prompts[:MAX_SAMPLE_PROMPTS], 1) if sorted(pair) != ["image", "prompt"]
+          or not all(v.strip() for v in pair.values())]  # fmt: skip
     need(c.checkpoint_every >= 0, "checkpoint_every", "must be 0 (end only) or more")
     need(c.keep_checkpoints >= 0, "keep_checkpoints", "must be 0 (keep all) or more")
     need(c.cache_windows >= 1, "cache_windows", "must be at least 1")
