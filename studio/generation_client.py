@@ -32,6 +32,7 @@ from trainer.generate_settings import SETTING_NAMES, GenerateSettings, type_prob
 WORKER_LOG = "worker.log"
 STOP_GRACE_S = 5.0
 DEFAULT_TIMEOUT_S = 1800.0  # a generation longer than this is stopped (--generation-timeout)
+MAX_SETTING_TEXT = 4000  # characters of a text setting (a negative prompt, a revision)
 
 
 class GenerationError(Refused):
@@ -55,8 +56,11 @@ def base_model_mismatch(model: str, adapters: list[tuple[str, str | None]]) -> s
 
 
 def settings_problems(values: dict[str, Any], conditional_latent_frames: int) -> list[Problem]:
-    """What the worker would refuse in these generation settings (the same GenerateSettings checks), by field."""
-    problems = type_problems(values)
+    """What the worker would refuse in these generation settings (the same GenerateSettings checks), by field;
+    text longer than MAX_SETTING_TEXT too (an evaluation passes the settings on its child's command line)."""
+    problems = type_problems(values) or [
+        Problem(name, f"at most {MAX_SETTING_TEXT} characters (got {len(values[name])}); shorten it")
+        for name in SETTING_NAMES if isinstance(values.get(name), str) and len(values[name]) > MAX_SETTING_TEXT]
     if problems:
         return problems
     return GenerateSettings(**{n: values[n] for n in SETTING_NAMES if n in values}).problems(conditional_latent_frames)

@@ -88,6 +88,8 @@ def test_cancel_stops_the_child(studio):
     ({"data": "/etc"}, "That dataset is outside the workspace"),
     ({"variants": ["robot@step-1"]}, "Checkpoint 'robot@step-1' was saved before"),
     ({"settings": SETTINGS | {"num_frames": 10}}, "Fix the settings: num_frames"),
+    ({"settings": SETTINGS | {"negative_prompt": "blur " * 40_000}},  # too long for a command line
+     r"^Fix the settings: negative_prompt: at most 4000 characters \(got 200000\); shorten it\.$"),
 ])  # fmt: skip
 def test_refusals_name_the_field(studio, change, message):
     from studio.folders import REFUSALS
