@@ -105,7 +105,9 @@ def clone_run(studio: Studio, name: str | None):
 
 
 def save_preset(studio: Studio, preset: str, *values):
-    """Save the form as workspace preset `preset` (presets/<preset>.json); every problem of the form at once."""
+    """Save the form as workspace preset `preset` (presets/<preset>.json); every problem of the form at once.
+    Saving over a workspace preset of that name replaces it, and the message says so."""
+    replaced = (preset or "").strip() in studio.sources.preset_names()
     try:
         studio.sources.save_preset(preset, dict(zip(FORM_FIELDS, values)))
     except ConfigError as exc:
@@ -114,7 +116,8 @@ def save_preset(studio: Studio, preset: str, *values):
     except REFUSALS as exc:
         gr.Warning(str(exc))
         return gr.skip(), gr.skip()
-    gr.Info(f"Preset {preset.strip()!r} saved in the workspace's presets/.")
+    gr.Info(f"Preset {preset.strip()!r} " + ("replaced: it now holds this form (the earlier one is gone)."
+                                             if replaced else "saved in the workspace's presets/."))  # fmt: skip
     return gr.update(choices=studio.sources.preset_names(), value=preset.strip()), gr.skip()
 
 
