@@ -171,6 +171,10 @@ class GenerationClient:
         request.setdefault("out_dir", str(self.new_out_dir()))
         yield from self._wait_turn(owner)
         try:
+            # Asked again at its turn: while it waited, the run queue may have given the GPU to a run.
+            why = self.refusal()
+            if why:
+                raise GenerationBusy(why)
             worker = self._worker_for_request()
             if worker is None:
                 yield {"event": "starting"}

@@ -197,3 +197,16 @@ def test_generation_is_refused_while_training_holds_the_gpu(tmp_path):
     client.close()
     on_cpu = fake_client(tmp_path, "ok", gpu=False, jobs=SimpleNamespace(current=lambda: SimpleNamespace(name="a")))
     assert on_cpu.refusal() is None  # on the CPU, generation shares the cores with training
+
+
+def test_a_generation_waiting_its_turn_is_refused_when_a_run_took_the_gpu_meanwhile(tmp_path):
+    jobs = SimpleNamespace(current=lambda: None)
+    client = fake_client(tmp_path, "ok", gpu=True, jobs=jobs)
+    client._lock.acquire()  # another generation renders
+    waiting = client.generate({"prompt": "x"}, timeout=30)
+    assert next(waiting) == {"event": "queued", "position": 1}
+    jobs.current = lambda: SimpleNamespace(name="queued-run")  # it ends; the run queue starts the next run
+    client._lock.release()
+    with pytest.raises(GenerationBusy, match=r"^Run 'queued-run' is training on the GPU"):
+        list(waiting)
+    assert client._worker is None and not client.busy  # no second model on the GPU, the slot is free again
