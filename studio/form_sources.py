@@ -110,19 +110,17 @@ class FormSources:
                                   f"({_problems(exc)}).") from None  # fmt: skip
         except (OSError, ValueError) as exc:
             raise FormSourceError(f"Run {name!r} cannot be cloned: its {CONFIG_FILE} cannot be read ({exc}).") from None
-        values = config_values(replace(config, sample_prompts=self._shown_frames(config.sample_prompts)))
+        shown = replace(config, data=self._shown(config.data), model=self._shown(config.model),
+                        sample_prompts=[{**p, "image": self._shown(p.get("image", ""))} for p in config.sample_prompts])
+        values = config_values(shown)
         values["name"] = unique_run_name(config.name, taken | {name})
         return values
 
-    def _shown_frames(self, pairs: list[dict[str, str]]) -> list[dict[str, str]]:
-        """sample_prompts as the form shows them: Start pinned each first frame as an absolute path of the server,
-        which the page never shows; one in the workspace is relative to it again (Start pins it anew)."""
-        policy = PathPolicy(self.ws)
-        shown = []
-        for pair in pairs:
-            image = Path(str(pair.get("image", "")))
-            inside = image.is_absolute() and is_inside(image, self.ws.root)
-            if inside or (image.is_absolute() and not self.ws.allow_local_folders):
-                pair = {**pair, "image": policy.show(image)}
-            shown.append(pair)
-        return shown
+    def _shown(self, value: str) -> str:
+        """A path of a run's config as the form shows it, never as a server path: Start pinned the first frames,
+        and a run started from the command line may name its data absolutely. One in the workspace is relative
+        to it again (what Start expects); another keeps only its name unless this studio reads server folders."""
+        path = Path(str(value))
+        if not path.is_absolute() or (self.ws.allow_local_folders and not is_inside(path, self.ws.root)):
+            return value
+        return PathPolicy(self.ws).show(path)

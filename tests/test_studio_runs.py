@@ -63,6 +63,16 @@ def test_clone_of_a_run_with_sample_prompts_shows_no_server_path_and_starts_agai
         {"image": str(frame), "prompt": "the left arm waves"}]
 
 
+def test_clone_of_a_command_line_run_shows_its_data_relative_to_the_workspace(manager):
+    data = manager.workspace / "datasets" / "robot"
+    save_config(cfg("cli", data=str(data), output_dir=str(manager.runs_dir)), manager.runs_dir / "cli" / CONFIG_FILE)
+    save_config(cfg("far", data="/srv/private/clips", output_dir=str(manager.runs_dir)),
+                manager.runs_dir / "far" / CONFIG_FILE)  # fmt: skip
+    sources = FormSources(manager.ws)
+    assert sources.run("cli", {"cli"})["data"] == "datasets/robot"
+    assert sources.run("far", {"far"})["data"] == "clips"  # this studio reads no server folder: named, not shown
+
+
 def test_clone_refuses_a_missing_run_a_path_and_a_damaged_config(manager):
     sources = FormSources(manager.ws)
     with pytest.raises(FormSourceError, match=r"^No run named 'nope' in runs/; pick one from the runs list\.$"):
