@@ -104,10 +104,10 @@ class PathPolicy:
                               "or start the studio with --allow-local-folders.")  # fmt: skip
         return Path(value).expanduser().resolve()
 
-    def sample_frames(self, pairs: list[dict[str, str]]) -> list[dict[str, str]]:
+    def sample_frames(self, pairs: list[dict[str, str]], rendered: bool = True) -> list[dict[str, str]]:
         """sample_prompts with each first frame as an absolute path (relative ones are in the workspace), refused
-        outside the workspace unless local folders are allowed (the trainer reads them as it reads the data), and
-        when the file does not exist."""
+        outside the workspace unless local folders are allowed (the trainer reads them as it reads the data), and,
+        when the samples are `rendered` (sample_every is on), when the file does not exist."""
         pinned = []
         for pair in pairs:
             if not str(pair.get("image", "")).strip():  # the config's own check names it
@@ -118,7 +118,7 @@ class PathPolicy:
             if not is_inside(full, self.root) and not self.workspace.allow_local_folders:
                 raise PathRefused(f"sample_prompts: the first frame {self.show(full)} is outside the workspace; use "
                                   "an image or video under datasets/ or generations/.")  # fmt: skip
-            if not full.is_file():  # refused at Start, not when a run (queued, maybe for hours) reaches the trainer
+            if rendered and not full.is_file():  # refused at Start, not when a run (queued, maybe for hours) reaches the trainer
                 raise PathRefused(f"sample_prompts: the first frame {self.show(full)} does not exist; give an image or "
                                   "video that does, or leave sample_prompts empty to use held-out clips.")  # fmt: skip
             pinned.append({**pair, "image": str(full)})

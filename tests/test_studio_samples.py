@@ -107,6 +107,7 @@ def test_sample_frames_are_pinned_inside_the_workspace(tmp_path):
     with pytest.raises(PathRefused, match=r"^sample_prompts: the first frame datasets/a/first.png does not exist; "
                                           r"give an image or video that does, or leave sample_prompts empty"):  # fmt: skip
         policy.sample_frames([{"image": "datasets/a/first.png", "prompt": "p"}])
+    assert policy.sample_frames([{"image": "datasets/a/first.png", "prompt": "p"}], rendered=False)  # samples off
     (tmp_path / "ws" / "datasets" / "a").mkdir(parents=True)
     (tmp_path / "ws" / "datasets" / "a" / "first.png").write_bytes(b"png")
     pinned = policy.sample_frames([{"image": "datasets/a/first.png", "prompt": "p"}])
