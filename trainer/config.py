@@ -45,6 +45,7 @@ AttentionBackend = Literal["auto", "native", "flash", "cudnn"]
 ReportTo = Literal["none", "tensorboard", "wandb", "trackio"]
 # The package each tracker needs (accelerate would otherwise drop a missing one with only a warning).
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
+MAX_TEXT = 4000  # characters of any text value (a path, a prompt): a config saved by an API caller stays small
 MAX_SAMPLE_PROMPTS = 16  # each is a generation at every sample step; a config (or an API caller) cannot ask more
 
 
@@ -381,10 +382,22 @@ def _bound_problems(c: TrainConfig, reported: set[str]) -> list[Problem]:
         top, value = f.metadata.get("max"), getattr(c, f.name)
         if top is not None and f.name not in reported and isinstance(value, (int, float)) and value > top:
             out.append(Problem(f.name, f"must be at most {top} (got {value!r})"))
+        longest = max(map(len, _texts(value)), default=0)
+        if longest > MAX_TEXT and f.name not in reported:
+            out.append(Problem(f.name, f"text of at most {MAX_TEXT} characters (got {longest}); shorten it"))
     size = size_problem(c.height, c.width, c.num_frames) if not out else None
     if size and not reported & {"height", "width", "num_frames"}:
         out.append(Problem("height", size))
     return out
+
+
+def _texts(value: Any) -> list[str]:
+    """The text in a field's value: a string, a list's strings, and the images and prompts of sample_prompts."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for v in value for t in (v.values() if isinstance(v, dict) else [v]) if isinstance(t, str)]
+    return []
 
 
 def markdown_reference() -> str:
