@@ -273,8 +273,7 @@ class JobManager:
         if output_dir.resolve() != self.runs_dir.resolve():
             raise ConfigError([Problem("output_dir", f"the studio keeps runs in its workspace's {RUNS_DIR}/; leave it "
                                                      f"as {RUNS_DIR!r}")], f"run {config.name!r}")  # fmt: skip
-        frames = self.paths.sample_frames(config.sample_prompts, rendered=config.sample_every > 0)
-        return replace(config, output_dir=str(self.runs_dir), sample_prompts=frames)
+        return replace(config, output_dir=str(self.runs_dir), sample_prompts=self.paths.sample_frames(config))
 
     def _launch(self, run_dir: Path) -> subprocess.Popen:
         previous = read_status(run_dir)

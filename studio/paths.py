@@ -104,12 +104,12 @@ class PathPolicy:
                               "or start the studio with --allow-local-folders.")  # fmt: skip
         return Path(value).expanduser().resolve()
 
-    def sample_frames(self, pairs: list[dict[str, str]], rendered: bool = True) -> list[dict[str, str]]:
-        """sample_prompts with each first frame as an absolute path (relative ones are in the workspace), refused
-        outside the workspace unless local folders are allowed (the trainer reads them as it reads the data), and,
-        when the samples are `rendered` (sample_every is on), when the file does not exist."""
-        pinned = []
-        for pair in pairs:
+    def sample_frames(self, config) -> list[dict[str, str]]:
+        """A TrainConfig's sample_prompts with each first frame as an absolute path (relative ones are in the
+        workspace), refused outside the workspace unless local folders are allowed (the trainer reads them as it
+        reads the data), and, when samples are on (sample_every), when the file does not exist."""
+        pinned, rendered = [], config.sample_every > 0
+        for pair in config.sample_prompts:
             if not str(pair.get("image", "")).strip():  # the config's own check names it
                 pinned.append(pair)
                 continue

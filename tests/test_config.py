@@ -93,7 +93,7 @@ def test_docs_config_reference_is_current():
 
 
 def test_text_values_are_bounded():
-    from trainer.config import MAX_TEXT
+    from trainer.bounds import MAX_TEXT
 
     assert config_from_dict({"data": "d" * MAX_TEXT, "prompt_prefix": "p" * MAX_TEXT})  # at the bound: fine
     with pytest.raises(ConfigError) as err:

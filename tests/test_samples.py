@@ -87,7 +87,7 @@ def test_sample_prompts_are_checked(tmp_path):
 
 
 def test_sample_prompts_are_bounded():
-    from trainer.config import MAX_SAMPLE_PROMPTS
+    from trainer.bounds import MAX_SAMPLE_PROMPTS
 
     pairs = [{"image": f"frame{i}.png", "prompt": "a robot"} for i in range(MAX_SAMPLE_PROMPTS)]
     assert len(config_from_dict({"data": "d", "sample_prompts": pairs}).sample_prompts) == MAX_SAMPLE_PROMPTS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -104,13 +105,17 @@ def test_sample_frames_are_pinned_inside_the_workspace(tmp_path):
     from studio.paths import PathPolicy, PathRefused
 
     policy = PathPolicy(tmp_path / "ws")
+
+    def cfg(*pairs: dict, every: int = 1) -> SimpleNamespace:  # the two fields of a TrainConfig it reads
+        return SimpleNamespace(sample_prompts=list(pairs), sample_every=every)
+
     with pytest.raises(PathRefused, match=r"^sample_prompts: the first frame datasets/a/first.png does not exist; "
                                           r"give an image or video that does, or leave sample_prompts empty"):  # fmt: skip
-        policy.sample_frames([{"image": "datasets/a/first.png", "prompt": "p"}])
-    assert policy.sample_frames([{"image": "datasets/a/first.png", "prompt": "p"}], rendered=False)  # samples off
+        policy.sample_frames(cfg({"image": "datasets/a/first.png", "prompt": "p"}))
+    assert policy.sample_frames(cfg({"image": "datasets/a/first.png", "prompt": "p"}, every=0))  # samples off
     (tmp_path / "ws" / "datasets" / "a").mkdir(parents=True)
     (tmp_path / "ws" / "datasets" / "a" / "first.png").write_bytes(b"png")
-    pinned = policy.sample_frames([{"image": "datasets/a/first.png", "prompt": "p"}])
+    pinned = policy.sample_frames(cfg({"image": "datasets/a/first.png", "prompt": "p"}))
     assert pinned == [{"image": str(tmp_path / "ws" / "datasets" / "a" / "first.png"), "prompt": "p"}]
     with pytest.raises(PathRefused, match=r"^sample_prompts: the first frame .* is outside the workspace"):
-        policy.sample_frames([{"image": "/etc/passwd", "prompt": "p"}])
+        policy.sample_frames(cfg({"image": "/etc/passwd", "prompt": "p"}))

@@ -39,3 +39,31 @@ def size_problem(height: int, width: int, num_frames: int, gpu: bool = True,
     where = "a GPU" if gpu else "a CPU (no GPU is visible)"
     return (f"{height}x{width}x{num_frames} frames is {tokens} tokens, above the {budget} ({h}x{w}x{n}) allowed on "
             f"{where}; lower height, width or num_frames")  # fmt: skip
+
+
+# What a config may hold, however it arrives (a preset or a queued run saved by an API caller stays small).
+MAX_TEXT = 4000  # characters of any text value: a path, a prompt
+MAX_SAMPLE_PROMPTS = 16  # each is a generation at every sample step
+
+
+def text_problems(config) -> list[tuple[str, str]]:
+    """(field, message) for each field of a TrainConfig holding text over MAX_TEXT, and for sample_prompts over
+    MAX_SAMPLE_PROMPTS samples."""
+    out = []
+    if len(config.sample_prompts) > MAX_SAMPLE_PROMPTS:
+        out.append(("sample_prompts", f"at most {MAX_SAMPLE_PROMPTS} samples, each rendered at every sample step "
+                                      f"(got {len(config.sample_prompts)}); keep the ones to compare"))  # fmt: skip
+    for name, value in vars(config).items():
+        longest = max(map(len, _texts(value)), default=0)
+        if longest > MAX_TEXT:
+            out.append((name, f"text of at most {MAX_TEXT} characters (got {longest}); shorten it"))
+    return out
+
+
+def _texts(value) -> list[str]:
+    """The text in a field's value: a string, a list's strings, and the images and prompts of sample_prompts."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for v in value for t in (v.values() if isinstance(v, dict) else [v]) if isinstance(t, str)]
+    return []

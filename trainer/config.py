@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from trainer.bounds import size_problem
+from trainer.bounds import MAX_SAMPLE_PROMPTS, size_problem, text_problems
 from trainer.video_shape import video_shape_problems
 from trainer.run_folder import write_json_atomic
 from trainer.schedules import LrScheduler
@@ -45,8 +45,6 @@ AttentionBackend = Literal["auto", "native", "flash", "cudnn"]
 ReportTo = Literal["none", "tensorboard", "wandb", "trackio"]
 # The package each tracker needs (accelerate would otherwise drop a missing one with only a warning).
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
-MAX_TEXT = 4000  # characters of any text value (a path, a prompt): a config saved by an API caller stays small
-MAX_SAMPLE_PROMPTS = 16  # each is a generation at every sample step; a config (or an API caller) cannot ask more
 
 
 def _f(default: Any, help: str, group: str = "advanced", max: float | None = None, form: str | None = None,
@@ -350,11 +348,7 @@ def _validate(c: TrainConfig) -> list[Problem]:
     need(all(1 <= k < latent_frames for k in cf) or not (c.num_frames - 1) % 4 == 0, "conditional_frames",
          f"frame counts must be at least 1 and below the {latent_frames} latent frames of num_frames")  # fmt: skip
     need(c.sample_every >= 0, "sample_every", "must be 0 (off) or more")
-    if len(c.sample_prompts) > MAX_SAMPLE_PROMPTS:  # not need(): its message would repeat every pair
-        p.append(Problem("sample_prompts", f"at most {MAX_SAMPLE_PROMPTS} samples, each rendered at every sample "
-                                           f"step (got {len(c.sample_prompts)}); keep the ones to compare"))  # fmt: skip
-    p += [Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt (got "
-                                    f"{repr(pair)[:120]})")
+    p += [Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt (got {pair!r:.80})")
           for i, pair in enumerate(c.sample_prompts[:MAX_SAMPLE_PROMPTS], 1) if sorted(pair) != ["image", "prompt"]
           or not all(v.strip() for v in pair.values())]  # fmt: skip
     need(c.checkpoint_every >= 0, "checkpoint_every", "must be 0 (end only) or more")
@@ -382,22 +376,11 @@ def _bound_problems(c: TrainConfig, reported: set[str]) -> list[Problem]:
         top, value = f.metadata.get("max"), getattr(c, f.name)
         if top is not None and f.name not in reported and isinstance(value, (int, float)) and value > top:
             out.append(Problem(f.name, f"must be at most {top} (got {value!r})"))
-        longest = max(map(len, _texts(value)), default=0)
-        if longest > MAX_TEXT and f.name not in reported:
-            out.append(Problem(f.name, f"text of at most {MAX_TEXT} characters (got {longest}); shorten it"))
+    out += [Problem(name, message) for name, message in text_problems(c) if name not in reported]
     size = size_problem(c.height, c.width, c.num_frames) if not out else None
     if size and not reported & {"height", "width", "num_frames"}:
         out.append(Problem("height", size))
     return out
-
-
-def _texts(value: Any) -> list[str]:
-    """The text in a field's value: a string, a list's strings, and the images and prompts of sample_prompts."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [t for v in value for t in (v.values() if isinstance(v, dict) else [v]) if isinstance(t, str)]
-    return []
 
 
 def markdown_reference() -> str:
