@@ -97,7 +97,13 @@ def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
         raise _user_error(f"Give a {mode.split(' (')[0]}: upload one or pick a dataset clip.")
     settings = {name: form[name] for name in SETTING_NAMES} | {"model": form["model"] or TINY_MODEL}
     _bounds(studio, settings, mode)
-    chosen = {a.name: a for a in studio.adapters.variants() if a.name in (form["adapters"] or [])}
+    picked = list(dict.fromkeys(form["adapters"] or []))
+    chosen = {a.name: a for a in studio.adapters.variants() if a.name in picked}
+    for name in (n for n in picked if n not in chosen):  # gone since the page listed it (a pruned checkpoint)
+        try:
+            studio.adapters.variant(name)  # raises, saying why
+        except REFUSALS as exc:
+            raise _user_error(str(exc)) from None
     why = base_model_mismatch(settings["model"], [(n, a.base_model) for n, a in chosen.items()])
     if why:
         raise _user_error(why)
