@@ -68,3 +68,24 @@ def test_errors_are_one_event_and_the_exit_code(tmp_path):
     older = run_trainer("evaluate", "--adapter", str(old))
     assert older.returncode == 2
     assert "it is a checkpoint saved before checkpoints held a loadable adapter" in older.stderr
+
+
+def test_a_damaged_card_is_left_as_it_is(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from trainer.evaluate_outputs import record_in_cards
+
+    scores = {"val_loss": 0.1, "psnr": 20.0, "ssim": 0.5, "hand_accuracy": None}
+    result = {"settings": {"data": "sample:held_out", "clips": 1, "keys": ["a"]},
+              "variants": {"base": scores, "good": scores, "bad": scores}}  # fmt: skip
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "good" / "adapter_card.json").write_text(json.dumps({"rank": 8}))
+    (tmp_path / "bad" / "adapter_card.json").write_text('{"rank": 8, "notes": "my hand-written not')
+    written = record_in_cards([SimpleNamespace(name=n, path=tmp_path / n) for n in ("good", "bad")], result)
+    assert written == [tmp_path / "good" / "adapter_card.json"]
+    good = json.loads((tmp_path / "good" / "adapter_card.json").read_text())
+    assert good["rank"] == 8 and good["evaluation"]["scores"] == scores
+    assert (tmp_path / "bad" / "adapter_card.json").read_text() == '{"rank": 8, "notes": "my hand-written not'
+    assert json.loads((tmp_path / "bad" / "evaluation.json").read_text()) == result
+    assert "bad's adapter_card.json cannot be read as a card; it is left as it is" in capsys.readouterr().err

@@ -74,9 +74,21 @@ def record_in_cards(adapters: list, result: dict) -> list[Path]:
     written = []
     for choice in adapters:
         folder = Path(choice.path)
+        write_json_atomic(folder / EVALUATION_FILE, result)
         card = read_card(folder)
+        if not card and (folder / CARD_FILE).exists() and _damaged(folder / CARD_FILE):
+            # read_card reads a damaged card as {}: writing that back would replace the user's file
+            print(f"evaluate: {choice.name}'s {CARD_FILE} cannot be read as a card; it is left as it is, the "
+                  f"scores are in its {EVALUATION_FILE}", file=sys.stderr)  # fmt: skip
+            continue
         card["evaluation"] = card_entry(result, choice.name)
         write_json_atomic(folder / CARD_FILE, card)
-        write_json_atomic(folder / EVALUATION_FILE, result)
         written.append(folder / CARD_FILE)
     return written
+
+
+def _damaged(path: Path) -> bool:
+    try:
+        return not isinstance(json.loads(path.read_text()), dict)
+    except (OSError, ValueError):
+        return True
