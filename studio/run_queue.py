@@ -8,7 +8,8 @@ slower than one after the other).
 
 Cancel never deletes what a user made: the queued run becomes `cancelled` and keeps its config.json, so it can
 be cloned into the form and queued again, or deleted from the runs list like any run. A queued run that can no
-longer start (its dataset was deleted meanwhile) becomes `failed` with the reason, and the next one starts.
+longer start (its dataset was deleted meanwhile) becomes `failed` with the reason, and the next one starts; a
+full workspace (--max-workspace-gb) only holds the queue, the reason shown on the waiting run.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from studio.folders import Refused
+from studio.folders import QuotaError, Refused
 from studio.jobs import JobBusy, JobError, JobManager
 from studio.paths import check_name
 from trainer.config import ConfigError, TrainConfig, load_config
@@ -142,6 +143,11 @@ class RunQueue:
                     self.jobs.start(load_config(run_dir / CONFIG_FILE), resume=True)
                     return name
                 except JobBusy:  # a Resume or a command-line run got there first: wait for it
+                    return None
+                except QuotaError as exc:  # passing: this run (and every one behind it) waits until room is made
+                    status = read_status(run_dir)
+                    if status is not None and status.error != str(exc):
+                        write_status(run_dir, replace(status, error=str(exc)))
                     return None
                 except ConfigError as exc:
                     reason = "; ".join(str(p) for p in exc.problems)

@@ -239,6 +239,21 @@ def test_the_queue_survives_a_studio_restart(tmp_path, manager, fake):
     assert [state(restarted, n) for n in "acb"] == [RunState.STOPPED, RunState.FINISHED, RunState.FINISHED]
 
 
+def test_a_full_workspace_holds_the_queue_instead_of_failing_it(tmp_path, manager, fake):
+    from studio.folders import Workspace
+
+    for name in ("a", "b"):
+        RunQueue(manager, ready=lambda: False).submit(cfg(name))  # queued while the device was busy
+    full = JobManager(Workspace(manager.workspace, max_bytes=1), launcher=fake)  # a studio with a quota, reached
+    queue = RunQueue(full)
+    assert queue.pump() is None and queue.pump() is None
+    assert [state(full, n) for n in "ab"] == [RunState.QUEUED, RunState.QUEUED]  # both still wait, in order
+    assert read_status(full.runs_dir / "a").error.startswith("The workspace is full (")
+    roomy = RunQueue(JobManager(manager.workspace, launcher=fake))  # room was made
+    assert roomy.pump() == "a" and roomy.jobs.wait(10)
+    assert state(full, "a") is RunState.FINISHED and read_status(full.runs_dir / "a").error is None
+
+
 def test_the_queue_is_capped_with_a_clear_message(manager, fake):
     queue = RunQueue(manager, limit=2)
     fake.mode = "wait"
