@@ -140,7 +140,10 @@ def start_run(studio: Studio, *values):
         message = studio.jobs.paths.redact(str(exc))
         gr.Warning(message)
         return gr.skip(), f"**Not started:** {message}", gr.skip()
-    if run.position:
+    if run.position and studio.jobs.current() is None:  # nothing trains: a generation or evaluation has the GPU
+        gr.Info(f"Run {run.name!r} is queued ({studio.queue.note(run.name)}); it starts when the generation or "
+                "evaluation using the GPU ends.")  # fmt: skip
+    elif run.position:
         gr.Info(f"Run {run.name!r} is queued ({studio.queue.note(run.name)}); it starts when the runs before it end.")
     else:
         gr.Info(f"Run {run.name!r} started; its curve appears after the first step.")
