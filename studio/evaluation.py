@@ -181,6 +181,13 @@ class Evaluator:
         self._kill(process)
         return True
 
+    def close(self) -> None:
+        """Stop the evaluation in progress, if any (the studio is closing)."""
+        with self._state:
+            running = self._running
+        if running is not None:
+            self._kill(running[1])
+
     @staticmethod
     def _kill(process) -> None:
         try:

@@ -85,6 +85,7 @@ class Studio:
 
     def close(self) -> None:
         self.queue.close()
+        self.evaluation.close()  # its child would keep the GPU with no one to read its scores
         self.generation.close()
 
 

@@ -60,3 +60,17 @@ def test_an_evaluation_on_the_gpu_holds_off_generations_queued_runs_and_resume(m
     assert generation.refusal() is None
     assert queue.pump() == "a"  # the GPU is free again: the queue moves on
     assert manager.wait(10) and read_status(manager.runs_dir / "a").state is RunState.FINISHED
+
+
+def test_closing_the_studio_stops_a_running_evaluation(manager, gpu_studio):
+    from studio.workspace import Studio
+
+    generation, evaluator, queue = gpu_studio
+    studio = Studio(manager.ws, manager, None, None, evaluator.registry, generation, queue=queue, evaluation=evaluator)
+    events = evaluator.evaluate(SETTINGS, [], {}, "datasets/held", 1, owner="me")
+    assert next(events)["event"] == "progress"
+    child = evaluator._running[1]
+    studio.close()
+    assert child.wait(10) is not None  # killed, not left running on the GPU
+    with pytest.raises(EvaluationError):
+        list(events)
