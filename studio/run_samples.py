@@ -75,17 +75,24 @@ def _servable_copy(source: Path, folder: Path) -> Path | None:
     return target
 
 
+MARK_HALF_HEIGHT = 0.08  # of the curve's loss range: each mark is a short vertical tick across the trend
+
+
 def curve_marks(curve: pd.DataFrame, events: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows (step, loss, series) marking the sampled and checkpointed steps on the loss curve: each at the
-    smoothed loss of its step (step 0, before any loss, at the first one), so they sit on the trend line."""
+    """Rows (step, loss, series) drawing the sampled and checkpointed steps as vertical ticks across the smoothed
+    loss (step 0, before any loss, at the first one). A line plot joins a series' points, so each tick is two
+    points and a gap (a missing loss breaks the line) before the next one."""
     smoothed = curve[curve["series"] == SMOOTHED]
     rows = []
     if len(smoothed):
         steps, losses = smoothed["step"].tolist(), smoothed["loss"].tolist()
+        span = float(curve["loss"].max() - curve["loss"].min()) or abs(losses[-1]) or 1.0
+        half = MARK_HALF_HEIGHT * span
+        marks = {}
         for e in events:
             series, step = MARK_KINDS.get(e.get("event")), e.get("step")
             if series and isinstance(step, int):
-                at = min(range(len(steps)), key=lambda i: abs(steps[i] - step))
-                rows.append((step, losses[at], series))
-    marks = pd.DataFrame(rows, columns=["step", "loss", "series"]).drop_duplicates(["step", "series"], keep="last")
-    return marks.sort_values(["series", "step"]).reset_index(drop=True)
+                marks[(series, step)] = losses[min(range(len(steps)), key=lambda i: abs(steps[i] - step))]
+        for (series, step), centre in sorted(marks.items()):
+            rows += [(step, centre - half, series), (step, centre + half, series), (step, float("nan"), series)]
+    return pd.DataFrame(rows, columns=["step", "loss", "series"]).astype({"step": "int64", "loss": "float64"})

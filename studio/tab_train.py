@@ -29,7 +29,6 @@ TICK_SECONDS = 1.0
 NO_RUN = "No run yet: press **Start training**."
 LOG_LINES = 14
 EMPTY_CURVE = pd.DataFrame({c: pd.Series(dtype=int if c == "step" else float) for c in CURVE_COLUMNS})
-EMPTY_LOSS = loss_curve(EMPTY_CURVE)
 # raw points faint, the trend strong; the steps sampled and checkpointed marked on the trend
 LOSS_COLOURS = {RAW: "#c7cedb", SMOOTHED: "#2563eb", "samples": "#f59e0b", "checkpoints": "#10b981"}
 
@@ -194,7 +193,7 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     if view is None:
         if last == NO_RUN:  # nothing to redraw: an unchanged plot still re-renders in the browser
             return {"headline": NO_RUN, "error": "", "numbers": {}}
-        return {"headline": NO_RUN, "error": "", "loss_plot": EMPTY_LOSS, "lr_plot": EMPTY_CURVE, "log": "",
+        return {"headline": NO_RUN, "error": "", "loss_plot": None, "lr_plot": EMPTY_CURVE, "log": "",
                 "numbers": {}, "grad_plot": EMPTY_CURVE, "samples": [], "seen": NO_RUN}  # fmt: skip
     err = ""
     if view.numbers["error"]:
@@ -209,7 +208,8 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     curve = loss_curve(view.frame)
     strip = sample_strip(view.run_dir, view.events, studio.workspace.gradio_temp / "samples")
     columns = max(1, len(shown_steps(view.events)))  # a row per sample prompt, its steps side by side
-    return {**shown, "loss_plot": pd.concat([curve, curve_marks(curve, view.events)], ignore_index=True),
+    loss_plot = pd.concat([curve, curve_marks(curve, view.events)], ignore_index=True) if len(curve) else None
+    return {**shown, "loss_plot": loss_plot,
             "lr_plot": view.frame, "log": _log_html(view.log), "grad_plot": view.frame,
             "samples": gr.update(value=strip, columns=columns), "seen": view.signature}
 
@@ -302,7 +302,9 @@ def _runs(studio: Studio) -> SimpleNamespace:
     headline = gr.Markdown(NO_RUN, elem_id="train-headline")
     error = gr.Markdown(elem_id="train-error")
     with gr.Row():
-        loss_plot = gr.LinePlot(EMPTY_LOSS, x="step", y="loss", color="series", color_map=LOSS_COLOURS, label="loss",
+        # None, not an empty frame, until there is a curve: a colour-split plot first drawn from an empty frame
+        # stays blank after later updates (gradio 6.31, seen in the browser).
+        loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=LOSS_COLOURS, label="loss",
                                 height=260, x_axis_format="d", elem_id="loss-plot")  # fmt: skip
         lr_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="lr", label="learning rate", height=260, x_axis_format="d",
                               y_axis_format=".1e", elem_id="lr-plot")  # fmt: skip

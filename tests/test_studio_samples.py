@@ -70,11 +70,14 @@ def test_sample_and_checkpoint_steps_are_marked_on_the_smoothed_loss(studio):
     _write_run(studio.workspace.root)
     plot = tick(studio, "sampled", None)["loss_plot"]
     marks = {series: plot[plot["series"] == series] for series in ("samples", "checkpoints")}
-    assert marks["samples"]["step"].tolist() == [0, 2, 4, 6, 8]
-    assert marks["checkpoints"]["step"].tolist() == [4]
+    # each mark is a vertical tick: two points at its step, then a gap that breaks the line before the next
+    assert marks["samples"]["step"].tolist() == [s for s in (0, 2, 4, 6, 8) for _ in range(3)]
+    assert marks["checkpoints"]["step"].tolist() == [4, 4, 4]
     smoothed = plot[plot["series"] == "smoothed (EMA)"].set_index("step")["loss"]
-    assert marks["checkpoints"]["loss"].iloc[0] == pytest.approx(smoothed[4])
-    assert marks["samples"]["loss"].iloc[0] == pytest.approx(smoothed[1])  # step 0: at the first loss
+    low, high, gap = marks["checkpoints"]["loss"].tolist()
+    assert (low + high) / 2 == pytest.approx(smoothed[4]) and high > low and np.isnan(gap)
+    low, high, _ = marks["samples"]["loss"].tolist()[:3]
+    assert (low + high) / 2 == pytest.approx(smoothed[1])  # step 0: at the first loss
 
 
 def test_a_rewritten_sample_is_copied_again_and_a_missing_one_left_out(tmp_path):
