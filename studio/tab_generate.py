@@ -20,7 +20,7 @@ from studio.named_outputs import NamedOutputs
 from studio.synced_playback import synced_playback
 from studio.train_form import CUSTOM_SIZE, SIZE_PRESETS, size_label
 from studio.workspace import Studio
-from trainer.bounds import generation_size_problem
+from trainer.bounds import generation_size_problem, strength_problem
 from trainer.config import DEFAULT_HUB_MODEL
 from trainer.generate_settings import (
     PRECISIONS, PRESET_HELP, PRESETS, SETTING_NAMES, field_help, preset_for, preset_values,
@@ -69,6 +69,9 @@ def _strengths(table: Any) -> dict[str, float]:
             out[str(name)] = float(value)
         except (TypeError, ValueError):
             raise _user_error(f"The strength of {name!r} must be a number (got {value!r}).") from None
+        problem = strength_problem(out[str(name)])
+        if problem:
+            raise _user_error(f"The strength of {name!r} {problem}.")
     return out
 
 

@@ -93,3 +93,30 @@ def test_missing_guardrail_is_a_clear_choice_for_nvidia_models():
             make_guardrail(True, "nvidia/Cosmos-Predict2.5-2B")
     else:
         pytest.skip("cosmos_guardrail is installed here: the missing-package message cannot be shown")
+
+
+@pytest.mark.parametrize("scale", ["nan", "inf", "11"])
+def test_an_adapter_strength_that_is_not_finite_or_too_large_is_a_usage_error(tmp_path, scale):
+    from adapterfactory import make_adapter
+
+    make_adapter(tmp_path / "a")
+    image = tmp_path / "f.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 64)).save(image)
+    result = run_trainer("generate", "--image", str(image), "--prompt", "x", "--adapter", f"{tmp_path / 'a'}:{scale}",
+                         "--out", str(tmp_path / "out"), timeout=120)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "the strength of a must be a number between -10 and 10" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_studio_refuses_a_strength_that_is_not_finite():
+    import gradio as gr
+    import pandas as pd
+
+    from studio.tab_generate import STRENGTH_COLUMNS, _strengths
+
+    assert _strengths(pd.DataFrame([["a", 0.5]], columns=STRENGTH_COLUMNS)) == {"a": 0.5}
+    with pytest.raises(gr.Error, match="The strength of 'a' must be a number between -10 and 10"):
+        _strengths(pd.DataFrame([["a", float("inf")]], columns=STRENGTH_COLUMNS))

@@ -126,3 +126,19 @@ def test_a_missing_first_frame_stops_the_run_before_the_model_loads(tmp_path, cl
     status = json.loads((tmp_path / "runs" / "bad" / "status.json").read_text())
     assert status["state"] == "failed" and status["error"].startswith("sample_prompts: the first frame")
     assert "loading tiny" not in (tmp_path / "runs" / "bad" / "train.log").read_text()
+
+
+@pytest.mark.parametrize("content", [b"not an image", None])
+def test_a_first_frame_that_is_no_image_or_too_large_is_refused_before_training(tmp_path, content, monkeypatch):
+    from PIL import Image
+
+    frame = tmp_path / "frame.png"
+    if content is None:  # a real image over the pixel bound (lowered here so the test stays small)
+        Image.new("RGB", (40, 30)).save(frame)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    else:
+        frame.write_bytes(content)
+    cfg = config_from_dict(tiny_config(tmp_path, tmp_path / "runs", name="r", sample_every=1,
+                                       sample_prompts=[{"image": str(frame), "prompt": "a robot"}]))  # fmt: skip
+    with pytest.raises(ValueError, match=r"sample_prompts: the first frame .*frame.png is not an image of at most"):
+        sample_prompts(cfg)

@@ -6,6 +6,8 @@ several fields or on the device is here. Torch-free: the studio imports it.
 
 from __future__ import annotations
 
+import math
+
 # The largest clip a run may train on, in transformer tokens: the recipe's 432x768x93 on a GPU; on a CPU,
 # 240x432x33 (the largest size the tiny model is useful at, already minutes per step). Bounds like this stop one
 # request (the studio serves anyone who can open the page) from taking a server's memory before the first step.
@@ -67,3 +69,13 @@ def _texts(value) -> list[str]:
     if isinstance(value, list):
         return [t for v in value for t in (v.values() if isinstance(v, dict) else [v]) if isinstance(t, str)]
     return []
+
+
+MAX_STRENGTH = 10.0  # an adapter's strength (LoRA scale): 0-2 in practice, negative to subtract it
+
+
+def strength_problem(value: float) -> str | None:
+    """Why an adapter strength cannot be used (one clause), or None."""
+    if not math.isfinite(value) or abs(value) > MAX_STRENGTH:
+        return f"must be a number between -{MAX_STRENGTH:g} and {MAX_STRENGTH:g} (got {value:g})"
+    return None

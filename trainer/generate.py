@@ -102,12 +102,15 @@ def _clip_problems(video: str) -> list[Problem]:
 
 def adapter_problems(adapters: list[AdapterChoice]) -> list[Problem]:
     """Adapters that cannot be rendered side by side: missing weights, or names that collide."""
+    from trainer.bounds import strength_problem
     from trainer.checkpoints import ADAPTER_FILE
 
     p = [Problem("adapter", f"{a.path} has no {WEIGHTS_FILE}" + (
             ": it is a checkpoint saved before checkpoints held a loadable adapter (it can only resume its run); "
             "use the run's adapter folder or a newer checkpoint" if (Path(a.path) / ADAPTER_FILE).is_file() else ""))
          for a in adapters if not (Path(a.path) / WEIGHTS_FILE).is_file()]  # fmt: skip
+    p += [Problem("adapter", f"the strength of {a.name} {strength_problem(a.scale)}")
+          for a in adapters if strength_problem(a.scale)]  # fmt: skip
     names = [a.name for a in adapters]
     if len(set(names)) != len(names) or BASE in names:
         p.append(Problem("adapter", f"names must be distinct and not {BASE!r} (got {names})"))

@@ -52,6 +52,8 @@ def sample_prompts(cfg: TrainConfig) -> list[SamplePrompt]:
         if missing:
             raise ValueError(f"sample_prompts: the first frame {missing[0]} does not exist; give an image or video "
                              "file that does, or leave sample_prompts empty to use held-out clips.")  # fmt: skip
+        for sample in chosen:
+            _check_image(sample.image)
         return chosen
     data = resolve_data(cfg.data)
     folders = [data.parent / name for name in HELD_OUT_FOLDERS if data.parent / name != data] + [data]
@@ -63,6 +65,21 @@ def sample_prompts(cfg: TrainConfig) -> list[SamplePrompt]:
             return [SamplePrompt(str(i.video), i.caption) for i in items[:DEFAULT_SAMPLES]]
     raise ValueError(f"sample_every: {cfg.data} has no captioned clip to take sample prompts from; set "
                      "sample_prompts or sample_every: 0.")  # fmt: skip
+
+
+def _check_image(path: str) -> None:
+    """An image first frame must be readable and of a sane size: found now, not at the first sample step."""
+    if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+        return
+    try:
+        with Image.open(Path(path).expanduser()) as image:
+            pixels = image.width * image.height
+    except (OSError, Image.DecompressionBombError):
+        pixels = None
+    if pixels is None or pixels > Image.MAX_IMAGE_PIXELS:
+        raise ValueError(f"sample_prompts: the first frame {path} is not an image of at most "
+                         f"{Image.MAX_IMAGE_PIXELS:,} pixels; give a PNG or JPEG frame (it is resized to the run's "
+                         "clip size).")  # fmt: skip
 
 
 def sample_settings(cfg: TrainConfig) -> GenerateSettings:
