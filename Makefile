@@ -28,13 +28,18 @@ KEY := $(shell printf '%s|%s' '$(PYTHON)' '$(TORCH_INDEX)' | cksum | cut -d' ' -
 DEPS_STAMP := $(STAMPS)/deps-$(KEY)
 DEV_STAMP := $(STAMPS)/dev-$(KEY)
 
-.PHONY: studio test deps test-deps chromium
+.PHONY: studio test lint deps test-deps chromium
 
 studio: deps
 	$(PYTHON) app.py $(ARGS)
 
 test: test-deps chromium
 	$(PYTHON) -m pytest $(ARGS)
+
+# The formatter owns the layout (pyproject.toml holds its one config).
+lint: test-deps
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m ruff check .
 
 deps: $(DEPS_STAMP)
 

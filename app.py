@@ -31,32 +31,66 @@ def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # GRADIO_SERVER_NAME/PORT are how hosted platforms (Hugging Face Spaces, the Dockerfile) say where to listen.
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                        help="address to listen on (0.0.0.0 for every interface); default 127.0.0.1")  # fmt: skip
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (0.0.0.0 for every interface); default 127.0.0.1",
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
-    parser.add_argument("--workspace", default=default_workspace(),
-                        help="folder for runs, datasets, adapters, generations and exports; default ./workspace, "
-                             "or /data/workspace on a Hugging Face Space with persistent storage")  # fmt: skip
-    parser.add_argument("--auth", default=os.environ.get("STUDIO_AUTH"), metavar="USER:PASSWORD",
-                        help="require sign-in (several as u1:p1,u2:p2); default: $STUDIO_AUTH, else none")  # fmt: skip
+    parser.add_argument(
+        "--workspace",
+        default=default_workspace(),
+        help="folder for runs, datasets, adapters, generations and exports; default ./workspace, "
+        "or /data/workspace on a Hugging Face Space with persistent storage",
+    )
+    parser.add_argument(
+        "--auth",
+        default=os.environ.get("STUDIO_AUTH"),
+        metavar="USER:PASSWORD",
+        help="require sign-in (several as u1:p1,u2:p2); default: $STUDIO_AUTH, else none",
+    )
     # A Space runs `python app.py` without arguments: its variables STUDIO_AUTH and STUDIO_READ_ONLY stand in.
-    parser.add_argument("--read-only", action="store_true", default=os.environ.get("STUDIO_READ_ONLY", "") not in
-                        ("", "0", "false"), help="browse, compare and download only: no training, import, caption "
-                        "edit or delete; default: $STUDIO_READ_ONLY")  # fmt: skip
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=os.environ.get("STUDIO_READ_ONLY", "") not in ("", "0", "false"),
+        help="browse, compare and download only: no training, import, caption "
+        "edit or delete; default: $STUDIO_READ_ONLY",
+    )
     local = parser.add_mutually_exclusive_group()
-    local.add_argument("--allow-local-folders", dest="local_folders", action="store_true", default=None,
-                       help="let requests read server folders outside the workspace (datasets, models); default "
-                            "on only on 127.0.0.1 outside a Space")  # fmt: skip
+    local.add_argument(
+        "--allow-local-folders",
+        dest="local_folders",
+        action="store_true",
+        default=None,
+        help="let requests read server folders outside the workspace (datasets, models); default "
+        "on only on 127.0.0.1 outside a Space",
+    )
     local.add_argument("--no-local-folders", dest="local_folders", action="store_false")
     parser.add_argument("--max-upload-mb", type=float, default=500.0, help="largest file one upload may hold")
-    parser.add_argument("--max-workspace-gb", type=float, default=None, metavar="GB",
-                        help="a workspace holding this much takes no new imports, runs or generations (deleting "
-                             "still works); default: no limit")  # fmt: skip
-    parser.add_argument("--generation-timeout", type=float, default=1800.0, metavar="SECONDS",
-                        help="a generation running longer is stopped")  # fmt: skip
-    parser.add_argument("--keep-generations-days", type=float, default=14.0, metavar="DAYS",
-                        help="generations and uploads older than this are removed (at start and hourly); 0 keeps all")
+    parser.add_argument(
+        "--max-workspace-gb",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="a workspace holding this much takes no new imports, runs or generations (deleting "
+        "still works); default: no limit",
+    )
+    parser.add_argument(
+        "--generation-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="a generation running longer is stopped",
+    )
+    parser.add_argument(
+        "--keep-generations-days",
+        type=float,
+        default=14.0,
+        metavar="DAYS",
+        help="generations and uploads older than this are removed (at start and hourly); 0 keeps all",
+    )
     args = parser.parse_args(argv)
     try:
         args.auth = parse_auth(args.auth)
@@ -70,8 +104,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Before gradio is imported: it sets GRADIO_TEMP_DIR.
-    studio = open_studio(args.workspace, read_only=args.read_only, allow_local_folders=args.local_folders,
-                         max_gb=args.max_workspace_gb)  # fmt: skip
+    studio = open_studio(
+        args.workspace, read_only=args.read_only, allow_local_folders=args.local_folders, max_gb=args.max_workspace_gb
+    )
     studio.generation.timeout = args.generation_timeout
     studio.keep_days = args.keep_generations_days
     atexit.register(studio.close)  # the generation worker; a training run keeps going and is re-attached

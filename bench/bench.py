@@ -47,8 +47,8 @@ from bench.report import write_results  # noqa: E402
 from trainer import adapters, cache, cosmos, speed  # noqa: E402
 from trainer.batches import Clip, LiveBatches, clip_video  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.datasets import sha256_file  # noqa: E402
 from trainer.data_plan import step_generator  # noqa: E402
+from trainer.datasets import sha256_file  # noqa: E402
 from trainer.video import write_video  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -68,23 +68,39 @@ class Mode:
     def describe(self, device: torch.device, attention: str) -> str:
         """What this mode does on `device` (fused AdamW and empty_cache exist on CUDA only)."""
         cuda = device.type == "cuda"
-        parts = ["latents + prompts from the cache" if self.cache else "VAE + text encoder run every step",
-                 f"checkpointing {self.checkpointing}", f"attention {attention}",
-                 "compiled blocks" if self.compile else "", "fused AdamW" if self.fused_adamw and cuda else "",
-                 "empty_cache every step" if self.empty_cache and cuda else ""]  # fmt: skip
+        parts = [
+            "latents + prompts from the cache" if self.cache else "VAE + text encoder run every step",
+            f"checkpointing {self.checkpointing}",
+            f"attention {attention}",
+            "compiled blocks" if self.compile else "",
+            "fused AdamW" if self.fused_adamw and cuda else "",
+            "empty_cache every step" if self.empty_cache and cuda else "",
+        ]
         return ", ".join(p for p in parts if p)
 
 
-REFERENCE = Mode("reference", cache=False, checkpointing="every_block", attention="native", compile=False,
-                 fused_adamw=False, empty_cache=True)  # fmt: skip
-STUDIO = Mode("studio", cache=True, checkpointing="selective", attention="auto", compile=True, fused_adamw=True,
-              empty_cache=False)  # fmt: skip
-MODES = {m.name: m for m in (
-    REFERENCE, STUDIO,
-    replace(STUDIO, name="studio-uncached", cache=False),
-    replace(STUDIO, name="studio-every-block", checkpointing="every_block"),
-    replace(STUDIO, name="studio-no-compile", compile=False),
-)}  # fmt: skip
+REFERENCE = Mode(
+    "reference",
+    cache=False,
+    checkpointing="every_block",
+    attention="native",
+    compile=False,
+    fused_adamw=False,
+    empty_cache=True,
+)
+STUDIO = Mode(
+    "studio", cache=True, checkpointing="selective", attention="auto", compile=True, fused_adamw=True, empty_cache=False
+)
+MODES = {
+    m.name: m
+    for m in (
+        REFERENCE,
+        STUDIO,
+        replace(STUDIO, name="studio-uncached", cache=False),
+        replace(STUDIO, name="studio-every-block", checkpointing="every_block"),
+        replace(STUDIO, name="studio-no-compile", compile=False),
+    )
+}
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -110,9 +126,14 @@ def build_full_pipeline(device: torch.device, dtype: torch.dtype, configs: Path 
         text_encoder = Qwen2_5_VLForConditionalGeneration._from_config(text_config, dtype=dtype).eval()
     diffusers_logging.set_verbosity(quiet)
     # Any tokenizer gives the same cost: every prompt is padded to 512 tokens. The tiny one needs no download.
-    pipe = cosmos.PIPELINE_CLASS(transformer=transformer, vae=vae, text_encoder=text_encoder,
-                                 tokenizer=build_tokenizer(400), scheduler=UniPCMultistepScheduler.from_config(
-                                     config("scheduler")), safety_checker=cosmos.NoGuardrail())  # fmt: skip
+    pipe = cosmos.PIPELINE_CLASS(
+        transformer=transformer,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=build_tokenizer(400),
+        scheduler=UniPCMultistepScheduler.from_config(config("scheduler")),
+        safety_checker=cosmos.NoGuardrail(),
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -131,8 +152,14 @@ def write_clips(folder: Path, count: int, frames: int, height: int, width: int) 
         video = np.empty((frames, height, width, 3), np.uint8)
         for t in range(frames):
             phase = (xx + 3 * t + 40 * i) / width * 2 * np.pi
-            video[t] = np.stack([127 + 100 * np.sin(phase), 127 + 100 * np.cos(yy / height * 6 + t / 5),
-                                 np.full_like(phase, 60 * i % 255)], -1).astype(np.uint8)  # fmt: skip
+            video[t] = np.stack(
+                [
+                    127 + 100 * np.sin(phase),
+                    127 + 100 * np.cos(yy / height * 6 + t / 5),
+                    np.full_like(phase, 60 * i % 255),
+                ],
+                -1,
+            ).astype(np.uint8)
         path = folder / "videos" / f"clip{i}.mp4"
         write_video(path, video, 24)
         clips.append(Clip(f"clip{i}", path, f"{PROMPT} Take {i}.", frames))
@@ -156,13 +183,21 @@ class PreloadedLiveBatches(LiveBatches):
 # --------------------------------------------------------------------------------------------- one mode
 def train_config(args, mode: Mode) -> TrainConfig:
     return TrainConfig(
-        data="bench", height=args.height, width=args.width, num_frames=args.frames, rank=args.rank,
-        alpha=float(args.rank), mixed_precision="bf16" if args.bf16 else "no",
+        data="bench",
+        height=args.height,
+        width=args.width,
+        num_frames=args.frames,
+        rank=args.rank,
+        alpha=float(args.rank),
+        mixed_precision="bf16" if args.bf16 else "no",
         gradient_checkpointing=mode.checkpointing != "off",
         checkpointing_policy=mode.checkpointing if mode.checkpointing != "off" else "every_block",
-        attention_backend=mode.attention, compile=mode.compile, fused_adamw=mode.fused_adamw,
-        cache="auto" if mode.cache else "off", cache_windows=1,
-    )  # fmt: skip
+        attention_backend=mode.attention,
+        compile=mode.compile,
+        fused_adamw=mode.fused_adamw,
+        cache="auto" if mode.cache else "off",
+        cache_windows=1,
+    )
 
 
 class Runner:
@@ -196,7 +231,9 @@ class Runner:
 
     def _cached(self, args, fingerprint, cache_root):
         identity = f"bench-random-seed0-{configs_digest(args.configs)}" if not args.smoke else None
-        latent_cache = cache.LatentCache(self.cfg, self.pipe, self.clips, fingerprint, root=cache_root, identity=identity)
+        latent_cache = cache.LatentCache(
+            self.cfg, self.pipe, self.clips, fingerprint, root=cache_root, identity=identity
+        )
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         report = latent_cache.build(self.pipe, self.device, progress=False)
@@ -205,9 +242,12 @@ class Runner:
         cache.release_encoders(self.pipe)
         self.pipe.transformer.crossattn_proj = cache.PromptTail(self.pipe.transformer.crossattn_proj)
         windows = [p for w in latent_cache.windows for _, p in w]
-        self.info.update(cache_build_s=report.seconds, cache_items=report.total,
-                         latent_bytes=windows[0].stat().st_size,
-                         prompt_bytes=next(iter(latent_cache.prompts.values())).stat().st_size)  # fmt: skip
+        self.info.update(
+            cache_build_s=report.seconds,
+            cache_items=report.total,
+            latent_bytes=windows[0].stat().st_size,
+            prompt_bytes=next(iter(latent_cache.prompts.values())).stat().st_size,
+        )
         return latent_cache.batches(self.pipe, self.device)
 
     def step(self, record: bool) -> None:
@@ -217,8 +257,9 @@ class Runner:
         t0 = time.perf_counter()
         i, self.index = self.index, self.index + 1
         clean, embeds = self.batches.get([i % len(self.clips)], i // len(self.clips))
-        draw = cosmos.draw_flow_batch(clean.shape, cfg.conditional_frames, cfg.cfg_dropout,
-                                      step_generator(cfg.seed, i + 1, 0, 0))  # fmt: skip
+        draw = cosmos.draw_flow_batch(
+            clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(cfg.seed, i + 1, 0, 0)
+        )
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
             loss = cosmos.flow_matching_loss(self.pipe.transformer, clean, embeds, draw, cfg.conditional_frame_timestep)
         loss.backward()
@@ -238,9 +279,16 @@ class Runner:
 
     def result(self, flops: float, peak: float | None) -> dict:
         median = statistics.median(self.times)
-        out = {**self.info, "s_per_step": median, "steps": len(self.times), "min_s": min(self.times),
-               "max_s": max(self.times), "losses": self.losses, "model_tflop_per_step": flops / 1e12,
-               "mfu": flops / median / peak if peak else None}  # fmt: skip
+        out = {
+            **self.info,
+            "s_per_step": median,
+            "steps": len(self.times),
+            "min_s": min(self.times),
+            "max_s": max(self.times),
+            "losses": self.losses,
+            "model_tflop_per_step": flops / 1e12,
+            "mfu": flops / median / peak if peak else None,
+        }
         if self.device.type == "cuda":
             out["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
             out["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
@@ -260,8 +308,14 @@ def generate_seconds(pipe, args, device: torch.device) -> dict:
     pipe.transformer.eval()
     pipe.vae.to(device)
     pipe.text_encoder.to(device)
-    kwargs = dict(prompt=PROMPT, height=args.height, width=args.width, num_frames=args.frames, guidance_scale=7.0,
-                  output_type="np")  # fmt: skip
+    kwargs = dict(
+        prompt=PROMPT,
+        height=args.height,
+        width=args.width,
+        num_frames=args.frames,
+        guidance_scale=7.0,
+        output_type="np",
+    )
     pipe(num_inference_steps=2, generator=torch.Generator().manual_seed(0), **kwargs)  # compile, allocate
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -279,8 +333,11 @@ def generate_seconds(pipe, args, device: torch.device) -> dict:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="CPU, tiny model, small size (what CI runs)")
-    p.add_argument("--modes", help="comma-separated modes to run (default: reference,studio on GPU; "
-                   "studio-uncached,studio in the smoke). Known: " + ", ".join(MODES))  # fmt: skip
+    p.add_argument(
+        "--modes",
+        help="comma-separated modes to run (default: reference,studio on GPU; "
+        "studio-uncached,studio in the smoke). Known: " + ", ".join(MODES),
+    )
     p.add_argument("--steps", type=int, help="measured steps per mode (default 10)")
     p.add_argument("--warmup", type=int, help="untimed steps per mode first (default 3 on GPU, 1 in the smoke)")
     p.add_argument("--height", type=int)
@@ -324,7 +381,9 @@ def main(argv=None) -> int:
     if args.smoke:
         modes = [replace(m, compile=False) for m in modes]  # inductor on 2 shared CPU cores takes minutes
     with tempfile.TemporaryDirectory(prefix="cosmos-bench-") as tmp:
-        clips, fingerprint = write_clips(Path(tmp) / "data", 2 if args.smoke else 1, args.frames, args.height, args.width)
+        clips, fingerprint = write_clips(
+            Path(tmp) / "data", 2 if args.smoke else 1, args.frames, args.height, args.width
+        )
 
         def new_pipe():
             if args.smoke:
@@ -356,13 +415,25 @@ def main(argv=None) -> int:
         generation = generate_seconds(pipe, args, device) if args.generate else None
         total_s = time.perf_counter() - t0
     payload = {
-        "section": "cpu" if args.smoke else "gpu", "device": _device_name(device), "date": _today(),
-        "versions": _versions(), "command": " ".join(["python bench/bench.py", *args.argv]),
-        "size": {"height": args.height, "width": args.width, "frames": args.frames, "batch": 1, "rank": args.rank,
-                 "precision": "bf16" if args.bf16 else "fp32"},
-        "flops": flops, "peak_flops": peak_flops(device, args.peak_tflops), "modes": results,
-        "generation": generation, "bench_seconds": total_s,
-    }  # fmt: skip
+        "section": "cpu" if args.smoke else "gpu",
+        "device": _device_name(device),
+        "date": _today(),
+        "versions": _versions(),
+        "command": " ".join(["python bench/bench.py", *args.argv]),
+        "size": {
+            "height": args.height,
+            "width": args.width,
+            "frames": args.frames,
+            "batch": 1,
+            "rank": args.rank,
+            "precision": "bf16" if args.bf16 else "fp32",
+        },
+        "flops": flops,
+        "peak_flops": peak_flops(device, args.peak_tflops),
+        "modes": results,
+        "generation": generation,
+        "bench_seconds": total_s,
+    }
     path = write_results(args.out, payload)
     print(f"bench: wrote {path}", file=sys.stderr)
     return 0
@@ -386,9 +457,14 @@ def _versions() -> dict:
     import peft
     import transformers
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "diffusers": diffusers.__version__, "transformers": transformers.__version__,
-            "peft": peft.__version__}  # fmt: skip
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+    }
 
 
 def _today() -> str:

@@ -83,12 +83,19 @@ def main(argv=None) -> int:
         totals["lora"] += count * blocks * lora["step_s"]
         totals["dora"] += count * blocks * dora["step_s"]
         totals["norm"] += count * blocks * dora["norm_s"]
-        print(f"{shape[0]}->{shape[1]} x{count * blocks}: LoRA fwd+bwd {lora['step_s'] * 1e3:.1f} ms, DoRA fwd+bwd "
-              f"{dora['step_s'] * 1e3:.1f} ms, DoRA norm alone {dora['norm_s'] * 1e3:.1f} ms", file=sys.stderr)  # fmt: skip
-    result = {"tokens": args.tokens, "rank": args.rank, "threads": torch.get_num_threads(),
-              "adapted_layers_fwd_bwd_s": {"lora": totals["lora"], "dora": totals["dora"]},
-              "dora_norm_per_forward_s": totals["norm"],
-              "dora_over_lora_adapted_layers": totals["dora"] / totals["lora"]}  # fmt: skip
+        print(
+            f"{shape[0]}->{shape[1]} x{count * blocks}: LoRA fwd+bwd {lora['step_s'] * 1e3:.1f} ms, DoRA fwd+bwd "
+            f"{dora['step_s'] * 1e3:.1f} ms, DoRA norm alone {dora['norm_s'] * 1e3:.1f} ms",
+            file=sys.stderr,
+        )
+    result = {
+        "tokens": args.tokens,
+        "rank": args.rank,
+        "threads": torch.get_num_threads(),
+        "adapted_layers_fwd_bwd_s": {"lora": totals["lora"], "dora": totals["dora"]},
+        "dora_norm_per_forward_s": totals["norm"],
+        "dora_over_lora_adapted_layers": totals["dora"] / totals["lora"],
+    }
     print(json.dumps(result, indent=2))
     return 0
 

@@ -24,8 +24,16 @@ import torch
 
 TEXT_TOKENS = 512
 # Dense bf16 tensor-core peaks (vendor datasheets), matched against torch.cuda.get_device_name.
-PEAK_BF16 = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H200 NVL", 835e12), ("H100", 989e12),
-             ("H200", 989e12), ("A100", 312e12), ("L40S", 362e12), ("RTX 4090", 165e12)]  # fmt: skip
+PEAK_BF16 = [
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H200 NVL", 835e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+    ("RTX 4090", 165e12),
+]
 
 
 def dit_flops(config, frames: int, height: int, width: int, rank: int, text_tokens: int = TEXT_TOKENS) -> dict:
@@ -41,8 +49,11 @@ def dit_flops(config, frames: int, height: int, width: int, rank: int, text_toke
     lora = 2 * rank * (n * 6 * 2 * d + s * 2 * (e + d) + n * 2 * (d + m))
     layers = config["num_layers"]
     patch = pt * ph * pw
-    outer = 2 * n * (config["in_channels"] + 1) * patch * d + 2 * n * (d * a + 2 * a * d) + 2 * n * d * patch * config[
-        "out_channels"]  # fmt: skip
+    outer = (
+        2 * n * (config["in_channels"] + 1) * patch * d
+        + 2 * n * (d * a + 2 * a * d)
+        + 2 * n * d * patch * config["out_channels"]
+    )
     proj = 2 * s * config["crossattn_proj_in_channels"] * e if config["use_crossattn_projection"] else 0
     forward = layers * (linear + attention + lora) + outer + proj
     backward = layers * (linear + 2 * attention + 2 * lora) + outer

@@ -88,8 +88,12 @@ def run_child(cmd: list[str], cwd: Path, log: Path) -> dict:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    result = {"cmd": " ".join(cmd[2:]), "rc": proc.returncode, "seconds": round(time.perf_counter() - t0, 1),
-              "peak_rss_gib": round(usage.ru_maxrss / 2**20, 2)}  # fmt: skip
+    result = {
+        "cmd": " ".join(cmd[2:]),
+        "rc": proc.returncode,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "peak_rss_gib": round(usage.ru_maxrss / 2**20, 2),
+    }
     print(f"  {result}", file=sys.stderr, flush=True)
     if proc.returncode:
         raise SystemExit(f"failed: {' '.join(cmd)}; see {log}")
@@ -97,25 +101,60 @@ def run_child(cmd: list[str], cwd: Path, log: Path) -> dict:
 
 
 def train(work: Path, repo: Path, out: Path, name: str, **settings) -> dict:
-    cfg = {"data": str(work / "data"), "model": str(work / "model"), "output_dir": str(out), "name": name,
-           "rank": RANK, "alpha": float(RANK), "max_steps": TRAIN_STEPS, "mixed_precision": "bf16",
-           "checkpoint_every": 0, "guardrail": False, "cache_windows": 1, **SIZE, **settings}  # fmt: skip
+    cfg = {
+        "data": str(work / "data"),
+        "model": str(work / "model"),
+        "output_dir": str(out),
+        "name": name,
+        "rank": RANK,
+        "alpha": float(RANK),
+        "max_steps": TRAIN_STEPS,
+        "mixed_precision": "bf16",
+        "checkpoint_every": 0,
+        "guardrail": False,
+        "cache_windows": 1,
+        **SIZE,
+        **settings,
+    }
     path = out / f"{name}.json"
     path.write_text(json.dumps(cfg))
     result = run_child([sys.executable, "-m", "trainer", "train", "--config", str(path)], repo, out / f"{name}.out")
     events = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
     times = [e["step_time"] for e in events if e["event"] == "step"]
-    result.update(step_times=times, median_step_s=statistics.median(times[1:] or times),
-                  losses=[e["loss"] for e in events if e["event"] == "step"])  # fmt: skip
+    result.update(
+        step_times=times,
+        median_step_s=statistics.median(times[1:] or times),
+        losses=[e["loss"] for e in events if e["event"] == "step"],
+    )
     return result
 
 
 def generate(work: Path, repo: Path, out: Path, adapters: list[Path], extra: list[str]) -> dict:
     clip = sorted((work / "data" / "videos").glob("*.mp4"))[0]
-    cmd = [sys.executable, "-m", "trainer", "generate", "--model", str(work / "model"), "--image", str(clip),
-           "--prompt", PROMPT, "--steps", str(GEN_STEPS), "--height", str(SIZE["height"]), "--width",
-           str(SIZE["width"]), "--num-frames", str(SIZE["num_frames"]), "--no-guardrail", "--out",
-           str(out / "generate"), *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "generate",
+        "--model",
+        str(work / "model"),
+        "--image",
+        str(clip),
+        "--prompt",
+        PROMPT,
+        "--steps",
+        str(GEN_STEPS),
+        "--height",
+        str(SIZE["height"]),
+        "--width",
+        str(SIZE["width"]),
+        "--num-frames",
+        str(SIZE["num_frames"]),
+        "--no-guardrail",
+        "--out",
+        str(out / "generate"),
+        *extra,
+    ]
     for adapter in adapters:
         cmd += ["--adapter", str(adapter)]
     result = run_child(cmd, repo, out / "generate.out")
@@ -133,8 +172,17 @@ def measure(args) -> None:
         shutil.rmtree(work / "cache", ignore_errors=True)  # the first run must build the cache (and load encoders)
     os.environ["COSMOS_STUDIO_CACHE"] = str(work / "cache")
     path = work / f"{args.label}.json"
-    results = {"label": args.label, "repo": str(repo), "commit": _commit(repo), "date": _now(), "machine": _machine(),
-               "size": SIZE, "rank": RANK, "train_steps": TRAIN_STEPS, "gen_steps": GEN_STEPS}  # fmt: skip
+    results = {
+        "label": args.label,
+        "repo": str(repo),
+        "commit": _commit(repo),
+        "date": _now(),
+        "machine": _machine(),
+        "size": SIZE,
+        "rank": RANK,
+        "train_steps": TRAIN_STEPS,
+        "gen_steps": GEN_STEPS,
+    }
 
     def record(key, value):
         results[key] = value
@@ -147,8 +195,10 @@ def measure(args) -> None:
         record("train_dora_cached", train(work, repo, out, "dora", adapter="dora"))
     if "recompute" in parts:
         record("train_lora_no_recompute", train(work, repo, out, "lora-nockpt", gradient_checkpointing=False))
-        record("train_dora_no_recompute", train(work, repo, out, "dora-nockpt", adapter="dora",
-                                                gradient_checkpointing=False))  # fmt: skip
+        record(
+            "train_dora_no_recompute",
+            train(work, repo, out, "dora-nockpt", adapter="dora", gradient_checkpointing=False),
+        )
     if "generate" in parts:
         adapters = args.adapters or [out / "lora" / "adapter", out / "dora" / "adapter"]
         record("generate", generate(work, repo, out, adapters, args.generate_args or []))
@@ -157,8 +207,9 @@ def measure(args) -> None:
 
 def _commit(repo: Path) -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
-                              check=True).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return (repo / "COMMIT").read_text().strip() if (repo / "COMMIT").exists() else "?"
 
@@ -180,11 +231,19 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, required=True, help="scratch folder (model, clips, runs, results)")
     p.add_argument("--repo", type=Path, default=REPO, help="the checkout whose trainer runs (default: this one)")
     p.add_argument("--label", default="after")
-    p.add_argument("--parts", default="train,dora,generate",
-                   help="comma-separated: train (cache build + cached LoRA), dora (cached DoRA), recompute (LoRA and "
-                        "DoRA without gradient checkpointing), generate (base, LoRA, DoRA)")
-    p.add_argument("--adapters", nargs=2, type=Path, metavar=("LORA", "DORA"),
-                   help="adapter folders for generate (default: this measurement's own runs)")
+    p.add_argument(
+        "--parts",
+        default="train,dora,generate",
+        help="comma-separated: train (cache build + cached LoRA), dora (cached DoRA), recompute (LoRA and "
+        "DoRA without gradient checkpointing), generate (base, LoRA, DoRA)",
+    )
+    p.add_argument(
+        "--adapters",
+        nargs=2,
+        type=Path,
+        metavar=("LORA", "DORA"),
+        help="adapter folders for generate (default: this measurement's own runs)",
+    )
     p.add_argument("--generate-args", nargs=argparse.REMAINDER, help="extra arguments for generate (last)")
     args = p.parse_args(argv)
     if args.what == "build":

@@ -67,13 +67,17 @@ def _end(name: str) -> str:
 def _provenance(p: dict) -> str:
     v = p["versions"]
     cuda = f" (CUDA {v['cuda']})" if v.get("cuda") and p["section"] == "gpu" else ""
-    return (f"{p['device']} · {p['date']} · torch {v['torch']}{cuda} · diffusers {v['diffusers']} · "
-            f"transformers {v['transformers']} · peft {v['peft']} · Python {v['python']}")  # fmt: skip
+    return (
+        f"{p['device']} · {p['date']} · torch {v['torch']}{cuda} · diffusers {v['diffusers']} · "
+        f"transformers {v['transformers']} · peft {v['peft']} · Python {v['python']}"
+    )
 
 
 def _size(p: dict) -> str:
     s = p["size"]
-    return f"{s['height']}x{s['width']}, {s['frames']} frames, batch {s['batch']}, LoRA rank {s['rank']}, {s['precision']}"
+    return (
+        f"{s['height']}x{s['width']}, {s['frames']} frames, batch {s['batch']}, LoRA rank {s['rank']}, {s['precision']}"
+    )
 
 
 def _by_name(p: dict) -> dict:
@@ -86,11 +90,17 @@ def _settings(m: dict) -> str:
 
 def render_gpu(p: dict) -> str:
     modes = _by_name(p)
-    lines = [f"## GPU: the recipe against the studio ({_size(p)})", "", _provenance(p), "",
-             f"Full-size architecture from bench/configs with random weights. Command: `{p['command']}` "
-             f"({p['bench_seconds'] / 60:.1f} min).", "",
-             "| mode | s/step (median) | peak memory, allocated / reserved | MFU | settings |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"## GPU: the recipe against the studio ({_size(p)})",
+        "",
+        _provenance(p),
+        "",
+        f"Full-size architecture from bench/configs with random weights. Command: `{p['command']}` "
+        f"({p['bench_seconds'] / 60:.1f} min).",
+        "",
+        "| mode | s/step (median) | peak memory, allocated / reserved | MFU | settings |",
+        "|---|---|---|---|---|",
+    ]
     for m in p["modes"]:
         mfu = f"{100 * m['mfu']:.1f}%" if m.get("mfu") else "n/a"
         mem = f"{m['peak_allocated_gib']:.1f} / {m['peak_reserved_gib']:.1f} GiB" if "peak_reserved_gib" in m else "n/a"
@@ -102,25 +112,38 @@ def render_gpu(p: dict) -> str:
     if "peak_reserved_gib" in modes.get("studio", {}):
         reserved = modes["studio"]["peak_reserved_gib"]
         fits = "yes" if reserved <= GIB_24GB_CARD else "no"
-        lines.append(f"- Studio fits a 24 GB card: **{fits}** (peak reserved {reserved:.1f} GiB; a 24 GB card leaves "
-                     f"about {GIB_24GB_CARD} GiB to PyTorch).")  # fmt: skip
+        lines.append(
+            f"- Studio fits a 24 GB card: **{fits}** (peak reserved {reserved:.1f} GiB; a 24 GB card leaves "
+            f"about {GIB_24GB_CARD} GiB to PyTorch)."
+        )
     peak = f"{p['peak_flops'] / 1e12:.0f} TFLOP/s dense bf16" if p.get("peak_flops") else "an unknown peak (n/a)"
-    lines.append(f"- Model FLOPs per training step: {p['flops']['train'] / 1e12:.4g} TFLOP ({p['flops']['tokens']} "
-                 f"tokens; formula in bench/flops.py); MFU is against {peak}.")  # fmt: skip
+    lines.append(
+        f"- Model FLOPs per training step: {p['flops']['train'] / 1e12:.4g} TFLOP ({p['flops']['tokens']} "
+        f"tokens; formula in bench/flops.py); MFU is against {peak}."
+    )
     lines += _common(p, modes)
     return "\n".join(lines) + "\n"
 
 
 def render_cpu(p: dict) -> str:
     modes = _by_name(p)
-    lines = [f"## CPU smoke: the tiny model, cached against uncached ({_size(p)})", "", _provenance(p), "",
-             f"Command: `{p['command']}` ({p['bench_seconds']:.0f} s). Modes run interleaved, step by step, in one "
-             "process; the uncached modes read and decode the clip every step, as a `cache: off` run does. "
-             "Compilation is off on CPU (inductor takes minutes on 2 cores).", "",
-             "| mode | s/step (median) | min / max | settings |", "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"## CPU smoke: the tiny model, cached against uncached ({_size(p)})",
+        "",
+        _provenance(p),
+        "",
+        f"Command: `{p['command']}` ({p['bench_seconds']:.0f} s). Modes run interleaved, step by step, in one "
+        "process; the uncached modes read and decode the clip every step, as a `cache: off` run does. "
+        "Compilation is off on CPU (inductor takes minutes on 2 cores).",
+        "",
+        "| mode | s/step (median) | min / max | settings |",
+        "|---|---|---|---|",
+    ]
     for m in p["modes"]:
-        lines.append(f"| {m['mode']} | {m['s_per_step']:.4f} (of {m['steps']}) | {m['min_s']:.4f} / "
-                     f"{m['max_s']:.4f} | {_settings(m)} |")  # fmt: skip
+        lines.append(
+            f"| {m['mode']} | {m['s_per_step']:.4f} (of {m['steps']}) | {m['min_s']:.4f} / "
+            f"{m['max_s']:.4f} | {_settings(m)} |"
+        )
     lines.append("")
     if "studio-uncached" in modes and "studio" in modes:
         ratio = modes["studio-uncached"]["s_per_step"] / modes["studio"]["s_per_step"]
@@ -137,14 +160,18 @@ def _common(p: dict, modes: dict) -> list[str]:
     g = p.get("generation")
     if g:
         mem = f", peak {g['peak_allocated_gib']:.1f} GiB allocated" if "peak_allocated_gib" in g else ""
-        lines.append(f"- Generation of one {g['frames']}-frame {p['size']['height']}x{p['size']['width']} video, "
-                     f"{g['steps']} steps with CFG {g['cfg']:g} (studio model, after a 2-step warm-up): "
-                     f"**{g['seconds']:.1f} s**{mem}.")  # fmt: skip
+        lines.append(
+            f"- Generation of one {g['frames']}-frame {p['size']['height']}x{p['size']['width']} video, "
+            f"{g['steps']} steps with CFG {g['cfg']:g} (studio model, after a 2-step warm-up): "
+            f"**{g['seconds']:.1f} s**{mem}."
+        )
     cached = next((m for m in p["modes"] if "cache_build_s" in m), None)
     if cached:
-        lines.append(f"- Cache: {cached['cache_items']} items built in {cached['cache_build_s']:.1f} s; on disk a latent "
-                     f"window is {cached['latent_bytes'] / 1e6:.2f} MB and a projected prompt embedding "
-                     f"{cached['prompt_bytes'] / 1e6:.2f} MB.")  # fmt: skip
+        lines.append(
+            f"- Cache: {cached['cache_items']} items built in {cached['cache_build_s']:.1f} s; on disk a latent "
+            f"window is {cached['latent_bytes'] / 1e6:.2f} MB and a projected prompt embedding "
+            f"{cached['prompt_bytes'] / 1e6:.2f} MB."
+        )
     for m in p["modes"]:
         warm = ", ".join(f"{s:.2f}" for s in m.get("warmup_s", []))
         losses = ", ".join(f"{x:.4f}" for x in m["losses"])

@@ -18,16 +18,24 @@ from typing import Literal
 
 import pandas as pd
 
-from studio.paths import PathPolicy, as_workspace, check_name, is_inside
 from studio.folders import Refused, Workspace
+from studio.paths import PathPolicy, as_workspace, check_name, is_inside
 from trainer.run_folder import (
-    ADAPTER_DIR, CARD_FILE, CARD_SUMMARY_KEYS, CHECKPOINT_DONE_MARK, CHECKPOINT_LABEL, CHECKPOINTS_DIR, WEIGHTS_FILE,
+    ADAPTER_DIR,
+    CARD_FILE,
+    CARD_SUMMARY_KEYS,
+    CHECKPOINT_DONE_MARK,
+    CHECKPOINT_LABEL,
+    CHECKPOINTS_DIR,
+    WEIGHTS_FILE,
     read_card,
-)  # fmt: skip
+)
 
 Source = Literal["run", "imported", "checkpoint"]
-OLD_CHECKPOINT = ("saved before checkpoints held a loadable adapter: it can resume the run but not be rendered; "
-                  "compare the run's final adapter, or train on with resume to save new checkpoints")  # fmt: skip
+OLD_CHECKPOINT = (
+    "saved before checkpoints held a loadable adapter: it can resume the run but not be rendered; "
+    "compare the run's final adapter, or train on with resume to save new checkpoints"
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,20 @@ class AdapterInfo:
 
 CARD_FIELDS = tuple(f.name for f in fields(AdapterInfo))[3:]
 assert set(CARD_FIELDS) == {*CARD_SUMMARY_KEYS, "dataset"}, "AdapterInfo shows the card summary and the dataset"
-TABLE_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_loss", "dataset", "base_model",
-                 "revision", "created", "path"]  # fmt: skip
+TABLE_COLUMNS = [
+    "name",
+    "source",
+    "adapter",
+    "rank",
+    "alpha",
+    "steps",
+    "final_loss",
+    "dataset",
+    "base_model",
+    "revision",
+    "created",
+    "path",
+]
 
 
 class AdapterError(Refused):
@@ -70,15 +90,20 @@ class AdapterRegistry:
         """Trained adapters first, then imported ones, each group by name (a folder linked from elsewhere is left out)."""
         found = [(p, "run") for p in sorted(self.runs_dir.glob(f"*/{ADAPTER_DIR}/{WEIGHTS_FILE}"))]
         found += [(p, "imported") for p in sorted(self.imported_dir.glob(f"*/{WEIGHTS_FILE}"))]
-        return [_read_adapter(weights.parent, source) for weights, source in found if is_inside(weights, self.workspace)]
+        return [
+            _read_adapter(weights.parent, source) for weights, source in found if is_inside(weights, self.workspace)
+        ]
 
     def checkpoints(self) -> tuple[list[AdapterInfo], dict[str, str]]:
         """Every run's complete checkpoints as variants (by run, then step), and those that cannot be rendered
         by label, with the reason."""
         usable, unusable = [], {}
         for run in sorted(p for p in self.runs_dir.glob("*") if p.is_dir()):
-            done = [p for p in (run / CHECKPOINTS_DIR).glob("step-*")
-                    if p.name[5:].isdigit() and (p / CHECKPOINT_DONE_MARK).is_file()]  # fmt: skip
+            done = [
+                p
+                for p in (run / CHECKPOINTS_DIR).glob("step-*")
+                if p.name[5:].isdigit() and (p / CHECKPOINT_DONE_MARK).is_file()
+            ]
             for folder in sorted(done, key=lambda p: int(p.name[5:])):
                 if not is_inside(folder, self.workspace):
                     continue
@@ -110,8 +135,9 @@ class AdapterRegistry:
         if not matches:
             raise AdapterError(f"No adapter named {name!r} in the workspace; pick one from the adapters list.")
         if len(matches) > 1:
-            raise AdapterError(f"Two adapters are named {name!r} (a run's and an imported one); "
-                               f"rename the folder adapters/{name}.")  # fmt: skip
+            raise AdapterError(
+                f"Two adapters are named {name!r} (a run's and an imported one); rename the folder adapters/{name}."
+            )
         return matches[0]
 
     def table(self) -> pd.DataFrame:
@@ -151,8 +177,9 @@ class AdapterRegistry:
         if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name in {".", ".."}:
             raise AdapterError(f"Adapter name {name!r} can only use letters, digits, '-', '_' and '.'; choose another.")
         if not (src / WEIGHTS_FILE).is_file():
-            raise AdapterError(f"{self.paths.show(src)} holds no {WEIGHTS_FILE}; choose the adapter folder that "
-                               "contains it.")  # fmt: skip
+            raise AdapterError(
+                f"{self.paths.show(src)} holds no {WEIGHTS_FILE}; choose the adapter folder that contains it."
+            )
         if any(info.name == name for info in self.list()):
             raise AdapterError(f"An adapter named {name!r} already exists; choose another name.")
         self.imported_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +192,6 @@ class AdapterRegistry:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return _read_adapter(target, "imported")
-
 
     def import_upload(self, files: list[str | Path], name: str) -> AdapterInfo:
         """Import uploaded files: one .zip of an adapter folder, or the folder's files (weights, card, README)."""
@@ -192,8 +218,9 @@ def _extract_flat(archive: Path, into: Path) -> None:
         for member in members:
             target = (into / member.filename.replace("\\", "/")).resolve()
             if not target.is_relative_to(into.resolve()):
-                raise AdapterError(f"{archive.name} has an entry outside its folder ({member.filename}); "
-                                   "rebuild the zip.")
+                raise AdapterError(
+                    f"{archive.name} has an entry outside its folder ({member.filename}); rebuild the zip."
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(member) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst)
@@ -208,8 +235,11 @@ def _weights_folder(root: Path) -> Path:
 
 
 def _read_adapter(folder: Path, source: Source) -> AdapterInfo:
-    name = {"run": folder.parent.name, "imported": folder.name,
-            "checkpoint": CHECKPOINT_LABEL.format(run=folder.parent.parent.name, checkpoint=folder.name)}[source]  # fmt: skip
+    name = {
+        "run": folder.parent.name,
+        "imported": folder.name,
+        "checkpoint": CHECKPOINT_LABEL.format(run=folder.parent.parent.name, checkpoint=folder.name),
+    }[source]
     card = read_card(folder)
     values = {key: card.get(key) for key in CARD_FIELDS}
     if isinstance(values["dataset"], dict):  # the trainer records path, clip count and digest; the table shows the path

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from studio import launcher
-from studio.paths import HUB_ID, PathPolicy, as_workspace, check_name, is_inside
 from studio.folders import Workspace
-from trainer.tinyworld.builtin import SAMPLE_DATA, is_sample
+from studio.paths import HUB_ID, PathPolicy, as_workspace, check_name, is_inside
 from trainer.datasets import DatasetError, ItemReport, Layout, check_items, detect_layout, list_items, relative_name
 from trainer.lerobot import HELD_OUT_DIR, is_lerobot
+from trainer.tinyworld.builtin import SAMPLE_DATA, is_sample
 from trainer.video import VideoError, read_frames
 
 if TYPE_CHECKING:
@@ -100,13 +100,25 @@ class DatasetController:
     # --- naming ------------------------------------------------------------------------------------
     def choices(self) -> list[str]:
         """The built-in sample splits, then every dataset imported into the workspace."""
-        folders = [] if not self.datasets_dir.is_dir() else sorted(
-            p for p in self.datasets_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-            and is_inside(p, self.datasets_dir) and p.resolve() != self.datasets_dir.resolve()  # not a link out
-        )  # fmt: skip
+        folders = (
+            []
+            if not self.datasets_dir.is_dir()
+            else sorted(
+                p
+                for p in self.datasets_dir.iterdir()
+                if p.is_dir()
+                and not p.name.startswith(".")
+                and is_inside(p, self.datasets_dir)
+                and p.resolve() != self.datasets_dir.resolve()  # not a link out
+            )
+        )
         # A LeRobot import keeps its held-out episodes in <name>/held_out/, a dataset of its own.
-        imported = [f"{DATASETS_DIR}/{p.name}{split}" for p in folders for split in ("", f"/{HELD_OUT_DIR}")
-                    if (p / split.lstrip("/") / "videos").is_dir()]  # fmt: skip
+        imported = [
+            f"{DATASETS_DIR}/{p.name}{split}"
+            for p in folders
+            for split in ("", f"/{HELD_OUT_DIR}")
+            if (p / split.lstrip("/") / "videos").is_dir()
+        ]
         return [*SAMPLE_CHOICES, *imported]
 
     def path(self, dataset: str, write: bool = False) -> Path:
@@ -128,18 +140,23 @@ class DatasetController:
             source = str(self.paths.local_folder(source))
         return self._import(source, dest, options)
 
-    def import_lerobot(self, folder: str, name: str, camera: str = "", num_frames: int | None = None,
-                       held_out: float = 0) -> ImportResult:  # fmt: skip
+    def import_lerobot(
+        self, folder: str, name: str, camera: str = "", num_frames: int | None = None, held_out: float = 0
+    ) -> ImportResult:
         """Import one camera of a local LeRobot dataset as num_frames-frame clips, holding out whole episodes."""
         self.ws.require_writable("importing data")
         self.ws.require_room("importing data")
         path = self.paths.local_folder((folder or "").strip())
         if not (folder or "").strip() or not is_lerobot(path):
-            raise DatasetError(f"{self.paths.show(path) if (folder or '').strip() else 'No folder given'}: not a "
-                               "LeRobot dataset folder (one with meta/info.json); give the folder that holds meta/.")
-        options = [*(["--camera", camera.strip()] if (camera or "").strip() else []),
-                   *(["--num-frames", str(int(num_frames))] if num_frames else []),
-                   *(["--held-out-episodes", f"{held_out:g}"] if held_out else [])]  # fmt: skip
+            raise DatasetError(
+                f"{self.paths.show(path) if (folder or '').strip() else 'No folder given'}: not a "
+                "LeRobot dataset folder (one with meta/info.json); give the folder that holds meta/."
+            )
+        options = [
+            *(["--camera", camera.strip()] if (camera or "").strip() else []),
+            *(["--num-frames", str(int(num_frames))] if num_frames else []),
+            *(["--held-out-episodes", f"{held_out:g}"] if held_out else []),
+        ]
         return self.import_source(str(path), name, tuple(options))
 
     def _import(self, source: str, dest: Path, options: tuple[str, ...] = ()) -> ImportResult:
@@ -148,24 +165,34 @@ class DatasetController:
         try:
             done = launcher.run(argv, self.workspace, self.datasets_dir / IMPORT_LOG, IMPORT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise DatasetError(f"The import took longer than {IMPORT_TIMEOUT_S // 3600} h and was stopped; "
-                            "import a smaller dataset.") from None  # fmt: skip
+            raise DatasetError(
+                f"The import took longer than {IMPORT_TIMEOUT_S // 3600} h and was stopped; import a smaller dataset."
+            ) from None
         except OSError as exc:
-            raise DatasetError(f"import-data could not be started ({exc.strerror}); check the Python environment.") from None
+            raise DatasetError(
+                f"import-data could not be started ({exc.strerror}); check the Python environment."
+            ) from None
         try:
             answer = json.loads(done.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            raise DatasetError(f"import-data exited with code {done.returncode} without a result; "
-                            f"datasets/{IMPORT_LOG} has its output.") from None  # fmt: skip
+            raise DatasetError(
+                f"import-data exited with code {done.returncode} without a result; "
+                f"datasets/{IMPORT_LOG} has its output."
+            ) from None
         if "error" in answer:
             raise DatasetError(self.paths.redact(answer["error"]))
         if "message" in answer:  # a LeRobot import: its own report lines
-            return ImportResult(f"{DATASETS_DIR}/{dest.name}", answer["exit_code"], self.paths.redact(answer["message"]),
-                                [self.paths.redact(line).strip() for line in answer["details"]
-                                 if line.startswith("  ")])  # fmt: skip
+            return ImportResult(
+                f"{DATASETS_DIR}/{dest.name}",
+                answer["exit_code"],
+                self.paths.redact(answer["message"]),
+                [self.paths.redact(line).strip() for line in answer["details"] if line.startswith("  ")],
+            )
         clips = f"{answer['clips']} clip" + ("" if answer["clips"] == 1 else "s")
-        message = (f"Imported {clips} ({answer['layout']} layout) into {DATASETS_DIR}/{dest.name}: "
-                   f"{answer['copied']} copied, {answer['clips'] - answer['copied']} already there.")  # fmt: skip
+        message = (
+            f"Imported {clips} ({answer['layout']} layout) into {DATASETS_DIR}/{dest.name}: "
+            f"{answer['copied']} copied, {answer['clips'] - answer['copied']} already there."
+        )
         details = [f"{self.paths.show(path)}: not imported, the file is missing" for path in answer["missing_files"]]
         details += [self.paths.redact(line) for line in answer["uncaptioned"]]
         return ImportResult(f"{DATASETS_DIR}/{dest.name}", answer["exit_code"], message, details)
@@ -230,8 +257,9 @@ class DatasetController:
             raise DatasetError(f"Run {job.name!r} is training on {dataset}; stop it before {action}.")
 
     # --- check and preview -------------------------------------------------------------------------
-    def check(self, dataset: str, num_frames: int | None = None, height: int | None = None,
-              width: int | None = None) -> CheckResult:  # fmt: skip
+    def check(
+        self, dataset: str, num_frames: int | None = None, height: int | None = None, width: int | None = None
+    ) -> CheckResult:
         """Decode every clip and report per clip whether it can be trained on (bad ones are listed, not hidden)."""
         root = self.path(dataset)
         items = self._items(root)
@@ -292,14 +320,16 @@ class DatasetController:
         except DatasetError as exc:
             raise DatasetError(self.paths.redact(str(exc))) from None
         if layout is not Layout.CANONICAL:
-            raise DatasetError(f"{dataset} is in the {layout.value} layout; import it to get editable "
-                            "metas/*.txt captions.")
+            raise DatasetError(
+                f"{dataset} is in the {layout.value} layout; import it to get editable metas/*.txt captions."
+            )
         if key not in {item.key for item in self._items(root)}:
             raise DatasetError(f"{dataset} has no clip {key!r}; pick one from the report table.")
         target = self.paths.member(root / "metas" / f"{key}.txt", root, "caption")
         if loaded is not None and caption_digest(_read_caption(target)) != loaded:
-            raise DatasetError(f"The caption of {key!r} in {dataset} changed since it was loaded; reload the clip "
-                            "and edit it again.")  # fmt: skip
+            raise DatasetError(
+                f"The caption of {key!r} in {dataset} changed since it was loaded; reload the clip and edit it again."
+            )
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{key}.", suffix=".txt")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -330,5 +360,3 @@ def default_import_name(source: str) -> str:
 def _upload_name(path: Path) -> str:
     # Browsers upload by base name; Gradio keeps it. Lower-case the suffix so x.MP4 pairs with x.txt.
     return path.stem + path.suffix.lower()
-
-

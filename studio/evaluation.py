@@ -38,8 +38,9 @@ class EvaluationError(Refused):
     """An evaluation that could not start or failed; the message is one sentence for the user."""
 
 
-def evaluate_argv(settings: dict[str, Any], data: str, max_clips: int, adapters: list[tuple[str, float]],
-                  out_dir: Path, card: bool) -> list[str]:  # fmt: skip
+def evaluate_argv(
+    settings: dict[str, Any], data: str, max_clips: int, adapters: list[tuple[str, float]], out_dir: Path, card: bool
+) -> list[str]:
     """`python -m trainer evaluate --events ...`; every value in `--option=value` form, so none reads as an option."""
     options = ["--events", f"--out={out_dir}", f"--data={data}", f"--max-clips={max_clips}"]
     for name in SETTING_NAMES:
@@ -97,8 +98,15 @@ class Evaluator:
         # compare.json and the cards (and the page's status line) hold no server path.
         return chosen, self.paths.show(folder) if is_inside(folder, self.ws.root) else str(folder)
 
-    def evaluate(self, settings: dict[str, Any], variants: list[str], strengths: dict[str, float], data: str,
-                 max_clips: int, owner: str | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+    def evaluate(
+        self,
+        settings: dict[str, Any],
+        variants: list[str],
+        strengths: dict[str, float],
+        data: str,
+        max_clips: int,
+        owner: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Yield the child's progress events, then {"event": "done", "result", "record", "out_dir"}."""
         chosen, data_value = self.check(settings, variants, data, max_clips)
         why = self.generation.refusal()
@@ -118,8 +126,14 @@ class Evaluator:
         owner = owner or uuid.uuid4().hex
         try:
             out_dir = self.generation.new_out_dir()
-            argv = evaluate_argv(settings, data_value, max_clips, [(str(a.path), strengths.get(a.name, 1.0))
-                                 for a in chosen], out_dir, card=not self.ws.read_only)  # fmt: skip
+            argv = evaluate_argv(
+                settings,
+                data_value,
+                max_clips,
+                [(str(a.path), strengths.get(a.name, 1.0)) for a in chosen],
+                out_dir,
+                card=not self.ws.read_only,
+            )
             yield from self._run(argv, owner, out_dir)
         finally:
             with self._state:
@@ -131,8 +145,9 @@ class Evaluator:
         try:
             process = launcher.spawn(argv, self.ws.root, self.log_path, pipes=True)
         except OSError as exc:
-            raise EvaluationError(f"The evaluation could not be started ({exc.strerror}); check the Python "
-                                  "environment.") from None  # fmt: skip
+            raise EvaluationError(
+                f"The evaluation could not be started ({exc.strerror}); check the Python environment."
+            ) from None
         process.stdin.close()
         with self._state:
             self._running = (owner, process)
@@ -166,7 +181,9 @@ class Evaluator:
         if cancelled:
             return "The evaluation was cancelled."
         if timer.finished.is_set() and code < 0:
-            return f"The evaluation took longer than its limit of {self.timeout:g} s and was stopped; score fewer clips."
+            return (
+                f"The evaluation took longer than its limit of {self.timeout:g} s and was stopped; score fewer clips."
+            )
         tail = last_lines(self.log_path, 1)
         why = f": {self.paths.redact(tail[-1].strip())}" if tail else ""
         return f"The evaluation exited (code {code}){why}; generations/{EVALUATE_LOG} has its full log."

@@ -42,8 +42,9 @@ class Workspace:
     def require_writable(self, action: str) -> None:
         """Refuse `action` (e.g. "training") in a read-only studio, whoever asks and however."""
         if self.read_only:
-            raise ReadOnlyError(f"This studio is read-only: {action} is turned off (browse, compare and download "
-                                "only).")  # fmt: skip
+            raise ReadOnlyError(
+                f"This studio is read-only: {action} is turned off (browse, compare and download only)."
+            )
 
     def require_room(self, action: str) -> None:
         """Refuse `action` (something that adds data: an import, a run, a generation) when the workspace is full."""
@@ -51,8 +52,10 @@ class Workspace:
             return
         used = workspace_bytes(self.root)
         if used >= self.max_bytes:
-            raise QuotaError(f"The workspace is full ({used / 2**30:.1f} of {self.max_bytes / 2**30:g} GB): "
-                             f"{action} is refused; delete old runs, datasets or generations first.")  # fmt: skip
+            raise QuotaError(
+                f"The workspace is full ({used / 2**30:.1f} of {self.max_bytes / 2**30:g} GB): "
+                f"{action} is refused; delete old runs, datasets or generations first."
+            )
 
     @property
     def runs(self) -> Path:

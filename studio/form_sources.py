@@ -18,8 +18,14 @@ from typing import Any
 from studio.folders import Refused, Workspace
 from studio.paths import PathPolicy, as_workspace, check_name, is_inside
 from studio.train_form import (
-    FORM_FIELDS, STUDIO_OWNED, build_config, preset_names, preset_values, to_form, unique_run_name,
-)  # fmt: skip
+    FORM_FIELDS,
+    STUDIO_OWNED,
+    build_config,
+    preset_names,
+    preset_values,
+    to_form,
+    unique_run_name,
+)
 from trainer.config import ConfigError, TrainConfig, config_from_dict, load_config
 from trainer.run_folder import CONFIG_FILE, RUNS_DIR, write_json_atomic
 
@@ -66,14 +72,17 @@ class FormSources:
         except FileNotFoundError:
             raise FormSourceError(f"No preset named {name!r}; pick one from the list.") from None
         except (OSError, ValueError) as exc:
-            raise FormSourceError(f"{where} cannot be read ({exc}); save the preset again or delete the file.") from None
+            raise FormSourceError(
+                f"{where} cannot be read ({exc}); save the preset again or delete the file."
+            ) from None
         if not isinstance(raw, dict):
             raise FormSourceError(f"{where} holds {type(raw).__name__}, not a config; save the preset again.")
         try:
             config = config_from_dict(raw, where)
         except ConfigError as exc:
-            raise FormSourceError(f"{where} has problems ({_problems(exc)}); fix them in the file or save the "
-                                  "preset again.") from None  # fmt: skip
+            raise FormSourceError(
+                f"{where} has problems ({_problems(exc)}); fix them in the file or save the preset again."
+            ) from None
         return config_values(config)
 
     def save_preset(self, name: str, values: dict[str, Any]) -> Path:
@@ -85,8 +94,10 @@ class FormSources:
             raise FormSourceError(f"{name!r} is a built-in preset and cannot be replaced; save under another name.")
         path = self.folder / f"{name}.json"
         if not path.exists() and len(self.preset_names()) - len(preset_names()) >= MAX_PRESETS:
-            raise FormSourceError(f"The workspace already holds {MAX_PRESETS} presets, the most it keeps; delete "
-                                  f"some from {PRESETS_DIR}/ first.")  # fmt: skip
+            raise FormSourceError(
+                f"The workspace already holds {MAX_PRESETS} presets, the most it keeps; delete "
+                f"some from {PRESETS_DIR}/ first."
+            )
         form = build_config(values)
         if form.problems:
             raise ConfigError(form.problems, f"preset {name!r}")
@@ -106,12 +117,17 @@ class FormSources:
         try:
             config = load_config(path)
         except ConfigError as exc:
-            raise FormSourceError(f"Run {name!r} cannot be cloned: its {CONFIG_FILE} has problems "
-                                  f"({_problems(exc)}).") from None  # fmt: skip
+            raise FormSourceError(
+                f"Run {name!r} cannot be cloned: its {CONFIG_FILE} has problems ({_problems(exc)})."
+            ) from None
         except (OSError, ValueError) as exc:
             raise FormSourceError(f"Run {name!r} cannot be cloned: its {CONFIG_FILE} cannot be read ({exc}).") from None
-        shown = replace(config, data=self._shown(config.data), model=self._shown(config.model),
-                        sample_prompts=[{**p, "image": self._shown(p.get("image", ""))} for p in config.sample_prompts])
+        shown = replace(
+            config,
+            data=self._shown(config.data),
+            model=self._shown(config.model),
+            sample_prompts=[{**p, "image": self._shown(p.get("image", ""))} for p in config.sample_prompts],
+        )
         values = config_values(shown)
         values["name"] = unique_run_name(config.name, taken | {name})
         return values

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio import launcher
+from studio.folders import Refused, Workspace
 from studio.jobs import JobManager, cuda_visible, last_lines
 from studio.paths import as_workspace
-from studio.folders import Refused, Workspace
 from trainer.config import Problem
 from trainer.generate_settings import SETTING_NAMES, GenerateSettings, type_problems
 
@@ -60,7 +60,9 @@ def settings_problems(values: dict[str, Any], conditional_latent_frames: int) ->
     text longer than MAX_SETTING_TEXT too (an evaluation passes the settings on its child's command line)."""
     problems = type_problems(values) or [
         Problem(name, f"at most {MAX_SETTING_TEXT} characters (got {len(values[name])}); shorten it")
-        for name in SETTING_NAMES if isinstance(values.get(name), str) and len(values[name]) > MAX_SETTING_TEXT]
+        for name in SETTING_NAMES
+        if isinstance(values.get(name), str) and len(values[name]) > MAX_SETTING_TEXT
+    ]
     if problems:
         return problems
     return GenerateSettings(**{n: values[n] for n in SETTING_NAMES if n in values}).problems(conditional_latent_frames)
@@ -109,8 +111,14 @@ class _Worker:
 
 
 class GenerationClient:
-    def __init__(self, workspace: Workspace | str | Path, jobs: JobManager | None = None, gpu: bool | None = None,
-                 argv: Callable[[], list[str]] = worker_argv, timeout: float = DEFAULT_TIMEOUT_S):  # fmt: skip
+    def __init__(
+        self,
+        workspace: Workspace | str | Path,
+        jobs: JobManager | None = None,
+        gpu: bool | None = None,
+        argv: Callable[[], list[str]] = worker_argv,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ):
         self.ws = as_workspace(workspace)
         self.workspace = self.ws.root
         self.out_root = self.ws.generations
@@ -154,8 +162,9 @@ class GenerationClient:
         raise GenerationError("Cannot make a new folder in generations/; clean up old generations.")
 
     # --- generation ---------------------------------------------------------------------------------
-    def generate(self, request: dict[str, Any], timeout: float | None = None,
-                 owner: str | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+    def generate(
+        self, request: dict[str, Any], timeout: float | None = None, owner: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Send one request; yield events: queued (with its position), starting, progress..., then done.
 
         Raises GenerationBusy while training holds the GPU, GenerationError when the worker reports an error,
@@ -227,8 +236,7 @@ class GenerationClient:
             worker.stop(grace=0.5)
         return True
 
-    def _answers(self, worker: _Worker, request_id: str, timeout: float | None,
-                 owner: str) -> Iterator[dict[str, Any]]:  # fmt: skip
+    def _answers(self, worker: _Worker, request_id: str, timeout: float | None, owner: str) -> Iterator[dict[str, Any]]:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
@@ -239,11 +247,15 @@ class GenerationClient:
                     cancelled = owner in self._cancelled
                 if cancelled:  # cancelled while the worker was still starting: stop it now
                     self._discard(worker)
-                    raise GenerationError("The generation was cancelled; the worker restarts on the next request.")
+                    raise GenerationError(
+                        "The generation was cancelled; the worker restarts on the next request."
+                    ) from None
                 if deadline is not None and time.monotonic() >= deadline:
                     self._discard(worker)
-                    raise GenerationError(f"The generation took longer than its limit of {timeout:g} s and was "
-                                          "stopped; try again with fewer steps or frames.") from None  # fmt: skip
+                    raise GenerationError(
+                        f"The generation took longer than its limit of {timeout:g} s and was "
+                        "stopped; try again with fewer steps or frames."
+                    ) from None
                 continue
             if line is None:
                 self._discard(worker)
@@ -286,8 +298,9 @@ class GenerationClient:
         try:
             worker = _Worker(argv, self.workspace, self.log_path)
         except OSError as exc:
-            raise GenerationError(f"The generation worker could not be started ({exc.strerror}: {argv[0]}); "
-                                  "check the Python environment.") from None  # fmt: skip
+            raise GenerationError(
+                f"The generation worker could not be started ({exc.strerror}: {argv[0]}); check the Python environment."
+            ) from None
         with self._state:
             self._worker = worker
         return worker
@@ -302,5 +315,7 @@ class GenerationClient:
         code = worker.process.poll()
         tail = last_lines(self.log_path, 1)
         why = f": {tail[-1].strip()}" if tail else ""
-        return (f"The generation worker exited (code {code}){why}; it restarts on the next request, "
-                f"and generations/{WORKER_LOG} has its full log.")  # fmt: skip
+        return (
+            f"The generation worker exited (code {code}){why}; it restarts on the next request, "
+            f"and generations/{WORKER_LOG} has its full log."
+        )

@@ -20,15 +20,22 @@ from pathlib import Path
 from typing import Callable
 
 from studio import launcher as launching
+from studio.folders import Refused, Workspace
 from studio.launcher import cuda_visible, trainer_argv  # noqa: F401 (trainer_argv: the default launcher)
 from studio.paths import PathPolicy, as_workspace, check_name
 from studio.run_files import config_problem, latest_checkpoint_step, status_problem
-from studio.folders import Refused, Workspace
 from trainer.bounds import size_problem
 from trainer.config import ConfigError, Problem, TrainConfig, load_config, save_config
 from trainer.run_folder import (
-    CONFIG_FILE, LOG_FILE, PROCESS_LOG, RUNS_DIR, RunState, Status, read_status, write_status,
-)  # fmt: skip
+    CONFIG_FILE,
+    LOG_FILE,
+    PROCESS_LOG,
+    RUNS_DIR,
+    RunState,
+    Status,
+    read_status,
+    write_status,
+)
 
 ERROR_LOG_LINES = 10
 Launcher = Callable[[Path], list[str]]
@@ -220,14 +227,24 @@ class JobManager:
             if problem:
                 raise JobError(f"Run {name!r} cannot be resumed: {self.paths.redact(problem)}; start a new run.")
             if (state := read_status(run_dir).state) in (RunState.FINISHED, RunState.QUEUED):
-                raise JobError(f"Run {name!r} " + ("already finished; start a new run to train further." if state is
-                               RunState.FINISHED else "is queued; it starts when the run before it ends."))  # fmt: skip
+                raise JobError(
+                    f"Run {name!r} "
+                    + (
+                        "already finished; start a new run to train further."
+                        if state is RunState.FINISHED
+                        else "is queued; it starts when the run before it ends."
+                    )
+                )
             step = latest_checkpoint_step(run_dir)
             if step is None and not start_over:
-                raise NoCheckpoint(f"Run {name!r} has no checkpoint to resume from (it saves one every "
-                                   f"{load_config(run_dir / CONFIG_FILE).checkpoint_every or 'run end'} steps); "
-                                   "confirm to start it over from step 0.")  # fmt: skip
-            return self.start(replace(load_config(run_dir / CONFIG_FILE), resume="" if step is None else "latest"), True)
+                raise NoCheckpoint(
+                    f"Run {name!r} has no checkpoint to resume from (it saves one every "
+                    f"{load_config(run_dir / CONFIG_FILE).checkpoint_every or 'run end'} steps); "
+                    "confirm to start it over from step 0."
+                )
+            return self.start(
+                replace(load_config(run_dir / CONFIG_FILE), resume="" if step is None else "latest"), True
+            )
 
     def delete(self, name: str, confirm: str) -> None:
         """Delete a run folder (checkpoints, adapter, logs), only when `confirm` repeats its name; never a training run."""
@@ -271,8 +288,14 @@ class JobManager:
         output_dir = Path(config.output_dir).expanduser()
         output_dir = output_dir if output_dir.is_absolute() else self.workspace / output_dir
         if output_dir.resolve() != self.runs_dir.resolve():
-            raise ConfigError([Problem("output_dir", f"the studio keeps runs in its workspace's {RUNS_DIR}/; leave it "
-                                                     f"as {RUNS_DIR!r}")], f"run {config.name!r}")  # fmt: skip
+            raise ConfigError(
+                [
+                    Problem(
+                        "output_dir", f"the studio keeps runs in its workspace's {RUNS_DIR}/; leave it as {RUNS_DIR!r}"
+                    )
+                ],
+                f"run {config.name!r}",
+            )
         return replace(config, output_dir=str(self.runs_dir), sample_prompts=self.paths.sample_frames(config))
 
     def _launch(self, run_dir: Path) -> subprocess.Popen:
@@ -287,7 +310,9 @@ class JobManager:
         try:
             process = launching.spawn(argv, self.workspace, run_dir / PROCESS_LOG)
         except OSError as exc:
-            message = f"the trainer could not be started ({exc.strerror}: {Path(argv[0]).name}); check the Python environment"
+            message = (
+                f"the trainer could not be started ({exc.strerror}: {Path(argv[0]).name}); check the Python environment"
+            )
             write_status(run_dir, replace(status, state=RunState.FAILED, error=message))
             raise JobError(f"Run {run_dir.name!r}: {message}.") from None
         # The trainer cannot have written its status yet (it is still starting Python), so this fills in the pid

@@ -48,8 +48,22 @@ def trainer_argv(config_path: Path) -> list[str]:
     # --quiet: without it a failed trainer's own traceback is followed by the launcher's, which then fills the
     # end of process.log that a crash report quotes. A free rendezvous port per run: two runs on the default port
     # (another user's, a command-line run) wait on each other forever.
-    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", *cpu, "--quiet",
-            "--main_process_port", str(free_port()), "-m", "trainer", "train", "--config", str(config_path)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "1",
+        *cpu,
+        "--quiet",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "trainer",
+        "train",
+        "--config",
+        str(config_path),
+    ]
 
 
 def free_port() -> int:
@@ -70,10 +84,26 @@ def spawn(argv: list[str], cwd: Path, log_path: Path, pipes: bool = False) -> su
     with log_path.open("ab") as log:
         _log_header(log, argv)
         if pipes:
-            return subprocess.Popen(argv, cwd=cwd, env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=log, text=True, bufsize=1, start_new_session=True)  # fmt: skip
-        return subprocess.Popen(argv, cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            return subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=child_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+            )
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def run(argv: list[str], cwd: Path, log_path: Path, timeout: float) -> subprocess.CompletedProcess:
@@ -83,8 +113,16 @@ def run(argv: list[str], cwd: Path, log_path: Path, timeout: float) -> subproces
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         _log_header(log, argv)
-        process = subprocess.Popen(argv, cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=log, text=True, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+        )
         try:
             stdout, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

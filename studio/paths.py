@@ -41,8 +41,10 @@ def check_name(value: str, what: str) -> str:
     """`value` as one file name (letters, digits, '-', '_', '.'; not starting with '.'), else PathRefused."""
     value = (value or "").strip()
     if not NAME.match(value) or len(value) > 200:
-        raise PathRefused(f"The {what} {_short(value)} must be one name of letters, digits, '-', '_' and '.' "
-                          "(not a path); pick one from the list.")  # fmt: skip
+        raise PathRefused(
+            f"The {what} {_short(value)} must be one name of letters, digits, '-', '_' and '.' "
+            "(not a path); pick one from the list."
+        )
     return value
 
 
@@ -87,21 +89,27 @@ class PathPolicy:
         full = path if path.is_absolute() else self.root / path
         if write:
             if not is_inside(full, self.workspace.datasets) or is_inside(self.workspace.datasets, full):
-                raise PathRefused(f"Only datasets imported into the workspace (datasets/<name>) can be changed; "
-                                  f"import {self.show(full)} first.")  # fmt: skip
+                raise PathRefused(
+                    f"Only datasets imported into the workspace (datasets/<name>) can be changed; "
+                    f"import {self.show(full)} first."
+                )
             return full
         if is_inside(full, self.root):
             return full
         if self.workspace.allow_local_folders:
             return full.resolve()
-        raise PathRefused("That dataset is outside the workspace; pick the sample or a dataset imported under "
-                          "datasets/ (this studio does not read other server folders).")  # fmt: skip
+        raise PathRefused(
+            "That dataset is outside the workspace; pick the sample or a dataset imported under "
+            "datasets/ (this studio does not read other server folders)."
+        )
 
     def local_folder(self, value: str) -> Path:
         """A server folder to import from: only with --allow-local-folders (an operator's feature)."""
         if not self.workspace.allow_local_folders:
-            raise PathRefused("Importing a folder of the server is turned off here; upload a .zip or the files, "
-                              "or start the studio with --allow-local-folders.")  # fmt: skip
+            raise PathRefused(
+                "Importing a folder of the server is turned off here; upload a .zip or the files, "
+                "or start the studio with --allow-local-folders."
+            )
         return Path(value).expanduser().resolve()
 
     def sample_frames(self, config) -> list[dict[str, str]]:
@@ -116,19 +124,26 @@ class PathPolicy:
             path = Path(pair["image"]).expanduser()
             full = path if path.is_absolute() else self.root / path
             if not is_inside(full, self.root) and not self.workspace.allow_local_folders:
-                raise PathRefused(f"sample_prompts: the first frame {self.show(full)} is outside the workspace; use "
-                                  "an image or video under datasets/ or generations/.")  # fmt: skip
-            if rendered and not full.is_file():  # refused at Start, not when a run (queued, maybe for hours) reaches the trainer
-                raise PathRefused(f"sample_prompts: the first frame {self.show(full)} does not exist; give an image or "
-                                  "video that does, or leave sample_prompts empty to use held-out clips.")  # fmt: skip
+                raise PathRefused(
+                    f"sample_prompts: the first frame {self.show(full)} is outside the workspace; use "
+                    "an image or video under datasets/ or generations/."
+                )
+            if (
+                rendered and not full.is_file()
+            ):  # refused at Start, not when a run (queued, maybe for hours) reaches the trainer
+                raise PathRefused(
+                    f"sample_prompts: the first frame {self.show(full)} does not exist; give an image or "
+                    "video that does, or leave sample_prompts empty to use held-out clips."
+                )
             pinned.append({**pair, "image": str(full)})
         return pinned
 
     def model(self, value: str) -> str:
         """A model value: "tiny" or a Hub id always; a server folder only with --allow-local-folders."""
         if is_local_model(value) and not self.workspace.allow_local_folders:
-            raise PathRefused('model: reading a model folder of the server is turned off here; use "tiny" or a '
-                              "Hub model id.")  # fmt: skip
+            raise PathRefused(
+                'model: reading a model folder of the server is turned off here; use "tiny" or a Hub model id.'
+            )
         return value
 
     def member(self, path: Path, root: Path, what: str) -> Path:

@@ -91,6 +91,9 @@ def config_problem(run_dir: Path) -> str | None:
 
 def latest_checkpoint_step(run_dir: Path) -> int | None:
     """The step of the newest complete checkpoint (one holding its DONE mark), or None."""
-    steps = [int(p.name[5:]) for p in (run_dir / CHECKPOINTS_DIR).glob("step-*")
-             if p.name[5:].isdigit() and (p / CHECKPOINT_DONE_MARK).is_file()]  # fmt: skip
+    steps = [
+        int(p.name[5:])
+        for p in (run_dir / CHECKPOINTS_DIR).glob("step-*")
+        if p.name[5:].isdigit() and (p / CHECKPOINT_DONE_MARK).is_file()
+    ]
     return max(steps) if steps else None

@@ -103,8 +103,10 @@ class RunQueue:
                 except JobBusy:  # a Resume or a command-line run got there first: queue behind it
                     pass
             if len(waiting) >= self.limit:
-                raise QueueFull(f"The queue already holds {len(waiting)} runs, the most it takes; wait for one to "
-                                "start or cancel one, then start this run again.")  # fmt: skip
+                raise QueueFull(
+                    f"The queue already holds {len(waiting)} runs, the most it takes; wait for one to "
+                    "start or cancel one, then start this run again."
+                )
             config = self.jobs.write_config(config)
             write_status(config.run_dir, Status(RunState.QUEUED, queued_at=time.time()))
             return Submitted(config.name, len(waiting) + 1)
@@ -115,8 +117,10 @@ class RunQueue:
         self.jobs.ws.require_writable("resuming runs")
         with self._lock:
             if self.jobs.current() is None and not self.ready():
-                raise JobError(f"Run {name!r} cannot resume now: a generation or an evaluation is using the GPU; "
-                               "resume it after that finishes.")  # fmt: skip
+                raise JobError(
+                    f"Run {name!r} cannot resume now: a generation or an evaluation is using the GPU; "
+                    "resume it after that finishes."
+                )
             return self.jobs.resume(name, start_over=start_over)
 
     def cancel(self, name: str) -> None:

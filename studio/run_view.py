@@ -63,18 +63,37 @@ class RunMonitor:
         status = read_status(info.run_dir)
         numbers = progress(tail.events, status)
         problems = [p for p in (status_problem(info.run_dir), config_problem(info.run_dir)) if p] + tail.problems
-        numbers.update(state=info.state.value if info.state else "unknown", exit_code=info.exit_code,
-                       error=self.jobs.paths.redact(info.error) or None, active=info.active,
-                       problems=[self.jobs.paths.redact(p) for p in problems])  # fmt: skip
+        numbers.update(
+            state=info.state.value if info.state else "unknown",
+            exit_code=info.exit_code,
+            error=self.jobs.paths.redact(info.error) or None,
+            active=info.active,
+            problems=[self.jobs.paths.redact(p) for p in problems],
+        )
         try:
             log = self.jobs.paths.redact(ANSI_ESCAPE.sub("", self.jobs.log_tail(name, log_lines)))
         except JobError:
             log = ""
         headline = _headline(name, numbers, tail.events, info.run_dir / ADAPTER_DIR)
-        signature = (name, len(tail.events), numbers["state"], status.updated if status else None, log[-200:],
-                     len(problems))  # fmt: skip
-        return RunView(name, numbers["state"], numbers, headline, loss_frame(tail.events), log, signature,
-                       tail.events, info.run_dir)  # fmt: skip
+        signature = (
+            name,
+            len(tail.events),
+            numbers["state"],
+            status.updated if status else None,
+            log[-200:],
+            len(problems),
+        )
+        return RunView(
+            name,
+            numbers["state"],
+            numbers,
+            headline,
+            loss_frame(tail.events),
+            log,
+            signature,
+            tail.events,
+            info.run_dir,
+        )
 
 
 def _headline(name: str, n: dict[str, Any], events: list[dict[str, Any]], adapter_dir) -> str:

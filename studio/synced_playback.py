@@ -42,5 +42,11 @@ def player_props(record: dict, videos: str) -> dict:
 
 def synced_playback(record: dict, videos: str) -> gr.HTML:
     """The control bar for the videos `videos` selects, rendered where it is called (inside a gr.render)."""
-    return gr.HTML("", html_template=TEMPLATE, css_template=STYLE, js_on_load=SCRIPT, elem_id=ELEM_ID,
-                   **player_props(record, videos))  # fmt: skip
+    return gr.HTML(
+        "",
+        html_template=TEMPLATE,
+        css_template=STYLE,
+        js_on_load=SCRIPT,
+        elem_id=ELEM_ID,
+        **player_props(record, videos),
+    )

@@ -13,8 +13,18 @@ from studio.publish_controller import publish_adapter
 from studio.workspace import Studio
 from trainer.run_folder import CARD_FILE, CARD_SUMMARY_KEYS
 
-SHOWN_COLUMNS = ["name", "source", "adapter", "rank", "alpha", "steps", "final_loss", "dataset", "base_model",
-                 "created"]  # fmt: skip
+SHOWN_COLUMNS = [
+    "name",
+    "source",
+    "adapter",
+    "rank",
+    "alpha",
+    "steps",
+    "final_loss",
+    "dataset",
+    "base_model",
+    "created",
+]
 CARD_LINES = (*CARD_SUMMARY_KEYS, "dataset")
 
 
@@ -61,11 +71,17 @@ def evaluation_markdown(entry: dict | None) -> str:
         return ""
     base = entry.get("base") or {}
     rows = []
-    for key, label, digits in (("val_loss", "val loss", 4), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3),
-                               ("hand_accuracy", "hand accuracy", 2)):  # fmt: skip
+    for key, label, digits in (
+        ("val_loss", "val loss", 4),
+        ("psnr", "PSNR (dB)", 2),
+        ("ssim", "SSIM", 3),
+        ("hand_accuracy", "hand accuracy", 2),
+    ):
         rows.append(f"| {label} | {_score(entry['scores'].get(key), digits)} | {_score(base.get(key), digits)} |")
-    return (f"\n\n**Evaluation** on {entry.get('clips')} clip(s) of `{entry.get('data')}` ({entry.get('created')})"
-            "\n\n| score | this adapter | base model |\n|---|---|---|\n" + "\n".join(rows))
+    return (
+        f"\n\n**Evaluation** on {entry.get('clips')} clip(s) of `{entry.get('data')}` ({entry.get('created')})"
+        "\n\n| score | this adapter | base model |\n|---|---|---|\n" + "\n".join(rows)
+    )
 
 
 def _score(value, digits: int) -> str:
@@ -113,8 +129,15 @@ def publish(studio: Studio, name: str | None, repo: str | None, private: bool):
 def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     with gr.Tab("Adapters", id="adapters") as tab:
         with gr.Row():
-            table = gr.Dataframe(adapter_table(studio), label="adapters", interactive=False, wrap=True,
-                                 max_height=300, elem_id="adapters-table", scale=5)  # fmt: skip
+            table = gr.Dataframe(
+                adapter_table(studio),
+                label="adapters",
+                interactive=False,
+                wrap=True,
+                max_height=300,
+                elem_id="adapters-table",
+                scale=5,
+            )
             refresh = gr.Button("Refresh", scale=0, min_width=100)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -126,18 +149,29 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
                 writable = not studio.workspace.read_only
                 zip_button = gr.Button("Download as zip")
                 zip_file = gr.File(label="zip", interactive=False, visible=False)
-                confirm = gr.Textbox(label="confirm deletion", placeholder="type the adapter's name", visible=writable,
-                                     info="Deletes the adapter folder; a run's checkpoints and logs stay.")
+                confirm = gr.Textbox(
+                    label="confirm deletion",
+                    placeholder="type the adapter's name",
+                    visible=writable,
+                    info="Deletes the adapter folder; a run's checkpoints and logs stay.",
+                )
                 delete = gr.Button("Delete adapter", variant="stop", visible=writable)
                 with gr.Accordion("Import an adapter folder", open=False, visible=writable):
-                    upload = gr.File(label="a .zip of the folder, or its files", file_count="multiple",
-                                     file_types=[".zip", ".safetensors", ".json", ".md"])  # fmt: skip
+                    upload = gr.File(
+                        label="a .zip of the folder, or its files",
+                        file_count="multiple",
+                        file_types=[".zip", ".safetensors", ".json", ".md"],
+                    )
                     new_name = gr.Textbox(label="name", info="Letters, digits, '-', '_' and '.'.")
                     import_button = gr.Button("Import")
                 with gr.Accordion("Publish to the Hugging Face Hub", open=False):
-                    repo = gr.Textbox(label="repository", placeholder="owner/name", elem_id="adapters-repo",
-                                      info="Weights, adapter_card.json and a model card. The token is HF_TOKEN or "
-                                           "`hf auth login` on the studio's machine.")  # fmt: skip
+                    repo = gr.Textbox(
+                        label="repository",
+                        placeholder="owner/name",
+                        elem_id="adapters-repo",
+                        info="Weights, adapter_card.json and a model card. The token is HF_TOKEN or "
+                        "`hf auth login` on the studio's machine.",
+                    )
                     private_repo = gr.Checkbox(label="private", value=True)
                     publish_button = gr.Button("Publish", elem_id="adapters-publish")
                     published = gr.Markdown(elem_id="adapters-published")

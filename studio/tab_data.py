@@ -11,8 +11,8 @@ import gradio as gr
 import pandas as pd
 
 from studio.dataset_controller import REPORT_COLUMNS, caption_digest, default_import_name
-from studio.train_form import DEFAULT_PRESET, preset_values
 from studio.folders import REFUSALS
+from studio.train_form import DEFAULT_PRESET, preset_values
 from studio.workspace import Studio
 from trainer.datasets import DatasetError
 from trainer.tinyworld.builtin import SAMPLE_DATA
@@ -28,6 +28,8 @@ def sources(studio: Studio) -> tuple[str, ...]:
     if studio.workspace.read_only:
         return (SAMPLE,)
     return tuple(s for s in SOURCES if s not in SERVER_FOLDERS or studio.workspace.allow_local_folders)
+
+
 EMPTY_REPORT = pd.DataFrame(columns=REPORT_COLUMNS)
 
 
@@ -40,8 +42,12 @@ def _hub_info() -> str:
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
 def pick_source(choice: str):
     label = "Use the built-in sample" if choice == SAMPLE else "Import"
-    return [gr.update(visible=choice in (FOLDER, LEROBOT)), *(gr.update(visible=choice == key) for key in
-            (UPLOAD, HUB, LEROBOT)), gr.update(visible=choice != SAMPLE), gr.update(value=label)]  # fmt: skip
+    return [
+        gr.update(visible=choice in (FOLDER, LEROBOT)),
+        *(gr.update(visible=choice == key) for key in (UPLOAD, HUB, LEROBOT)),
+        gr.update(visible=choice != SAMPLE),
+        gr.update(value=label),
+    ]
 
 
 def suggest_name(text: str):
@@ -58,8 +64,11 @@ def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_na
     try:
         if choice == SAMPLE:
             studio.datasets.path(SAMPLE_DATA)  # built on first use
-            return (f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`); it is read-only (import it to "
-                    "edit captions).", gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA))  # fmt: skip
+            return (
+                f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`); it is read-only (import it to "
+                "edit captions).",
+                gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA),
+            )
         gr.Info("Importing through `trainer import-data`; large datasets take a while.")
         if choice == UPLOAD:
             result = studio.datasets.import_uploads(files or [], dataset_name)
@@ -80,8 +89,12 @@ def run_check(studio: Studio, name: str, frames):
         result = studio.datasets.check(name, num_frames=int(frames or 0))
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return (f"Cannot check {studio.datasets.paths.redact(name)}: {exc}", EMPTY_REPORT, [],
-                gr.update(choices=[], value=None))  # fmt: skip
+        return (
+            f"Cannot check {studio.datasets.paths.redact(name)}: {exc}",
+            EMPTY_REPORT,
+            [],
+            gr.update(choices=[], value=None),
+        )
     keys = result.keys()
     return result.summary(), result.table(), keys, gr.update(choices=keys, value=keys[0] if keys else None)
 
@@ -110,8 +123,10 @@ def save_caption(studio: Studio, name, key, text, loaded, table, keys, frames):
     and one that changed on disk since it was loaded is not overwritten."""
     try:
         if not loaded or (loaded.get("dataset"), loaded.get("clip")) != (name, key):
-            raise DatasetError(f"The editor does not hold the caption of {key!r} in "
-                            f"{studio.datasets.paths.redact(name)}; pick the clip again.")  # fmt: skip
+            raise DatasetError(
+                f"The editor does not hold the caption of {key!r} in "
+                f"{studio.datasets.paths.redact(name)}; pick the clip again."
+            )
         target = studio.datasets.save_caption(name, key, text, loaded=loaded.get("digest"))
     except REFUSALS as exc:
         gr.Warning(str(exc))
@@ -152,34 +167,67 @@ def delete_dataset(studio: Studio, name: str, typed: str):
 def _choose(studio: Studio) -> SimpleNamespace:
     gr.Markdown("### Choose a dataset")
     source = gr.Radio(sources(studio), value=SAMPLE, label="source", elem_id="data-source")
-    folder = gr.Textbox(label="folder", placeholder="/path/to/dataset", visible=False,
-                        info="videos/ + metas/, captions/*.json, metadata.csv, x.mp4 + x.txt, or LeRobot")  # fmt: skip
+    folder = gr.Textbox(
+        label="folder",
+        placeholder="/path/to/dataset",
+        visible=False,
+        info="videos/ + metas/, captions/*.json, metadata.csv, x.mp4 + x.txt, or LeRobot",
+    )
     upload = gr.File(label="files", file_count="multiple", file_types=[".zip", ".mp4", ".txt"], visible=False)
     hub = gr.Textbox(label="Hub dataset id", placeholder="nvidia/GR1-100", visible=False, info=_hub_info())
     with gr.Row(visible=False) as lerobot:
-        camera = gr.Textbox("", label="camera", placeholder="first camera",
-                            info="observation.images.<camera>, or <camera>")  # fmt: skip
-        held_out = gr.Number(0, label="held-out episodes",
-                             info="Kept apart in <name>/held_out/: a count or a fraction.")  # fmt: skip
+        camera = gr.Textbox(
+            "", label="camera", placeholder="first camera", info="observation.images.<camera>, or <camera>"
+        )
+        held_out = gr.Number(
+            0, label="held-out episodes", info="Kept apart in <name>/held_out/: a count or a fraction."
+        )
     name = gr.Textbox(label="name", visible=False, info="Imported into <workspace>/datasets/<name>/.")
     go = gr.Button("Use the built-in sample", variant="primary", elem_id="data-go")
     message = gr.Markdown(elem_id="data-message")
-    return SimpleNamespace(source=source, folder=folder, upload=upload, hub=hub, lerobot=lerobot, camera=camera,
-                           held_out=held_out, name=name, go=go, message=message)  # fmt: skip
+    return SimpleNamespace(
+        source=source,
+        folder=folder,
+        upload=upload,
+        hub=hub,
+        lerobot=lerobot,
+        camera=camera,
+        held_out=held_out,
+        name=name,
+        go=go,
+        message=message,
+    )
 
 
 def _check(studio: Studio) -> SimpleNamespace:
     gr.Markdown("### Check")
     with gr.Row(equal_height=True):
-        dataset = gr.Dropdown(studio.datasets.choices(), value=SAMPLE_DATA, label="dataset", scale=3,
-                              allow_custom_value=True, elem_id="data-dataset")  # fmt: skip
-        num_frames = gr.Number(preset_values(DEFAULT_PRESET)["num_frames"], precision=0, scale=1,
-                               label="num_frames", info="Shorter clips are reported.")  # fmt: skip
+        dataset = gr.Dropdown(
+            studio.datasets.choices(),
+            value=SAMPLE_DATA,
+            label="dataset",
+            scale=3,
+            allow_custom_value=True,
+            elem_id="data-dataset",
+        )
+        num_frames = gr.Number(
+            preset_values(DEFAULT_PRESET)["num_frames"],
+            precision=0,
+            scale=1,
+            label="num_frames",
+            info="Shorter clips are reported.",
+        )
         check = gr.Button("Check", scale=1, elem_id="data-check")
     summary = gr.Markdown(elem_id="data-summary")
-    report = gr.Dataframe(EMPTY_REPORT, interactive=False, wrap=True, max_height=320, elem_id="data-report",
-                          column_widths=["25%", "8%", "6%", "10%", "35%", "16%"],
-                          label="check-data report (click a row to preview it)")  # fmt: skip
+    report = gr.Dataframe(
+        EMPTY_REPORT,
+        interactive=False,
+        wrap=True,
+        max_height=320,
+        elem_id="data-report",
+        column_widths=["25%", "8%", "6%", "10%", "35%", "16%"],
+        label="check-data report (click a row to preview it)",
+    )
     return SimpleNamespace(dataset=dataset, num_frames=num_frames, check=check, summary=summary, report=report)
 
 
@@ -189,19 +237,29 @@ def _preview(studio: Studio) -> SimpleNamespace:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             clip = gr.Dropdown([], label="clip", allow_custom_value=True, elem_id="data-clip")
-            caption = gr.Textbox(label="caption", lines=4, elem_id="data-caption", interactive=writable,
-                                 info="Saved to metas/<clip>.txt of the dataset.")  # fmt: skip
+            caption = gr.Textbox(
+                label="caption",
+                lines=4,
+                elem_id="data-caption",
+                interactive=writable,
+                info="Saved to metas/<clip>.txt of the dataset.",
+            )
             with gr.Row(visible=writable):
                 save = gr.Button("Save caption", elem_id="data-save")
                 drop = gr.Button("Delete this clip", variant="stop", elem_id="data-delete-clip")
-        video = gr.Video(label="preview", interactive=False, autoplay=True, loop=True, height=260, scale=2,
-                         elem_id="data-preview")  # fmt: skip
+        video = gr.Video(
+            label="preview", interactive=False, autoplay=True, loop=True, height=260, scale=2, elem_id="data-preview"
+        )
     with gr.Accordion("Delete this dataset", open=False, visible=writable):
-        confirm = gr.Textbox(label="confirm deletion", placeholder="type the dataset's name (after datasets/)",
-                             info="Deletes the imported dataset's folder; refused while a run trains on it.")
+        confirm = gr.Textbox(
+            label="confirm deletion",
+            placeholder="type the dataset's name (after datasets/)",
+            info="Deletes the imported dataset's folder; refused while a run trains on it.",
+        )
         delete = gr.Button("Delete dataset", variant="stop")
-    return SimpleNamespace(clip=clip, caption=caption, save=save, drop=drop, video=video, confirm=confirm,
-                           delete=delete)  # fmt: skip
+    return SimpleNamespace(
+        clip=clip, caption=caption, save=save, drop=drop, video=video, confirm=confirm, delete=delete
+    )
 
 
 def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
@@ -219,27 +277,43 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     checked = [chk.summary, chk.report, keys, pre.clip]
     show = partial(preview, studio)
     shown = [pre.video, pre.caption, loaded]
-    src.source.change(pick_source, src.source, [src.folder, src.upload, src.hub, src.lerobot, src.name, src.go],
-                      **private)  # fmt: skip
+    src.source.change(
+        pick_source, src.source, [src.folder, src.upload, src.hub, src.lerobot, src.name, src.go], **private
+    )
     src.folder.change(suggest_name, src.folder, src.name, **private)
     src.hub.change(suggest_name, src.hub, src.name, **private)
     src.upload.upload(suggest_upload_name, src.upload, src.name, **private)
-    src.go.click(partial(use_or_import, studio), [src.source, src.folder, src.upload, src.hub, src.name, src.camera,
-                 src.held_out, chk.num_frames], [src.message, chk.dataset], api_name="use_dataset").then(
-        check, [chk.dataset, chk.num_frames], checked, **private).then(
-        show, [chk.dataset, pre.clip], shown, **private)  # fmt: skip
+    src.go.click(
+        partial(use_or_import, studio),
+        [src.source, src.folder, src.upload, src.hub, src.name, src.camera, src.held_out, chk.num_frames],
+        [src.message, chk.dataset],
+        api_name="use_dataset",
+    ).then(check, [chk.dataset, chk.num_frames], checked, **private).then(
+        show, [chk.dataset, pre.clip], shown, **private
+    )
     # The editor follows (dataset, clip): a new dataset whose first clip has the same name still reloads it.
     chk.check.click(check, [chk.dataset, chk.num_frames], checked, api_name="check_data").then(
-        show, [chk.dataset, pre.clip], shown, **private)  # fmt: skip
+        show, [chk.dataset, pre.clip], shown, **private
+    )
     chk.dataset.input(check, [chk.dataset, chk.num_frames], checked, **private).then(
-        show, [chk.dataset, pre.clip], shown, **private)  # fmt: skip
+        show, [chk.dataset, pre.clip], shown, **private
+    )
     chk.report.select(select_row, keys, pre.clip, **private)
     pre.clip.change(show, [chk.dataset, pre.clip], shown, api_name="preview_clip")
-    pre.save.click(partial(save_caption, studio), [chk.dataset, pre.clip, pre.caption, loaded, chk.report, keys,
-                   chk.num_frames], [chk.report, loaded], api_name="save_caption")  # fmt: skip
-    pre.drop.click(partial(delete_clip, studio), [chk.dataset, pre.clip, chk.num_frames], checked,
-                   api_name="delete_clip").then(show, [chk.dataset, pre.clip], shown, **private)  # fmt: skip
-    pre.delete.click(partial(delete_dataset, studio), [chk.dataset, pre.confirm], [chk.dataset, pre.confirm],
-                     api_name="delete_dataset")  # fmt: skip
+    pre.save.click(
+        partial(save_caption, studio),
+        [chk.dataset, pre.clip, pre.caption, loaded, chk.report, keys, chk.num_frames],
+        [chk.report, loaded],
+        api_name="save_caption",
+    )
+    pre.drop.click(
+        partial(delete_clip, studio), [chk.dataset, pre.clip, chk.num_frames], checked, api_name="delete_clip"
+    ).then(show, [chk.dataset, pre.clip], shown, **private)
+    pre.delete.click(
+        partial(delete_dataset, studio),
+        [chk.dataset, pre.confirm],
+        [chk.dataset, pre.confirm],
+        api_name="delete_dataset",
+    )
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, chk.dataset, **private)
     return {"dataset": chk.dataset, "num_frames": chk.num_frames}

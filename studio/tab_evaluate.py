@@ -24,8 +24,10 @@ from trainer.generate_settings import SETTING_NAMES
 from trainer.tinyworld.builtin import TINY_MODEL
 
 SCORE_COLUMNS = ["variant", "val loss", "PSNR (dB)", "SSIM", "hand accuracy"]
-REFERENCE_ROWS = (("(real clip through the VAE)", "vae_psnr", "vae_ssim", "hand_accuracy"),
-                  ("(first frame held still)", "static_psnr", "static_ssim", None))  # fmt: skip
+REFERENCE_ROWS = (
+    ("(real clip through the VAE)", "vae_psnr", "vae_ssim", "hand_accuracy"),
+    ("(first frame held still)", "static_psnr", "static_ssim", None),
+)
 INPUTS = (*SETTING_NAMES, "adapters", "strengths", "eval_data", "eval_clips")
 OUTPUTS = ("eval_status", "result", "summary", "files", "record_json", "scores")
 
@@ -42,9 +44,16 @@ class Page:
 def scores_table(result: dict) -> pd.DataFrame:
     """One row per variant (val loss, PSNR, SSIM, hand accuracy), then the reference rows evaluate reports."""
     scale = {a["name"]: a["scale"] for a in result["settings"].get("adapters", [])}
-    rows = [[name if name not in scale else f"{name} (strength {scale[name]:g})", round(v["val_loss"], 4),
-             round(v["psnr"], 2), round(v["ssim"], 3), _share(v["hand_accuracy"])]
-            for name, v in result["variants"].items()]  # fmt: skip
+    rows = [
+        [
+            name if name not in scale else f"{name} (strength {scale[name]:g})",
+            round(v["val_loss"], 4),
+            round(v["psnr"], 2),
+            round(v["ssim"], 3),
+            _share(v["hand_accuracy"]),
+        ]
+        for name, v in result["variants"].items()
+    ]
     ref = result["reference"]
     for label, psnr, ssim, hand in REFERENCE_ROWS:
         rows.append([label, None, round(ref[psnr], 2), round(ref[ssim], 3), _share(ref[hand]) if hand else ""])
@@ -63,24 +72,35 @@ def evaluate(page: Page, session: gr.Request, progress=gr.Progress(), **form):
     clips = form["eval_clips"]
     clips = int(clips) if isinstance(clips, (int, float)) and float(clips).is_integer() else -1  # -1: refused, named
     try:
-        events = studio.evaluation.evaluate(settings, variants, page.strengths(form["strengths"]),
-                                            form["eval_data"] or "", clips, owner=page.owner(session))  # fmt: skip
+        events = studio.evaluation.evaluate(
+            settings,
+            variants,
+            page.strengths(form["strengths"]),
+            form["eval_data"] or "",
+            clips,
+            owner=page.owner(session),
+        )
         for event in events:
             if event["event"] == "progress":
                 total = event["clips"] * (len(variants) + 1) * event["steps"]
                 done = ((event["clip"] - 1) * (len(variants) + 1) + _index(event["variant"], variants)) * event["steps"]
                 progress((done + event["step"], total), desc=event["variant"], unit="steps")
-                yield {"eval_status": f"Evaluating clip {event['clip']} of {event['clips']} ({event['key']}): "
-                                      f"**{event['variant']}** step {event['step']}/{event['steps']}"}  # fmt: skip
+                yield {
+                    "eval_status": f"Evaluating clip {event['clip']} of {event['clips']} ({event['key']}): "
+                    f"**{event['variant']}** step {event['step']}/{event['steps']}"
+                }
             elif event["event"] == "done":
                 shown = page.results(event["record"], Path(event["out_dir"]), studio.datasets.paths.redact)
                 where = "" if studio.workspace.read_only else " and into each adapter's card"
                 used = event["result"]["settings"]
                 data = studio.datasets.paths.redact(str(used["data"]))
-                yield {**{k: v for k, v in shown.items() if k != "status"}, "scores": scores_table(event["result"]),
-                       "eval_status": f"Scored on {used['clips']} clip(s) of {data}; saved "
-                                      f"in `generations/{Path(event['out_dir']).name}/compare.json`{where}. "
-                                      "The videos are the first clip's."}  # fmt: skip
+                yield {
+                    **{k: v for k, v in shown.items() if k != "status"},
+                    "scores": scores_table(event["result"]),
+                    "eval_status": f"Scored on {used['clips']} clip(s) of {data}; saved "
+                    f"in `generations/{Path(event['out_dir']).name}/compare.json`{where}. "
+                    "The videos are the first clip's.",
+                }
     except REFUSALS as exc:
         raise page.user_error(studio.datasets.paths.redact(str(exc))) from None
 
@@ -99,30 +119,55 @@ def controls(studio: Studio) -> SimpleNamespace:
     """The Evaluate row, under the Generate button: held-out data, clips, Evaluate and Cancel, its status."""
     with gr.Accordion("Evaluate on held-out clips", open=True):
         with gr.Row(equal_height=True):
-            data = gr.Dropdown(studio.datasets.choices(), value=HELD_OUT_SAMPLE, label="held-out clips", scale=3,
-                               info="Clips none of the variants trained on.", elem_id="eval-data")  # fmt: skip
-            clips = gr.Number(2, precision=0, minimum=1, maximum=MAX_CLIPS, label="clips", scale=1,
-                              info="The first N clips.", elem_id="eval-clips")  # fmt: skip
+            data = gr.Dropdown(
+                studio.datasets.choices(),
+                value=HELD_OUT_SAMPLE,
+                label="held-out clips",
+                scale=3,
+                info="Clips none of the variants trained on.",
+                elem_id="eval-data",
+            )
+            clips = gr.Number(
+                2,
+                precision=0,
+                minimum=1,
+                maximum=MAX_CLIPS,
+                label="clips",
+                scale=1,
+                info="The first N clips.",
+                elem_id="eval-clips",
+            )
         with gr.Row():
             go = gr.Button("Evaluate", elem_id="eval-go", scale=3)
             stop = gr.Button("Cancel evaluation", elem_id="eval-cancel", scale=1)
-        status = gr.Markdown("Scores the base model and the chosen variants with the settings on the left: val loss,"
-                             " PSNR and SSIM against the real clip, and which arm moves on the sample world.",
-                             elem_id="eval-status")  # fmt: skip
+        status = gr.Markdown(
+            "Scores the base model and the chosen variants with the settings on the left: val loss,"
+            " PSNR and SSIM against the real clip, and which arm moves on the sample world.",
+            elem_id="eval-status",
+        )
     return SimpleNamespace(eval_data=data, eval_clips=clips, eval_go=go, eval_stop=stop, eval_status=status)
 
 
 def table() -> gr.Dataframe:
-    return gr.Dataframe(pd.DataFrame(columns=SCORE_COLUMNS), label="evaluation (scores on held-out clips)",
-                        interactive=False, elem_id="eval-scores")  # fmt: skip
+    return gr.Dataframe(
+        pd.DataFrame(columns=SCORE_COLUMNS),
+        label="evaluation (scores on held-out clips)",
+        interactive=False,
+        elem_id="eval-scores",
+    )
 
 
 def wire(page: Page, demo: gr.Blocks, ui: dict[str, Any], bound) -> None:
     """Connect the controls; `ui` holds every component of the tab by name, `bound(fn, page)` binds the page."""
     studio = page.studio
     outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})
-    ui["eval_go"].click(outputs.wrap(bound(evaluate, page)), inputs_kwargs={n: ui[n] for n in INPUTS},
-                        outputs=outputs.components, api_name="evaluate", concurrency_limit=None)  # fmt: skip
+    ui["eval_go"].click(
+        outputs.wrap(bound(evaluate, page)),
+        inputs_kwargs={n: ui[n] for n in INPUTS},
+        outputs=outputs.components,
+        api_name="evaluate",
+        concurrency_limit=None,
+    )
     ui["eval_stop"].click(bound(cancel, page), None, ui["eval_status"], api_name="cancel_evaluation")
     private = {"api_visibility": "private"}
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, ui["eval_data"], **private)

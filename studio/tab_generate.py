@@ -23,8 +23,14 @@ from studio.workspace import Studio
 from trainer.bounds import generation_size_problem, strength_problem
 from trainer.config import DEFAULT_HUB_MODEL
 from trainer.generate_settings import (
-    PRECISIONS, PRESET_HELP, PRESETS, SETTING_NAMES, field_help, preset_for, preset_values,
-)  # fmt: skip
+    PRECISIONS,
+    PRESET_HELP,
+    PRESETS,
+    SETTING_NAMES,
+    field_help,
+    preset_for,
+    preset_values,
+)
 from trainer.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
 from trainer.tinyworld.builtin import SAMPLE_DATA, TINY_MODEL
 from trainer.video import VideoError, probe_video
@@ -54,8 +60,15 @@ def summary_table(record: dict) -> pd.DataFrame:
     rows = []
     for v in record.get("variants", []):
         card = v.get("card") or {}
-        rows.append({"variant": v["name"], "strength": v.get("scale"), "seconds": v.get("seconds"),
-                     **card_summary(card), "base_model": card.get("base_model") or record.get("model")})  # fmt: skip
+        rows.append(
+            {
+                "variant": v["name"],
+                "strength": v.get("scale"),
+                "seconds": v.get("seconds"),
+                **card_summary(card),
+                "base_model": card.get("base_model") or record.get("model"),
+            }
+        )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -112,25 +125,33 @@ def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
         raise _user_error(why)
     scale = _strengths(form["strengths"])
     request = settings | {
-        "prompt": form["prompt"] or "", "image": condition if mode == FRAME else "",
+        "prompt": form["prompt"] or "",
+        "image": condition if mode == FRAME else "",
         "video": condition if mode == CLIP else "",
         "adapters": [{"path": str(a.path), "scale": scale.get(n, 1.0)} for n, a in chosen.items()],
-    }  # fmt: skip
+    }
     variants, per_variant = ["base", *chosen], settings["steps"]
     try:
         for event in studio.generation.generate(request, owner=_owner(session)):
             if event["event"] == "queued":
                 ahead = event["position"]
-                yield {"status": f"Queued: {ahead} generation{'s' if ahead > 1 else ''} ahead of this one "
-                                 f"(place {ahead + 1} in line); it starts when they finish."}  # fmt: skip
+                yield {
+                    "status": f"Queued: {ahead} generation{'s' if ahead > 1 else ''} ahead of this one "
+                    f"(place {ahead + 1} in line); it starts when they finish."
+                }
             elif event["event"] == "starting":
                 yield {"status": "Starting the generation worker and loading the model…"}
             elif event["event"] == "progress":
                 index = variants.index(event["variant"]) if event["variant"] in variants else 0
-                progress((index * per_variant + event["step"], len(variants) * per_variant), desc=event["variant"],
-                         unit="steps")  # fmt: skip
-                yield {"status": f"Rendering **{event['variant']}** (variant {index + 1} of {len(variants)}): "
-                                 f"step {event['step']}/{event['total']}"}  # fmt: skip
+                progress(
+                    (index * per_variant + event["step"], len(variants) * per_variant),
+                    desc=event["variant"],
+                    unit="steps",
+                )
+                yield {
+                    "status": f"Rendering **{event['variant']}** (variant {index + 1} of {len(variants)}): "
+                    f"step {event['step']}/{event['total']}"
+                }
             elif event["event"] == "done":
                 yield _results(event["record"], Path(event["out_dir"]), studio.datasets.paths.redact)
     except REFUSALS as exc:
@@ -151,11 +172,14 @@ def cancel(studio: Studio, request: gr.Request):
 def _results(record: dict, out_dir: Path, redact) -> dict[str, Any]:
     seconds = sum(v.get("seconds", 0) for v in record["variants"])
     # compare.json as text, not gr.JSON: its adapter entries hold a "path", which gradio_client takes for a file.
-    return {"status": f"Done: {len(record['variants'])} variants in {seconds:.1f} s, saved in "
-                      f"`generations/{out_dir.name}`.",
-            "result": {"record": record, "out_dir": str(out_dir)}, "summary": summary_table(record),
-            "files": [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)],
-            "record_json": redact(json.dumps(record, indent=2))}  # fmt: skip
+    return {
+        "status": f"Done: {len(record['variants'])} variants in {seconds:.1f} s, saved in "
+        f"`generations/{out_dir.name}`.",
+        "result": {"record": record, "out_dir": str(out_dir)},
+        "summary": summary_table(record),
+        "files": [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)],
+        "record_json": redact(json.dumps(record, indent=2)),
+    }
 
 
 def adapter_choices(studio: Studio):
@@ -216,11 +240,14 @@ def _bound(fn, studio: Studio):
     """`fn` with `studio` bound, as a plain (generator) function: Gradio finds a gr.Request parameter by the type
     hints of a function, which a functools.partial does not expose."""
     if inspect.isgeneratorfunction(fn):
+
         def bound(*args, **kwargs):
             yield from fn(studio, *args, **kwargs)
     else:
+
         def bound(*args, **kwargs):
             return fn(studio, *args, **kwargs)
+
     signature = inspect.signature(fn)
     bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
     first = next(iter(signature.parameters))  # the studio, or tab_evaluate's Page
@@ -231,18 +258,27 @@ def _bound(fn, studio: Studio):
 
 # --- layout and wiring ------------------------------------------------------------------------------------
 def _conditioning(studio: Studio) -> SimpleNamespace:
-    mode = gr.Radio([FRAME, CLIP], value=FRAME, label="condition on", elem_id="gen-mode",
-                    info="The first frame (1 latent frame), or the first clip of 5 frames (2 latent frames).")
+    mode = gr.Radio(
+        [FRAME, CLIP],
+        value=FRAME,
+        label="condition on",
+        elem_id="gen-mode",
+        info="The first frame (1 latent frame), or the first clip of 5 frames (2 latent frames).",
+    )
     with gr.Row(equal_height=True):
-        dataset = gr.Dropdown(studio.datasets.choices(), value=SAMPLE_DATA, label="from dataset",
-                              allow_custom_value=True, scale=2)  # fmt: skip
+        dataset = gr.Dropdown(
+            studio.datasets.choices(), value=SAMPLE_DATA, label="from dataset", allow_custom_value=True, scale=2
+        )
         clip = gr.Dropdown([], label="clip", scale=2, allow_custom_value=True, elem_id="gen-clip")
         frame = gr.Slider(0, 16, value=0, step=1, label="frame", scale=2)
     with gr.Row():
-        image = gr.Image(type="filepath", label="first frame (upload or pick above)", height=200,
-                         elem_id="gen-image")  # fmt: skip
-        video = gr.Video(label="first clip: a video whose first 5 frames condition (upload or pick above)",
-                         height=200, visible=False, elem_id="gen-video")  # fmt: skip
+        image = gr.Image(type="filepath", label="first frame (upload or pick above)", height=200, elem_id="gen-image")
+        video = gr.Video(
+            label="first clip: a video whose first 5 frames condition (upload or pick above)",
+            height=200,
+            visible=False,
+            elem_id="gen-video",
+        )
     return SimpleNamespace(mode=mode, dataset=dataset, clip=clip, frame=frame, image=image, video=video)
 
 
@@ -264,44 +300,77 @@ def _settings() -> dict[str, Any]:
     prompt = gr.Textbox(label="prompt", lines=2, elem_id="gen-prompt")
     ui = {"prompt": prompt, "negative_prompt": _setting("negative_prompt", start["negative_prompt"], lines=1)}
     with gr.Row():
-        ui["preset"] = gr.Dropdown(list(PRESETS), value=START_PRESET, label="preset", scale=1,
-                                   info=PRESET_HELP[START_PRESET], elem_id="gen-preset")  # fmt: skip
+        ui["preset"] = gr.Dropdown(
+            list(PRESETS),
+            value=START_PRESET,
+            label="preset",
+            scale=1,
+            info=PRESET_HELP[START_PRESET],
+            elem_id="gen-preset",
+        )
         for name in ("seed", "steps", "guidance", "fps"):
             ui[name] = _setting(name, start[name], scale=1)
     with gr.Row():
-        ui["size"] = gr.Dropdown([*(k for k, v in SIZE_PRESETS.items() if v[2] >= 9), CUSTOM_SIZE],
-                                 value=size_label(start["height"], start["width"], start["num_frames"]),
-                                 label="size and frames", scale=2)  # fmt: skip
+        ui["size"] = gr.Dropdown(
+            [*(k for k, v in SIZE_PRESETS.items() if v[2] >= 9), CUSTOM_SIZE],
+            value=size_label(start["height"], start["width"], start["num_frames"]),
+            label="size and frames",
+            scale=2,
+        )
         for name in ("height", "width", "num_frames"):
             ui[name] = _setting(name, start[name], scale=1)
     with gr.Accordion("Model", open=False):
         with gr.Row():
-            ui["model"] = gr.Dropdown([TINY_MODEL, DEFAULT_HUB_MODEL], value=start["model"], label="model",
-                                      allow_custom_value=True, info=SETTINGS["model"]["help"])  # fmt: skip
+            ui["model"] = gr.Dropdown(
+                [TINY_MODEL, DEFAULT_HUB_MODEL],
+                value=start["model"],
+                label="model",
+                allow_custom_value=True,
+                info=SETTINGS["model"]["help"],
+            )
             ui["revision"] = _setting("revision", start["revision"])
             ui["guardrail"] = _setting("guardrail", start["guardrail"])
-            ui["precision"] = gr.Dropdown(list(PRECISIONS), value=start["precision"], label="precision",
-                                          info=SETTINGS["precision"]["help"], elem_id="gen-precision")  # fmt: skip
+            ui["precision"] = gr.Dropdown(
+                list(PRECISIONS),
+                value=start["precision"],
+                label="precision",
+                info=SETTINGS["precision"]["help"],
+                elem_id="gen-precision",
+            )
     return ui
 
 
 def _variants(studio: Studio) -> SimpleNamespace:
     with gr.Row(equal_height=False):
-        adapters = gr.CheckboxGroup([a.name for a in studio.adapters.variants()], scale=4,
-                                    label="adapters to compare with the base model",
-                                    info="From finished runs and imported adapter folders; a run's checkpoints as "
-                                         "run@step-N.", elem_id="gen-adapters")  # fmt: skip
+        adapters = gr.CheckboxGroup(
+            [a.name for a in studio.adapters.variants()],
+            scale=4,
+            label="adapters to compare with the base model",
+            info="From finished runs and imported adapter folders; a run's checkpoints as run@step-N.",
+            elem_id="gen-adapters",
+        )
         refresh = gr.Button("Refresh", scale=0, min_width=90, size="sm")
     unusable = gr.Markdown("", visible=False, elem_id="gen-unusable")
-    strengths = gr.Dataframe(pd.DataFrame(columns=STRENGTH_COLUMNS), label="strength of each adapter",
-                             datatype=["str", "number"], interactive=True, elem_id="gen-strengths")  # fmt: skip
+    strengths = gr.Dataframe(
+        pd.DataFrame(columns=STRENGTH_COLUMNS),
+        label="strength of each adapter",
+        datatype=["str", "number"],
+        interactive=True,
+        elem_id="gen-strengths",
+    )
     with gr.Row():
         go = gr.Button("Generate", variant="primary", elem_id="gen-go", scale=3)
         cancel_button = gr.Button("Cancel", elem_id="gen-cancel", scale=1)
-    status = gr.Markdown("The base model always runs; every variant starts from the same noise.",
-                         elem_id="gen-status")  # fmt: skip
-    return SimpleNamespace(adapters=adapters, unusable=unusable, refresh=refresh, strengths=strengths, go=go,
-                           cancel=cancel_button, status=status)  # fmt: skip
+    status = gr.Markdown("The base model always runs; every variant starts from the same noise.", elem_id="gen-status")
+    return SimpleNamespace(
+        adapters=adapters,
+        unusable=unusable,
+        refresh=refresh,
+        strengths=strengths,
+        go=go,
+        cancel=cancel_button,
+        status=status,
+    )
 
 
 def _results_area() -> SimpleNamespace:
@@ -314,16 +383,30 @@ def _results_area() -> SimpleNamespace:
         with gr.Row(elem_id="gen-videos"):  # one row: every variant side by side
             for v in current["record"]["variants"]:
                 label = v["name"] if v["name"] == "base" else f"{v['name']} (strength {v.get('scale', 1.0):g})"
-                gr.Video(str(Path(current["out_dir"]) / v["file"]), label=label, autoplay=True, loop=True,
-                         interactive=False, elem_classes=["variant-video"])  # fmt: skip
+                gr.Video(
+                    str(Path(current["out_dir"]) / v["file"]),
+                    label=label,
+                    autoplay=True,
+                    loop=True,
+                    interactive=False,
+                    elem_classes=["variant-video"],
+                )
         synced_playback(current["record"], "#gen-videos video")  # one play/pause/scrub for all of them
 
     scores = tab_evaluate.table()
-    summary = gr.Dataframe(pd.DataFrame(columns=SUMMARY_COLUMNS), label="variants (seconds and adapter cards)",
-                           interactive=False, elem_id="gen-summary")  # fmt: skip
+    summary = gr.Dataframe(
+        pd.DataFrame(columns=SUMMARY_COLUMNS),
+        label="variants (seconds and adapter cards)",
+        interactive=False,
+        elem_id="gen-summary",
+    )
     with gr.Row():
-        files = gr.File(label="compare.mp4 (side by side) and compare.json", file_count="multiple",
-                        interactive=False, elem_id="gen-files")  # fmt: skip
+        files = gr.File(
+            label="compare.mp4 (side by side) and compare.json",
+            file_count="multiple",
+            interactive=False,
+            elem_id="gen-files",
+        )
         record_json = gr.Code(language="json", label="compare.json", interactive=False, max_lines=18)
     return SimpleNamespace(result=result, scores=scores, summary=summary, files=files, record_json=record_json)
 
@@ -341,8 +424,13 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     private = {"api_visibility": "private"}
     outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})
     # concurrency_limit=None: a second request waits inside the client (and says so) instead of in Gradio's queue.
-    var.go.click(outputs.wrap(_bound(generate, studio)), inputs_kwargs={name: ui[name] for name in INPUTS},
-                 outputs=outputs.components, api_name="generate", concurrency_limit=None)  # fmt: skip
+    var.go.click(
+        outputs.wrap(_bound(generate, studio)),
+        inputs_kwargs={name: ui[name] for name in INPUTS},
+        outputs=outputs.components,
+        api_name="generate",
+        concurrency_limit=None,
+    )
     var.cancel.click(_bound(cancel, studio), None, var.status, api_name="cancel_generation")
     var.adapters.change(sync_strengths, [var.adapters, var.strengths], var.strengths, **private)
     picked = NamedOutputs(**{name: ui[name] for name in ("image", "video", "prompt", "frame")})

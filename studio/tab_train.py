@@ -12,15 +12,26 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from studio.folders import REFUSALS
 from studio.jobs import NoCheckpoint
 from studio.metrics_tail import CURVE_COLUMNS, RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
 from studio.run_samples import curve_marks, sample_strip, shown_steps
 from studio.train_form import (
-    ADVANCED_FIELDS, BASIC_FIELDS, CUSTOM_SIZE, DEFAULT_PRESET, FORM_FIELDS, HELP, SIZE_FIELDS, SIZE_PRESETS,
-    build_config, field_kind, preset_values, size_label, unique_run_name,
-)  # fmt: skip
-from studio.folders import REFUSALS
+    ADVANCED_FIELDS,
+    BASIC_FIELDS,
+    CUSTOM_SIZE,
+    DEFAULT_PRESET,
+    FORM_FIELDS,
+    HELP,
+    SIZE_FIELDS,
+    SIZE_PRESETS,
+    build_config,
+    field_kind,
+    preset_values,
+    size_label,
+    unique_run_name,
+)
 from studio.workspace import Studio
 from trainer.bounds import size_problem
 from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL, ConfigError, Problem, problem_fields
@@ -63,8 +74,10 @@ def _log_html(text: str) -> str:
 
 def _problems_markdown(problems: list[Problem]) -> str:
     if not problems:
-        return ("The config is valid: **Start** writes it as `runs/<name>/config.json` and launches the trainer "
-                "(while a run trains, it queues the new run: it starts when the runs before it end).")
+        return (
+            "The config is valid: **Start** writes it as `runs/<name>/config.json` and launches the trainer "
+            "(while a run trains, it queues the new run: it starts when the runs before it end)."
+        )
     return "**Fix before starting:**\n" + "\n".join(f"- `{p.field}`: {p.message}" for p in problems)
 
 
@@ -115,8 +128,14 @@ def save_preset(studio: Studio, preset: str, *values):
     except REFUSALS as exc:
         gr.Warning(str(exc))
         return gr.skip(), gr.skip()
-    gr.Info(f"Preset {preset.strip()!r} " + ("replaced: it now holds this form (the earlier one is gone)."
-                                             if replaced else "saved in the workspace's presets/."))  # fmt: skip
+    gr.Info(
+        f"Preset {preset.strip()!r} "
+        + (
+            "replaced: it now holds this form (the earlier one is gone)."
+            if replaced
+            else "saved in the workspace's presets/."
+        )
+    )
     return gr.update(choices=studio.sources.preset_names(), value=preset.strip()), gr.skip()
 
 
@@ -140,8 +159,10 @@ def start_run(studio: Studio, *values):
         gr.Warning(message)
         return gr.skip(), f"**Not started:** {message}", gr.skip()
     if run.position and studio.jobs.current() is None:  # nothing trains: a generation or evaluation has the GPU
-        gr.Info(f"Run {run.name!r} is queued ({studio.queue.note(run.name)}); it starts when the generation or "
-                "evaluation using the GPU ends.")  # fmt: skip
+        gr.Info(
+            f"Run {run.name!r} is queued ({studio.queue.note(run.name)}); it starts when the generation or "
+            "evaluation using the GPU ends."
+        )
     elif run.position:
         gr.Info(f"Run {run.name!r} is queued ({studio.queue.note(run.name)}); it starts when the runs before it end.")
     else:
@@ -164,8 +185,10 @@ def run_command(studio: Studio, action: str, name: str, typed: str = ""):
             gr.Info(f"Stopping {name!r}: it finishes the step, then saves a checkpoint and the adapter.")
         elif action in ("resume", "start_over"):
             studio.queue.resume(name, start_over=action == "start_over")
-            gr.Info(f"Run {name!r} " + ("starts over from step 0." if action == "start_over" else
-                                        "resumes from its latest checkpoint."))  # fmt: skip
+            gr.Info(
+                f"Run {name!r} "
+                + ("starts over from step 0." if action == "start_over" else "resumes from its latest checkpoint.")
+            )
         elif action == "cancel":
             studio.queue.cancel(name)
             gr.Info(f"Run {name!r} left the queue; its config stays: clone it to queue it again.")
@@ -193,8 +216,17 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     if view is None:
         if last == NO_RUN:  # nothing to redraw: an unchanged plot still re-renders in the browser
             return {"headline": NO_RUN, "error": "", "numbers": {}}
-        return {"headline": NO_RUN, "error": "", "loss_plot": None, "lr_plot": EMPTY_CURVE, "log": "",
-                "numbers": {}, "grad_plot": EMPTY_CURVE, "samples": [], "seen": NO_RUN}  # fmt: skip
+        return {
+            "headline": NO_RUN,
+            "error": "",
+            "loss_plot": None,
+            "lr_plot": EMPTY_CURVE,
+            "log": "",
+            "numbers": {},
+            "grad_plot": EMPTY_CURVE,
+            "samples": [],
+            "seen": NO_RUN,
+        }
     err = ""
     if view.numbers["error"]:
         first = view.numbers["error"].splitlines()[0]
@@ -209,9 +241,15 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     strip = sample_strip(view.run_dir, view.events, studio.workspace.gradio_temp / "samples")
     columns = max(1, len(shown_steps(view.events)))  # a row per sample prompt, its steps side by side
     loss_plot = pd.concat([curve, curve_marks(curve, view.events)], ignore_index=True) if len(curve) else None
-    return {**shown, "loss_plot": loss_plot,
-            "lr_plot": view.frame, "log": _log_html(view.log), "grad_plot": view.frame,
-            "samples": gr.update(value=strip, columns=columns), "seen": view.signature}
+    return {
+        **shown,
+        "loss_plot": loss_plot,
+        "lr_plot": view.frame,
+        "log": _log_html(view.log),
+        "grad_plot": view.frame,
+        "samples": gr.update(value=strip, columns=columns),
+        "seen": view.signature,
+    }
 
 
 def refresh_runs(studio: Studio, current: str | None):
@@ -246,12 +284,21 @@ def _form(studio: Studio) -> SimpleNamespace:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             with gr.Row():
-                preset = gr.Dropdown(studio.sources.preset_names(), value=DEFAULT_PRESET, label="preset", scale=1,
-                                     elem_id="train-preset", info="Loads every field: the built-in presets, then "
-                                     "the ones saved in this workspace.")  # fmt: skip
-                size = gr.Dropdown(_size_choices(), label="resolution and frames", scale=1,
-                                   value=size_label(*(defaults[f] for f in SIZE_FIELDS)),
-                                   info="Sets height, width and num_frames.")  # fmt: skip
+                preset = gr.Dropdown(
+                    studio.sources.preset_names(),
+                    value=DEFAULT_PRESET,
+                    label="preset",
+                    scale=1,
+                    elem_id="train-preset",
+                    info="Loads every field: the built-in presets, then the ones saved in this workspace.",
+                )
+                size = gr.Dropdown(
+                    _size_choices(),
+                    label="resolution and frames",
+                    scale=1,
+                    value=size_label(*(defaults[f] for f in SIZE_FIELDS)),
+                    info="Sets height, width and num_frames.",
+                )
             for row in _rows(tuple(n for n in BASIC_FIELDS if n not in SIZE_FIELDS)) + [SIZE_FIELDS]:
                 with gr.Row():
                     for name in row:
@@ -262,25 +309,44 @@ def _form(studio: Studio) -> SimpleNamespace:
                         for name in row:
                             fields[name] = _field(name, defaults[name], studio)
         with gr.Column(scale=2):
-            preview = gr.Code(language="json", label="config.json (what Start writes)", interactive=False,
-                              max_lines=24)  # fmt: skip
+            preview = gr.Code(language="json", label="config.json (what Start writes)", interactive=False, max_lines=24)
             problems = gr.Markdown(elem_id="train-problems")
-            start = gr.Button("Start training", variant="primary", elem_id="train-start",
-                              visible=not studio.workspace.read_only)  # fmt: skip
+            start = gr.Button(
+                "Start training", variant="primary", elem_id="train-start", visible=not studio.workspace.read_only
+            )
             with gr.Row(equal_height=True, visible=not studio.workspace.read_only):
-                preset_name = gr.Textbox(label="save the form as a preset", placeholder="preset name", scale=2,
-                                         max_lines=1, elem_id="train-preset-name")  # fmt: skip
+                preset_name = gr.Textbox(
+                    label="save the form as a preset",
+                    placeholder="preset name",
+                    scale=2,
+                    max_lines=1,
+                    elem_id="train-preset-name",
+                )
                 save = gr.Button("Save preset", size="md", scale=1, elem_id="train-preset-save")
-    return SimpleNamespace(fields=fields, preset=preset, size=size, preview=preview, problems=problems, start=start,
-                           preset_name=preset_name, save=save)  # fmt: skip
+    return SimpleNamespace(
+        fields=fields,
+        preset=preset,
+        size=size,
+        preview=preview,
+        problems=problems,
+        start=start,
+        preset_name=preset_name,
+        save=save,
+    )
 
 
 def _runs(studio: Studio) -> SimpleNamespace:
     gr.Markdown("### Runs")
     writable = not studio.workspace.read_only
     with gr.Row(equal_height=False):
-        run = gr.Dropdown([], label="run", scale=2, elem_id="train-run", allow_custom_value=True,
-                          info="Runs are read from the workspace; a training one is re-attached.")  # fmt: skip
+        run = gr.Dropdown(
+            [],
+            label="run",
+            scale=2,
+            elem_id="train-run",
+            allow_custom_value=True,
+            info="Runs are read from the workspace; a training one is re-attached.",
+        )
         with gr.Column(scale=3):
             with gr.Row(visible=writable):
                 stop = gr.Button("Stop", variant="stop", size="md", elem_id="train-stop")
@@ -291,36 +357,86 @@ def _runs(studio: Studio) -> SimpleNamespace:
             with gr.Row():
                 clone = gr.Button("Clone into the form", size="md", elem_id="train-clone")
                 refresh = gr.Button("Refresh list", size="md")
-            gr.Markdown("Stop finishes the step and saves a checkpoint and the adapter; Resume continues a "
-                        "stopped or failed run from its latest checkpoint; Kill ends it at once. Cancel takes a "
-                        "queued run out of the queue (its config stays); Clone fills the form with the run's "
-                        "config under a new name.", visible=writable)  # fmt: skip
+            gr.Markdown(
+                "Stop finishes the step and saves a checkpoint and the adapter; Resume continues a "
+                "stopped or failed run from its latest checkpoint; Kill ends it at once. Cancel takes a "
+                "queued run out of the queue (its config stays); Clone fills the form with the run's "
+                "config under a new name.",
+                visible=writable,
+            )
             with gr.Accordion("Delete this run", open=False, visible=writable):
-                confirm = gr.Textbox(label="confirm deletion", placeholder="type the run's name",
-                                     info="Deletes the run folder: checkpoints, adapter and logs.")  # fmt: skip
+                confirm = gr.Textbox(
+                    label="confirm deletion",
+                    placeholder="type the run's name",
+                    info="Deletes the run folder: checkpoints, adapter and logs.",
+                )
                 delete = gr.Button("Delete run", variant="stop")
     headline = gr.Markdown(NO_RUN, elem_id="train-headline")
     error = gr.Markdown(elem_id="train-error")
     with gr.Row():
         # None, not an empty frame, until there is a curve: a colour-split plot first drawn from an empty frame
         # stays blank after later updates (gradio 6.31, seen in the browser).
-        loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=LOSS_COLOURS, label="loss",
-                                height=260, x_axis_format="d", elem_id="loss-plot")  # fmt: skip
-        lr_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="lr", label="learning rate", height=260, x_axis_format="d",
-                              y_axis_format=".1e", elem_id="lr-plot")  # fmt: skip
-        grad_plot = gr.LinePlot(EMPTY_CURVE, x="step", y="grad_norm", label="gradient norm (before clipping)",
-                                height=260, x_axis_format="d", elem_id="grad-norm-plot")  # fmt: skip
-    samples = gr.Gallery(label="samples (sample_every): a row per prompt, the base at step 0 next to the latest "
-                         "steps", columns=1, object_fit="contain", elem_id="train-samples")  # fmt: skip
+        loss_plot = gr.LinePlot(
+            None,
+            x="step",
+            y="loss",
+            color="series",
+            color_map=LOSS_COLOURS,
+            label="loss",
+            height=260,
+            x_axis_format="d",
+            elem_id="loss-plot",
+        )
+        lr_plot = gr.LinePlot(
+            EMPTY_CURVE,
+            x="step",
+            y="lr",
+            label="learning rate",
+            height=260,
+            x_axis_format="d",
+            y_axis_format=".1e",
+            elem_id="lr-plot",
+        )
+        grad_plot = gr.LinePlot(
+            EMPTY_CURVE,
+            x="step",
+            y="grad_norm",
+            label="gradient norm (before clipping)",
+            height=260,
+            x_axis_format="d",
+            elem_id="grad-norm-plot",
+        )
+    samples = gr.Gallery(
+        label="samples (sample_every): a row per prompt, the base at step 0 next to the latest steps",
+        columns=1,
+        object_fit="contain",
+        elem_id="train-samples",
+    )
     gr.Markdown("**Log** (the last lines of the run's process.log)")
     # Plain <pre>, sized to its lines: a scrolling box would keep showing the oldest line.
     log = gr.HTML(elem_id="train-log")
     with gr.Accordion("Progress as JSON", open=False):
         numbers = gr.JSON(label="progress", elem_id="train-numbers")
-    return SimpleNamespace(run=run, stop=stop, resume=resume, start_over=start_over, kill=kill, refresh=refresh,
-                           cancel=cancel, clone=clone,
-                           confirm=confirm, delete=delete, headline=headline, error=error, loss_plot=loss_plot,
-                           lr_plot=lr_plot, grad_plot=grad_plot, log=log, numbers=numbers, samples=samples)  # fmt: skip
+    return SimpleNamespace(
+        run=run,
+        stop=stop,
+        resume=resume,
+        start_over=start_over,
+        kill=kill,
+        refresh=refresh,
+        cancel=cancel,
+        clone=clone,
+        confirm=confirm,
+        delete=delete,
+        headline=headline,
+        error=error,
+        loss_plot=loss_plot,
+        lr_plot=lr_plot,
+        grad_plot=grad_plot,
+        log=log,
+        numbers=numbers,
+        samples=samples,
+    )
 
 
 # The outputs of the train_tick endpoint, by name, as an API caller receives them (in this order). The page also
@@ -339,28 +455,47 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         timer = gr.Timer(TICK_SECONDS)
     fields, private = form.fields, {"api_visibility": "private"}
     inputs, size_fields = [fields[n] for n in FORM_FIELDS], [fields[f] for f in SIZE_FIELDS]
-    gr.on([c.change for c in inputs], show_config, inputs, [form.preview, form.problems], trigger_mode="always_last",
-          show_progress="hidden", **private)  # fmt: skip
+    gr.on(
+        [c.change for c in inputs],
+        show_config,
+        inputs,
+        [form.preview, form.problems],
+        trigger_mode="always_last",
+        show_progress="hidden",
+        **private,
+    )
     form.preset.input(partial(load_preset, studio), form.preset, [*inputs, form.size], **private)
     form.size.input(apply_size, form.size, size_fields, **private)
     gr.on([c.change for c in size_fields], size_label, size_fields, form.size, show_progress="hidden", **private)
     start = partial(start_run, studio)
     # One named parameter per config field, so API callers pass them by name (start_training(rank=4, ...)).
-    start.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-                                             for n in FORM_FIELDS])  # fmt: skip
+    start.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in FORM_FIELDS]
+    )
     form.start.click(start, inputs, [runs.run, form.problems, fields["name"]], api_name="start_training")
     for action in ("stop", "resume", "start_over", "kill", "cancel"):
-        getattr(runs, action).click(partial(run_command, studio, action), runs.run, [runs.run, runs.start_over],
-                                    api_name=f"{action}_run")  # fmt: skip
-    runs.delete.click(partial(run_command, studio, "delete"), [runs.run, runs.confirm], [runs.run, runs.start_over],
-                      api_name="delete_run")  # fmt: skip
+        getattr(runs, action).click(
+            partial(run_command, studio, action), runs.run, [runs.run, runs.start_over], api_name=f"{action}_run"
+        )
+    runs.delete.click(
+        partial(run_command, studio, "delete"),
+        [runs.run, runs.confirm],
+        [runs.run, runs.start_over],
+        api_name="delete_run",
+    )
     runs.refresh.click(partial(refresh_runs, studio), runs.run, runs.run, **private)
     runs.clone.click(partial(clone_run, studio), runs.run, [*inputs, form.size], api_name="clone_run")
-    form.save.click(partial(save_preset, studio), [form.preset_name, *inputs], [form.preset, form.problems],
-                    api_name="save_preset")  # fmt: skip
+    form.save.click(
+        partial(save_preset, studio), [form.preset_name, *inputs], [form.preset, form.problems], api_name="save_preset"
+    )
     outputs = tick_outputs(runs, seen)
-    timer.tick(outputs.wrap(partial(tick, studio)), [runs.run, seen], outputs.components, api_name="train_tick",
-               show_progress="hidden")  # fmt: skip
+    timer.tick(
+        outputs.wrap(partial(tick, studio)),
+        [runs.run, seen],
+        outputs.components,
+        api_name="train_tick",
+        show_progress="hidden",
+    )
     demo.load(partial(on_load, studio), None, [runs.run, *inputs, form.size, form.preset], **private)
     demo.load(show_config, inputs, [form.preview, form.problems], **private)
     return {"fields": fields, "run": runs.run}

@@ -22,36 +22,57 @@ CSS = """
 def build_app(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         # No server path here: the page is public wherever the studio is.
-        mode = (" **Read-only**: browse, compare and download; training, imports and deletes are turned off."
-                if studio.workspace.read_only else "")  # fmt: skip
-        gr.Markdown(f"# {TITLE}\nFine-tune Cosmos Predict 2.5 with LoRA/DoRA adapters and compare them with the "
-                    f"base model.{mode}", elem_id="studio-header")  # fmt: skip
+        mode = (
+            " **Read-only**: browse, compare and download; training, imports and deletes are turned off."
+            if studio.workspace.read_only
+            else ""
+        )
+        gr.Markdown(
+            f"# {TITLE}\nFine-tune Cosmos Predict 2.5 with LoRA/DoRA adapters and compare them with the "
+            f"base model.{mode}",
+            elem_id="studio-header",
+        )
         with gr.Tabs():
             data = tab_data.build(studio, demo)
             train = tab_train.build(studio, demo)
             generate = tab_generate.build(studio, demo)
             tab_adapters.build(studio, demo)
         # The dataset chosen on the Data tab is the one trained on and the one to take first frames from.
-        data["dataset"].change(lambda d: (d, d), data["dataset"], [train["fields"]["data"], generate["dataset"]],
-                               api_visibility="private")  # fmt: skip
-        train["fields"]["num_frames"].change(lambda f: f, train["fields"]["num_frames"], data["num_frames"],
-                                             api_visibility="private")  # fmt: skip
+        data["dataset"].change(
+            lambda d: (d, d), data["dataset"], [train["fields"]["data"], generate["dataset"]], api_visibility="private"
+        )
+        train["fields"]["num_frames"].change(
+            lambda f: f, train["fields"]["num_frames"], data["num_frames"], api_visibility="private"
+        )
     return demo
 
 
-def launch(studio: Studio, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           auth: list[tuple[str, str]] | None = None, max_upload_mb: float | None = None) -> None:  # fmt: skip
+def launch(
+    studio: Studio,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    auth: list[tuple[str, str]] | None = None,
+    max_upload_mb: float | None = None,
+) -> None:
     demo = build_app(studio)
     start_pruning(studio.workspace, studio.keep_days)
     # Videos and frames shown live in the workspace and in the sample dataset (not the rest of the user cache).
     # show_error=False: an unexpected exception's text (it may hold a server path) never reaches the page; the
     # refusals the studio means to show are gr.Warning / gr.Error, which are shown anyway.
     demo.queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, share=share, auth=auth,
+        server_name=host,
+        server_port=port,
+        share=share,
+        auth=auth,
         allowed_paths=[str(studio.workspace.root), str(sample_root())],
         # Run folders (process.log holds command lines, config.json absolute paths) and adapter folders are read
         # by the studio itself, never served: an adapter is downloaded as its zip from exports/.
         blocked_paths=[str(studio.workspace.runs), str(studio.workspace.adapters)],
         max_file_size=f"{max_upload_mb:g}mb" if max_upload_mb else None,
-        theme=gr.themes.Soft(), css=CSS, ssr_mode=False, show_error=False, footer_links=["api", "gradio"],
-    )  # fmt: skip
+        theme=gr.themes.Soft(),
+        css=CSS,
+        ssr_mode=False,
+        show_error=False,
+        footer_links=["api", "gradio"],
+    )

@@ -1,12 +1,12 @@
 """The studio's workspace: one folder holding everything the studio makes, so a restart finds it all again.
 
-    <workspace>/runs/          training runs (trainer.run_folder describes a run folder)
-    <workspace>/datasets/      datasets imported through `trainer import-data` (videos/ + metas/)
-    <workspace>/adapters/      adapter folders imported from elsewhere
-    <workspace>/generations/   one folder per comparison: <variant>.mp4, compare.mp4, compare.json
-    <workspace>/exports/       adapter zips made for download
-    <workspace>/presets/       Train form presets saved under a name (studio.form_sources)
-    <workspace>/.gradio/       Gradio's upload and cache folder (GRADIO_TEMP_DIR)
+<workspace>/runs/          training runs (trainer.run_folder describes a run folder)
+<workspace>/datasets/      datasets imported through `trainer import-data` (videos/ + metas/)
+<workspace>/adapters/      adapter folders imported from elsewhere
+<workspace>/generations/   one folder per comparison: <variant>.mp4, compare.mp4, compare.json
+<workspace>/exports/       adapter zips made for download
+<workspace>/presets/       Train form presets saved under a name (studio.form_sources)
+<workspace>/.gradio/       Gradio's upload and cache folder (GRADIO_TEMP_DIR)
 """
 
 from __future__ import annotations
@@ -44,8 +44,12 @@ def default_workspace(environ: dict[str, str] | None = None, storage: Path = SPA
     return str(storage / "workspace")
 
 
-def prepare(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False, allow_local_folders: bool = False,
-            max_gb: float | None = None) -> Workspace:  # fmt: skip
+def prepare(
+    path: str | Path = DEFAULT_WORKSPACE,
+    read_only: bool = False,
+    allow_local_folders: bool = False,
+    max_gb: float | None = None,
+) -> Workspace:
     """Create the workspace folders and point Gradio's temp folder into it.
 
     Call before importing gradio: some gradio modules read GRADIO_TEMP_DIR once, at import time.
@@ -89,8 +93,12 @@ class Studio:
         self.generation.close()
 
 
-def open_studio(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False, allow_local_folders: bool = False,
-                max_gb: float | None = None) -> Studio:  # fmt: skip
+def open_studio(
+    path: str | Path = DEFAULT_WORKSPACE,
+    read_only: bool = False,
+    allow_local_folders: bool = False,
+    max_gb: float | None = None,
+) -> Studio:
     """Prepare the workspace and its controllers (re-attaching to a run that is still training)."""
     from studio.adapter_registry import AdapterRegistry
     from studio.dataset_controller import DatasetController
@@ -100,8 +108,9 @@ def open_studio(path: str | Path = DEFAULT_WORKSPACE, read_only: bool = False, a
 
     ws = prepare(path, read_only, allow_local_folders, max_gb)
     jobs = JobManager(ws)
-    studio = Studio(ws, jobs, RunMonitor(jobs), DatasetController(ws, jobs), AdapterRegistry(ws),
-                    GenerationClient(ws, jobs))  # fmt: skip
+    studio = Studio(
+        ws, jobs, RunMonitor(jobs), DatasetController(ws, jobs), AdapterRegistry(ws), GenerationClient(ws, jobs)
+    )
     if not read_only:  # the queue left by the last studio process (if any) starts again from here
         studio.queue.watch()
     return studio

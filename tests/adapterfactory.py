@@ -14,8 +14,9 @@ def make_adapter(out: Path, adapter: str = "lora", rank: int = 4, alpha: float =
     from trainer.config import TrainConfig
     from trainer.cosmos import load_pipeline, model_identity
 
-    cfg = TrainConfig(data="sample", name="pick", adapter=adapter, rank=rank, alpha=alpha, height=64, width=64,
-                      num_frames=17)  # fmt: skip
+    cfg = TrainConfig(
+        data="sample", name="pick", adapter=adapter, rank=rank, alpha=alpha, height=64, width=64, num_frames=17
+    )
     pipe = load_pipeline("tiny")
     config = attach(pipe.transformer, cfg)
     torch.manual_seed(seed)
@@ -35,11 +36,13 @@ def transformer_inputs(transformer, seed: int = 0) -> dict:
     mask = torch.zeros(1, 1, t, h, w)
     mask[:, :, 0] = 1
     return {
-        "hidden_states": torch.randn(1, c, t, h, w, generator=g), "condition_mask": mask,
+        "hidden_states": torch.randn(1, c, t, h, w, generator=g),
+        "condition_mask": mask,
         "timestep": torch.tensor([1e-4, 0.7]).view(1, 1, t, 1, 1),
         "encoder_hidden_states": torch.randn(1, 8, text_dim, generator=g),
-        "padding_mask": torch.zeros(1, 1, h * 8, w * 8), "return_dict": False,
-    }  # fmt: skip
+        "padding_mask": torch.zeros(1, 1, h * 8, w * 8),
+        "return_dict": False,
+    }
 
 
 @torch.no_grad()

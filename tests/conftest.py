@@ -50,11 +50,23 @@ def clip_dataset(tmp_path_factory) -> Path:
 def tiny_config(data: Path, out: Path, **overrides) -> dict:
     """A config that trains the tiny model in a few seconds."""
     cfg = {
-        "data": str(data), "output_dir": str(out), "name": "run", "rank": 4, "alpha": 4.0,
-        "learning_rate": 1e-3, "max_steps": 3, "height": 64, "width": 64, "num_frames": 9,
-        "batch_size": 1, "mixed_precision": "no", "gradient_checkpointing": False, "checkpoint_every": 0,
-        "warmup_steps": 1, "cache": "off",
-    }  # fmt: skip
+        "data": str(data),
+        "output_dir": str(out),
+        "name": "run",
+        "rank": 4,
+        "alpha": 4.0,
+        "learning_rate": 1e-3,
+        "max_steps": 3,
+        "height": 64,
+        "width": 64,
+        "num_frames": 9,
+        "batch_size": 1,
+        "mixed_precision": "no",
+        "gradient_checkpointing": False,
+        "checkpoint_every": 0,
+        "warmup_steps": 1,
+        "cache": "off",
+    }
     cfg.update(overrides)
     return cfg
 
@@ -67,9 +79,13 @@ def write_config(path: Path, cfg: dict) -> Path:
 def run_trainer(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m trainer ARGS` in a child process, from the repository root."""
     return subprocess.run(
-        [sys.executable, "-m", "trainer", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "trainer", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def read_events(run_dir: Path) -> list[dict]:

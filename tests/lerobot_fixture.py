@@ -39,33 +39,54 @@ def episode_frames(episode: int, length: int, camera: int, height: int = 32, wid
     return frames
 
 
-def write_lerobot(root: Path, version: str = "v3.0", lengths: tuple[int, ...] = (20, 12, 24, 7, 20, 16),
-                  fps: int = 10, frame_task: Callable[[int, int], int] | None = None) -> Path:  # fmt: skip
+def write_lerobot(
+    root: Path,
+    version: str = "v3.0",
+    lengths: tuple[int, ...] = (20, 12, 24, 7, 20, 16),
+    fps: int = 10,
+    frame_task: Callable[[int, int], int] | None = None,
+) -> Path:
     """A LeRobot dataset of len(lengths) episodes; `frame_task(episode, frame)` is each frame's task_index
     (default: episode % 2)."""
     frame_task = frame_task or (lambda e, f: e % len(TASKS))
     frames = _frame_table(lengths, fps, frame_task)
     episodes = [
-        {"episode_index": e, "length": n,
-         "tasks": list(dict.fromkeys(TASKS[t] for t in frames[frames.episode_index == e].task_index))}
+        {
+            "episode_index": e,
+            "length": n,
+            "tasks": list(dict.fromkeys(TASKS[t] for t in frames[frames.episode_index == e].task_index)),
+        }
         for e, n in enumerate(lengths)
-    ]  # fmt: skip
+    ]
     info = {
-        "codebase_version": version, "robot_type": "so100", "fps": fps, "total_episodes": len(lengths),
-        "total_frames": sum(lengths), "total_tasks": len(TASKS), "chunks_size": 1000,
+        "codebase_version": version,
+        "robot_type": "so100",
+        "fps": fps,
+        "total_episodes": len(lengths),
+        "total_frames": sum(lengths),
+        "total_tasks": len(TASKS),
+        "chunks_size": 1000,
         "splits": {"train": f"0:{len(lengths)}"},
         "data_path": V2_DATA if version.startswith("v2") else V3_DATA,
         "video_path": V2_VIDEO if version.startswith("v2") else V3_VIDEO,
         "features": {
             "action": {"dtype": "float32", "shape": [2], "names": ["x", "y"]},
-            **{cam: {"dtype": "video", "shape": [32, 48, 3], "names": ["height", "width", "channels"],
-                     "info": {"video.fps": fps, "video.codec": "h264" if version.startswith("v2") else "av1"}}
-               for cam in CAMERAS},
-            **{k: {"dtype": "int64", "shape": [1], "names": None}
-               for k in ("frame_index", "episode_index", "index", "task_index")},
+            **{
+                cam: {
+                    "dtype": "video",
+                    "shape": [32, 48, 3],
+                    "names": ["height", "width", "channels"],
+                    "info": {"video.fps": fps, "video.codec": "h264" if version.startswith("v2") else "av1"},
+                }
+                for cam in CAMERAS
+            },
+            **{
+                k: {"dtype": "int64", "shape": [1], "names": None}
+                for k in ("frame_index", "episode_index", "index", "task_index")
+            },
             "timestamp": {"dtype": "float32", "shape": [1], "names": None},
         },
-    }  # fmt: skip
+    }
     (root / "meta").mkdir(parents=True, exist_ok=True)
     (root / "meta" / "info.json").write_text(json.dumps(info, indent=2))
     (_write_v2 if version.startswith("v2") else _write_v3)(root, lengths, fps, frames, episodes)
@@ -76,8 +97,16 @@ def _frame_table(lengths, fps, frame_task) -> pd.DataFrame:
     rows = []
     for e, n in enumerate(lengths):
         for f in range(n):
-            rows.append({"action": [0.1 * f, -0.1 * f], "timestamp": f / fps, "frame_index": f, "episode_index": e,
-                         "index": len(rows), "task_index": frame_task(e, f)})  # fmt: skip
+            rows.append(
+                {
+                    "action": [0.1 * f, -0.1 * f],
+                    "timestamp": f / fps,
+                    "frame_index": f,
+                    "episode_index": e,
+                    "index": len(rows),
+                    "task_index": frame_task(e, f),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -107,17 +136,30 @@ def _write_v3(root, lengths, fps, frames, episodes) -> None:
         for file_index, members in enumerate(files):
             start = 0.0
             for e in members:
-                rows[e].update({f"videos/{cam}/chunk_index": 0, f"videos/{cam}/file_index": file_index,
-                                f"videos/{cam}/from_timestamp": start,
-                                f"videos/{cam}/to_timestamp": start + lengths[e] / fps})  # fmt: skip
+                rows[e].update(
+                    {
+                        f"videos/{cam}/chunk_index": 0,
+                        f"videos/{cam}/file_index": file_index,
+                        f"videos/{cam}/from_timestamp": start,
+                        f"videos/{cam}/to_timestamp": start + lengths[e] / fps,
+                    }
+                )
                 start += lengths[e] / fps
             video = root / V3_VIDEO.format(video_key=cam, chunk_index=0, file_index=file_index)
             _write_av1(video, np.concatenate([episode_frames(e, lengths[e], c) for e in members]), fps)
     offsets = np.cumsum([0, *lengths])
     for e, row in enumerate(rows):
-        row.update({"data/chunk_index": 0, "data/file_index": 0, "dataset_from_index": int(offsets[e]),
-                    "dataset_to_index": int(offsets[e + 1]), "meta/episodes/chunk_index": 0,
-                    "meta/episodes/file_index": 0, "stats/action/mean": [0.0, 0.0]})  # fmt: skip
+        row.update(
+            {
+                "data/chunk_index": 0,
+                "data/file_index": 0,
+                "dataset_from_index": int(offsets[e]),
+                "dataset_to_index": int(offsets[e + 1]),
+                "meta/episodes/chunk_index": 0,
+                "meta/episodes/file_index": 0,
+                "stats/action/mean": [0.0, 0.0],
+            }
+        )
     path = root / V3_EPISODES.format(chunk_index=0, file_index=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(path, index=False)
@@ -128,8 +170,30 @@ def _write_av1(path: Path, frames: np.ndarray, fps: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames.shape[1:3]
     command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
-        "-c:v", "libsvtav1", "-pix_fmt", "yuv420p", "-g", "2", "-crf", "30", str(path),
-    ]  # fmt: skip
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        "-c:v",
+        "libsvtav1",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "2",
+        "-crf",
+        "30",
+        str(path),
+    ]
     subprocess.run(command, input=frames.tobytes(), check=True, capture_output=True)

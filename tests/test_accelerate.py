@@ -12,8 +12,17 @@ from conftest import REPO, read_events, tiny_config, write_config
 
 
 def _launch(launch_args: list[str], config, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", *launch_args, "-m", "trainer", "train",
-           "--config", str(config)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *launch_args,
+        "-m",
+        "trainer",
+        "train",
+        "--config",
+        str(config),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
 
@@ -29,15 +38,19 @@ def test_two_steps_through_accelerate_launch(tmp_path, clip_dataset):
 
 
 def test_two_process_ddp_trains_identical_adapters_with_one_metrics_file(tmp_path, clip_dataset):
-    cfg = write_config(tmp_path / "c.json", tiny_config(clip_dataset, tmp_path / "runs", name="ddp", max_steps=3,
-                                                        checkpoint_every=2))  # fmt: skip
+    cfg = write_config(
+        tmp_path / "c.json", tiny_config(clip_dataset, tmp_path / "runs", name="ddp", max_steps=3, checkpoint_every=2)
+    )
     # ACCELERATE_USE_CPU + --multi_gpu is what gives two real gloo processes on CPU (see the reference notes).
     # A free rendezvous port of its own: on the default one, a DDP run elsewhere on the machine can hang this one.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
-    result = _launch(["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", port],
-                     cfg, {"ACCELERATE_USE_CPU": "1", "COSMOS_DDP_TIMEOUT_S": "120"})  # fmt: skip
+    result = _launch(
+        ["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", port],
+        cfg,
+        {"ACCELERATE_USE_CPU": "1", "COSMOS_DDP_TIMEOUT_S": "120"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = tmp_path / "runs" / "ddp"
     events = read_events(run_dir)

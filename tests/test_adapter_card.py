@@ -7,7 +7,6 @@ import re
 
 import pytest
 import torch
-
 from adapterfactory import forward, make_adapter, transformer_inputs
 
 KEY = re.compile(r"^transformer\.[A-Za-z0-9_.]+\.(lora_A\.weight|lora_B\.weight|lora_magnitude_vector)$")
@@ -17,8 +16,8 @@ KEY = re.compile(r"^transformer\.[A-Za-z0-9_.]+\.(lora_A\.weight|lora_B\.weight|
 def test_keys_follow_one_naming_and_reload_to_the_same_output(tmp_path, kind):
     from safetensors.torch import load_file
 
-    from trainer.run_folder import WEIGHTS_FILE
     from trainer.cosmos import load_pipeline
+    from trainer.run_folder import WEIGHTS_FILE
 
     folder, trained = make_adapter(tmp_path / "adapter", adapter=kind)
     keys = list(load_file(str(folder / WEIGHTS_FILE)))

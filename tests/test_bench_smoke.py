@@ -10,13 +10,17 @@ import sys
 
 import pytest
 import torch
-
 from conftest import REPO
 
 
 def test_smoke_reports_cached_and_uncached_step_times_and_their_ratio(tmp_path):
-    result = subprocess.run([sys.executable, "bench/bench.py", "--smoke", "--steps", "3", "--gen-steps", "2",
-                             "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "bench/bench.py", "--smoke", "--steps", "3", "--gen-steps", "2", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     payload = json.loads((tmp_path / "results-cpu.json").read_text())
     modes = {m["mode"]: m for m in payload["modes"]}
@@ -32,7 +36,8 @@ def test_smoke_reports_cached_and_uncached_step_times_and_their_ratio(tmp_path):
     cpu = text.split("<!-- bench:cpu:begin -->")[1].split("<!-- bench:cpu:end -->")[0]
     ratio = re.search(r"Cached vs uncached step time \(studio-uncached ÷ studio[^)]*\): ([0-9.]+)x", cpu)
     assert ratio and float(ratio.group(1)) == pytest.approx(
-        modes["studio-uncached"]["s_per_step"] / modes["studio"]["s_per_step"], abs=0.006)
+        modes["studio-uncached"]["s_per_step"] / modes["studio"]["s_per_step"], abs=0.006
+    )
     for name in ("studio-uncached", "studio"):
         assert re.search(rf"\| {name} \| [0-9.]+ \(of 3\) \|", cpu)
     assert "Not measured yet" in text.split("<!-- bench:gpu:begin -->")[1]  # the GPU section is left alone
@@ -44,8 +49,10 @@ def test_bench_configs_build_the_real_component_sizes():
     from bench.bench import build_full_pipeline
 
     pipe = build_full_pipeline(torch.device("meta"), torch.bfloat16)
-    count = {name: sum(p.numel() for p in getattr(pipe, name).parameters())
-             for name in ("transformer", "vae", "text_encoder")}  # fmt: skip
+    count = {
+        name: sum(p.numel() for p in getattr(pipe, name).parameters())
+        for name in ("transformer", "vae", "text_encoder")
+    }
     assert count["transformer"] == pytest.approx(2.059e9, rel=1e-3)
     assert count["vae"] == pytest.approx(126.9e6, rel=1e-3)
     assert count["text_encoder"] == pytest.approx(8.29e9, rel=1e-2)

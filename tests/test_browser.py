@@ -15,22 +15,32 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from test_studio_app import running_app
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "artifacts" / "browser"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 STEPS = int(os.environ.get("STUDIO_BROWSER_STEPS", "3"))
 RUN = "browser-run"
 TRAIN_TIMEOUT_MS = 240_000 + STEPS * 3_000
 GENERATE_TIMEOUT_MS = 180_000
 README_WIDTH = 1100  # README screenshots are scaled to this width and palette-quantized (< 300 KB each)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                "(apt-get install chromium; `make test-deps` does it)")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed at /usr/bin/chromium "
+    "(apt-get install chromium; `make test-deps` does it)",
+)
 
 
 @contextmanager
@@ -102,8 +112,10 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
         expect(headline).to_contain_text(f"step {STEPS}/{STEPS}")
         # the curve is drawn: its legend shows and its lines have a path (an empty-first plot stayed blank)
         expect(page.locator("#loss-plot")).to_contain_text("smoothed (EMA)", timeout=10_000)
-        drawn = page.evaluate("() => Array.from(document.querySelectorAll('#loss-plot svg .mark-line path'))"
-                              ".filter(p => (p.getAttribute('d') || '').length > 20).length")  # fmt: skip
+        drawn = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#loss-plot svg .mark-line path'))"
+            ".filter(p => (p.getAttribute('d') || '').length > 20).length"
+        )
         assert drawn >= 2, drawn  # the raw loss and its EMA at least
         page.get_by_text("Advanced", exact=True).click()  # fold it again for the screenshot
         page.wait_for_timeout(1500)
@@ -133,15 +145,22 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
     assert [v["name"] for v in record["variants"]] == ["base", RUN]
     status = json.loads((ws / "runs" / RUN / "status.json").read_text())
     assert (status["state"], status["step"]) == ("finished", STEPS)
-    assert len([line for line in (ws / "runs" / RUN / "metrics.jsonl").read_text().splitlines()
-                if '"event": "step"' in line]) == STEPS  # fmt: skip
+    assert (
+        len(
+            [
+                line
+                for line in (ws / "runs" / RUN / "metrics.jsonl").read_text().splitlines()
+                if '"event": "step"' in line
+            ]
+        )
+        == STEPS
+    )
 
 
 def test_the_caption_editor_follows_the_dataset_when_two_share_a_clip_name(tmp_path):
     """Two datasets with a clip0 each: switching datasets reloads the caption, and Save writes only the clip shown."""
-    from playwright.sync_api import expect
-
     from conftest import write_clip_dataset
+    from playwright.sync_api import expect
 
     ws = tmp_path / "ws"
     for name, text in (("one", "The first dataset's caption."), ("two", "The second dataset's caption.")):

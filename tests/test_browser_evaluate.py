@@ -8,7 +8,6 @@ import json
 import shutil
 
 import pytest
-
 from adapterfactory import make_adapter
 from test_browser import CHROMIUM, fill_number, screenshot, studio_page
 

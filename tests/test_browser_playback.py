@@ -4,7 +4,6 @@ drive every variant video together, frame-locked (headless Chromium driven by pl
 from __future__ import annotations
 
 import pytest
-
 from adapterfactory import make_adapter
 from test_browser import ARTIFACTS, CHROMIUM, GENERATE_TIMEOUT_MS, fill_number, studio_page
 
@@ -13,8 +12,11 @@ BAR = "#gen-playback"
 TIMES = "() => Array.from(document.querySelectorAll('#gen-videos video'), v => v.currentTime)"
 STATE = f"() => document.querySelector('{BAR} [data-state]').dataset.state"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                "(apt-get install chromium; `make test-deps` does it)")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed at /usr/bin/chromium "
+    "(apt-get install chromium; `make test-deps` does it)",
+)
 
 
 def frame_of(time: float) -> int:
@@ -91,7 +93,9 @@ def test_one_bar_plays_pauses_scrubs_and_steps_every_variant_together(tmp_path):
         toggle.click()
         expect(toggle).to_have_text("Play", timeout=10_000)
         assert_locked(page.evaluate(TIMES), FRAMES - 1)
-        assert page.evaluate("() => Array.from(document.querySelectorAll('#gen-videos video'), v => v.paused)") \
-            == [True, True]  # fmt: skip
+        assert page.evaluate("() => Array.from(document.querySelectorAll('#gen-videos video'), v => v.paused)") == [
+            True,
+            True,
+        ]
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "playback.png"), full_page=True)

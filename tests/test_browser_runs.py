@@ -38,8 +38,13 @@ def test_queue_clone_preset_and_reload_in_a_real_browser(tmp_path):
         # Two Starts in a row: the first trains, the second waits in the queue.
         set_name(page, FIRST)
         page.get_by_text("Advanced", exact=True).click()
-        for elem_id, value in (("cfg-max_steps", 3), ("cfg-rank", 4), ("cfg-alpha", 4), ("cfg-num_frames", 9),
-                               ("cfg-checkpoint_every", 0)):  # fmt: skip
+        for elem_id, value in (
+            ("cfg-max_steps", 3),
+            ("cfg-rank", 4),
+            ("cfg-alpha", 4),
+            ("cfg-num_frames", 9),
+            ("cfg-checkpoint_every", 0),
+        ):
             fill_number(page, elem_id, value)
         page.locator("#cfg-cache").get_by_text("off", exact=True).click()
         expect(page.locator("#train-problems")).to_contain_text("The config is valid")

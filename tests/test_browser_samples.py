@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from test_browser import CHROMIUM, fill_number, screenshot, studio_page
 
 RUN = "sampled-run"
 STEPS, EVERY = 4, 2  # samples at steps 0, 2 and 4
 TRAIN_TIMEOUT_MS = 420_000
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                "(apt-get install chromium; `make test-deps` does it)")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed at /usr/bin/chromium "
+    "(apt-get install chromium; `make test-deps` does it)",
+)
 
 
 def test_sample_videos_appear_while_the_run_trains(tmp_path):
@@ -26,8 +28,13 @@ def test_sample_videos_appear_while_the_run_trains(tmp_path):
         name_box = page.locator("#cfg-name input")
         name_box.fill(RUN)
         name_box.press("Tab")
-        for elem_id, value in (("cfg-max_steps", STEPS), ("cfg-sample_every", EVERY), ("cfg-rank", 4),
-                               ("cfg-alpha", 4), ("cfg-num_frames", 9)):  # fmt: skip
+        for elem_id, value in (
+            ("cfg-max_steps", STEPS),
+            ("cfg-sample_every", EVERY),
+            ("cfg-rank", 4),
+            ("cfg-alpha", 4),
+            ("cfg-num_frames", 9),
+        ):
             fill_number(page, elem_id, value)
         page.get_by_text("Advanced", exact=True).click()
         page.locator("#cfg-cache").get_by_text("off", exact=True).click()

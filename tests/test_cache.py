@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO, read_events, run_trainer, tiny_config, write_clip_dataset, write_config
 from safetensors.torch import load_file
 
-from conftest import REPO, read_events, run_trainer, tiny_config, write_clip_dataset, write_config
 from trainer import adapters, cache, cosmos
 from trainer.batches import LiveBatches, load_clips
 from trainer.config import config_from_dict
@@ -67,7 +67,9 @@ def test_cached_batches_give_the_live_tensors_and_losses(data, tmp_path, targets
         indices, epoch = [step % len(clips)], step
         (live_clean, live_embeds), (clean, embeds) = live.get(indices, epoch), cached.get(indices, epoch)
         torch.testing.assert_close(clean, live_clean, rtol=0, atol=1e-6)
-        draw = cosmos.draw_flow_batch(clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(0, step, 0, 0))
+        draw = cosmos.draw_flow_batch(
+            clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(0, step, 0, 0)
+        )
         dropped += int(draw.drop_prompt.sum())
         expected = cosmos.flow_matching_loss(live_pipe.transformer, live_clean, live_embeds, draw, 1e-4)
         loss = cosmos.flow_matching_loss(pipe.transformer, clean, embeds, draw, 1e-4)
@@ -158,7 +160,9 @@ def test_cached_and_uncached_runs_give_the_same_losses_and_a_second_run_reuses(t
     base = dict(max_steps=6, learning_rate=5e-3, cache_windows=8, cfg_dropout=0.3)
     runs = {}
     for name, mode in [("live", "off"), ("cached", "auto"), ("again", "auto")]:
-        cfg = write_config(tmp_path / f"{name}.json", tiny_config(data, tmp_path / "runs", name=name, cache=mode, **base))
+        cfg = write_config(
+            tmp_path / f"{name}.json", tiny_config(data, tmp_path / "runs", name=name, cache=mode, **base)
+        )
         result = run_trainer("train", "--config", str(cfg), env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         runs[name] = tmp_path / "runs" / name
@@ -213,11 +217,24 @@ def test_a_complete_cache_trains_without_the_encoders_in_memory(tmp_path, data, 
 
 def test_two_process_run_builds_once_and_trains_from_the_cache(tmp_path, data, monkeypatch):
     """Real 2-process DDP on CPU: the main process builds, the other waits, both train from the same files."""
-    cfg = write_config(tmp_path / "c.json", tiny_config(data, tmp_path / "runs", name="ddp", max_steps=2,
-                                                         cache_windows=1, cache="auto"))  # fmt: skip
+    cfg = write_config(
+        tmp_path / "c.json",
+        tiny_config(data, tmp_path / "runs", name="ddp", max_steps=2, cache_windows=1, cache="auto"),
+    )
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "COSMOS_STUDIO_CACHE": str(_fresh_cache(tmp_path, monkeypatch))}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "-m", "trainer", "train", "--config", str(cfg)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "-m",
+        "trainer",
+        "train",
+        "--config",
+        str(cfg),
+    ]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     events = read_events(tmp_path / "runs" / "ddp")

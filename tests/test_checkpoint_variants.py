@@ -8,16 +8,24 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-
 from conftest import run_trainer, tiny_config, write_config
+from safetensors.torch import load_file, save_file
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, clip_dataset):
     tmp = tmp_path_factory.mktemp("ckpt")
-    cfg = tiny_config(clip_dataset, tmp / "runs", name="robot", rank=4, alpha=8.0, learning_rate=5e-3, max_steps=2,
-                      checkpoint_every=1, keep_checkpoints=0)  # fmt: skip
+    cfg = tiny_config(
+        clip_dataset,
+        tmp / "runs",
+        name="robot",
+        rank=4,
+        alpha=8.0,
+        learning_rate=5e-3,
+        max_steps=2,
+        checkpoint_every=1,
+        keep_checkpoints=0,
+    )
     result = run_trainer("train", "--config", str(write_config(tmp / "c.json", cfg)))
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp / "runs" / "robot"
@@ -44,11 +52,24 @@ def test_a_checkpoint_renders_as_run_at_step_and_the_last_equals_the_final_adapt
     from trainer.tinyworld.builtin import resolve_data
 
     clip = sorted((resolve_data("sample:held_out") / "videos").glob("*.mp4"))[0]
-    choices = [AdapterChoice(str(run_dir / "checkpoints" / "step-1")), AdapterChoice(str(run_dir / "checkpoints" / "step-2")),
-               AdapterChoice(str(run_dir / "adapter"))]  # fmt: skip
+    choices = [
+        AdapterChoice(str(run_dir / "checkpoints" / "step-1")),
+        AdapterChoice(str(run_dir / "checkpoints" / "step-2")),
+        AdapterChoice(str(run_dir / "adapter")),
+    ]
     assert [c.name for c in choices] == ["robot@step-1", "robot@step-2", "robot"]
-    request = GenerateRequest(prompt="the left arm waves", out_dir=str(tmp_path / "out"), image=str(clip), model="tiny",
-                              steps=2, height=64, width=64, num_frames=9, guardrail=False, adapters=choices)  # fmt: skip
+    request = GenerateRequest(
+        prompt="the left arm waves",
+        out_dir=str(tmp_path / "out"),
+        image=str(clip),
+        model="tiny",
+        steps=2,
+        height=64,
+        width=64,
+        num_frames=9,
+        guardrail=False,
+        adapters=choices,
+    )
     record = Renderer("tiny", guardrail=False, precision="fp32").render(request)
     assert [v["name"] for v in record["variants"]] == ["base", "robot@step-1", "robot@step-2", "robot"]
     assert record["variants"][2]["card"]["steps"] == 2

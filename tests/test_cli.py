@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_trainer
 
 
@@ -41,15 +40,49 @@ def test_generate_writes_every_variant_side_by_side_and_the_record(tmp_path, cli
 
     run = tmp_path / "runs"
     cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps({"data": str(clip_dataset), "output_dir": str(run), "name": "a1", "rank": 4,
-                               "alpha": 4.0, "max_steps": 1, "height": 64, "width": 64, "num_frames": 9,
-                               "mixed_precision": "no", "gradient_checkpointing": False, "warmup_steps": 0,
-                               "cache": "off"}))  # fmt: skip
+    cfg.write_text(
+        json.dumps(
+            {
+                "data": str(clip_dataset),
+                "output_dir": str(run),
+                "name": "a1",
+                "rank": 4,
+                "alpha": 4.0,
+                "max_steps": 1,
+                "height": 64,
+                "width": 64,
+                "num_frames": 9,
+                "mixed_precision": "no",
+                "gradient_checkpointing": False,
+                "warmup_steps": 0,
+                "cache": "off",
+            }
+        )
+    )
     assert run_trainer("train", "--config", str(cfg)).returncode == 0
     out = tmp_path / "gen"
-    result = run_trainer("generate", "--image", str(clip_dataset / "videos" / "clip00.mp4"), "--prompt", "A box.",
-                         "--adapter", f"{run / 'a1' / 'adapter'}:0.5", "--height", "64", "--width", "64",
-                         "--num-frames", "9", "--steps", "2", "--seed", "3", "--no-guardrail", "--out", str(out))  # fmt: skip
+    result = run_trainer(
+        "generate",
+        "--image",
+        str(clip_dataset / "videos" / "clip00.mp4"),
+        "--prompt",
+        "A box.",
+        "--adapter",
+        f"{run / 'a1' / 'adapter'}:0.5",
+        "--height",
+        "64",
+        "--width",
+        "64",
+        "--num-frames",
+        "9",
+        "--steps",
+        "2",
+        "--seed",
+        "3",
+        "--no-guardrail",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert {p.name for p in out.iterdir()} == {"base.mp4", "a1.mp4", "compare.mp4", "compare.json"}
     record = json.loads((out / "compare.json").read_text())
@@ -63,16 +96,28 @@ def test_generate_writes_every_variant_side_by_side_and_the_record(tmp_path, cli
 
 
 def test_generate_usage_errors_exit_2_naming_the_problem(tmp_path):
-    result = run_trainer("generate", "--image", str(tmp_path / "none.png"), "--prompt", "x", "--height", "60",
-                         "--out", str(tmp_path / "o"))  # fmt: skip
+    result = run_trainer(
+        "generate",
+        "--image",
+        str(tmp_path / "none.png"),
+        "--prompt",
+        "x",
+        "--height",
+        "60",
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert result.returncode == 2
     assert "image:" in result.stderr and "height: must be a positive multiple of 16" in result.stderr
 
 
-@pytest.mark.parametrize("model,expected", [
-    ("nvidia/Cosmos-Predict2.5-2B", "not in the local Hugging Face cache and the Hub cannot be reached"),
-    ("/no/such/folder/with/a/pipeline", "neither a local folder nor a Hub model id"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "model,expected",
+    [
+        ("nvidia/Cosmos-Predict2.5-2B", "not in the local Hugging Face cache and the Hub cannot be reached"),
+        ("/no/such/folder/with/a/pipeline", "neither a local folder nor a Hub model id"),
+    ],
+)
 def test_unloadable_models_end_in_one_sentence(model, expected, monkeypatch):
     from trainer.cosmos import ModelError, resolve_model
 
@@ -104,8 +149,18 @@ def test_an_adapter_strength_that_is_not_finite_or_too_large_is_a_usage_error(tm
     from PIL import Image
 
     Image.new("RGB", (64, 64)).save(image)
-    result = run_trainer("generate", "--image", str(image), "--prompt", "x", "--adapter", f"{tmp_path / 'a'}:{scale}",
-                         "--out", str(tmp_path / "out"), timeout=120)  # fmt: skip
+    result = run_trainer(
+        "generate",
+        "--image",
+        str(image),
+        "--prompt",
+        "x",
+        "--adapter",
+        f"{tmp_path / 'a'}:{scale}",
+        "--out",
+        str(tmp_path / "out"),
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert "the strength of a must be a number between -10 and 10" in result.stderr
     assert not (tmp_path / "out").exists()

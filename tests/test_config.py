@@ -97,9 +97,16 @@ def test_text_values_are_bounded():
 
     assert config_from_dict({"data": "d" * MAX_TEXT, "prompt_prefix": "p" * MAX_TEXT})  # at the bound: fine
     with pytest.raises(ConfigError) as err:
-        config_from_dict({"data": "d", "prompt_prefix": "p" * 10**6, "target_modules": ["to_q" * 2000],
-                          "sample_prompts": [{"image": "a.png", "prompt": "a robot " * 1000}]})
+        config_from_dict(
+            {
+                "data": "d",
+                "prompt_prefix": "p" * 10**6,
+                "target_modules": ["to_q" * 2000],
+                "sample_prompts": [{"image": "a.png", "prompt": "a robot " * 1000}],
+            }
+        )
     assert [str(p) for p in err.value.problems] == [
         f"target_modules: text of at most {MAX_TEXT} characters (got 8000); shorten it",
         f"prompt_prefix: text of at most {MAX_TEXT} characters (got 1000000); shorten it",
-        f"sample_prompts: text of at most {MAX_TEXT} characters (got 8000); shorten it"]
+        f"sample_prompts: text of at most {MAX_TEXT} characters (got 8000); shorten it",
+    ]

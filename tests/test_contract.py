@@ -105,7 +105,7 @@ def test_the_import_graph_has_no_cycle():
     for module in sorted(graph):
         if module not in state:
             cycle = visit(module, [])
-            assert cycle is None, " -> ".join(cycle[cycle.index(cycle[-1]):])
+            assert cycle is None, " -> ".join(cycle[cycle.index(cycle[-1]) :])
 
 
 def test_modules_stay_small_or_say_why():

@@ -72,8 +72,10 @@ def test_an_image_renamed_mp4_is_named_as_an_image_not_a_short_clip(tmp_path, ki
     Image.new("RGB", (32, 32), (200, 30, 30)).save(clip, format=save)
     with pytest.raises(VideoError) as caught:
         probe_video(clip)
-    assert str(caught.value) == (f"{clip}: is a {kind} image, not a video; convert the clip to mp4, or use the image "
-                                 "as a first frame in Generate.")  # fmt: skip
+    assert str(caught.value) == (
+        f"{clip}: is a {kind} image, not a video; convert the clip to mp4, or use the image "
+        "as a first frame in Generate."
+    )
     reports = check_items(list_items(_one_clip_dataset(tmp_path, clip)), num_frames=9)
     assert reports[0].problem == f"unreadable video: is a {kind} image, not a video"
 
@@ -116,11 +118,14 @@ def test_canonical_layout(tmp_path):
 
 def test_captions_json_layout_picks_the_variant(tmp_path):
     nested = {"qwen3_vl_30b_a3b": {"long": "long one", "medium": "medium one", "short": "short one"}}
-    captions_json_dataset(tmp_path, {
-        "nested": nested,
-        "flat": {"long_prompt": "flat long", "short_prompt": "flat short"},
-        "single": {"caption": "the only caption"},
-    })  # fmt: skip
+    captions_json_dataset(
+        tmp_path,
+        {
+            "nested": nested,
+            "flat": {"long_prompt": "flat long", "short_prompt": "flat short"},
+            "single": {"caption": "the only caption"},
+        },
+    )
 
     assert detect_layout(tmp_path) is Layout.CAPTIONS_JSON
     assert captions(list_items(tmp_path)) == {"flat": "flat long", "nested": "long one", "single": "the only caption"}
@@ -135,8 +140,10 @@ def test_metadata_csv_layout_like_gr1(tmp_path):
     write_clip(tmp_path / "gr1" / "ep1.mp4")
     write_clip(tmp_path / "gr1" / "ep2.mp4")
     write_clip(tmp_path / "gr1" / "stray.mp4")
-    write_text(tmp_path / "metadata.csv",
-               'File_Name,Text\ngr1/ep1.mp4,"Pick the cube, then place it."\nep2.mp4,Open the drawer\n')  # fmt: skip
+    write_text(
+        tmp_path / "metadata.csv",
+        'File_Name,Text\ngr1/ep1.mp4,"Pick the cube, then place it."\nep2.mp4,Open the drawer\n',
+    )
 
     items = {item.key: item for item in list_items(tmp_path, prompt_prefix="The robot arm is performing a task. ")}
 
@@ -223,8 +230,11 @@ def test_check_data_cli_names_every_bad_clip_and_exits_1(tmp_path):
 
     done = subprocess.run(
         [sys.executable, "-m", "trainer", "check-data", str(root), "--num-frames", "17"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert done.returncode == 1, done.stderr
     bad_lines = {line.split(":")[0].strip(): line for line in done.stdout.splitlines() if line.startswith("  ")}
@@ -243,9 +253,13 @@ def test_check_data_json_and_clean_exit(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert report["summary"] == {
-        "path": str(tmp_path), "layout": "canonical", "clips": 2, "usable": 2, "not_usable": 0,
+        "path": str(tmp_path),
+        "layout": "canonical",
+        "clips": 2,
+        "usable": 2,
+        "not_usable": 0,
         "num_frames_checked": 9,
-    }  # fmt: skip
+    }
     assert [(r["key"], r["frames"], r["usable"]) for r in report["items"]] == [("a", 9, True), ("b", 9, True)]
 
 
@@ -272,8 +286,9 @@ def test_import_folder_writes_the_canonical_layout(tmp_path, capsys):
     source = captions_json_dataset(tmp_path / "src", {"a": {"q": {"long": "x long", "short": "x short"}}})
     dest = tmp_path / "out" / "data"
 
-    code = trainer_main(["import-data", str(source), "--to", str(dest), "--caption-variant", "short",
-                         "--prompt-prefix", "P. "])  # fmt: skip
+    code = trainer_main(
+        ["import-data", str(source), "--to", str(dest), "--caption-variant", "short", "--prompt-prefix", "P. "]
+    )
 
     assert code == 0
     assert tree(dest) == {"videos", "metas", "videos/a.mp4", "metas/a.txt"}
@@ -282,8 +297,12 @@ def test_import_folder_writes_the_canonical_layout(tmp_path, capsys):
     assert tree(tmp_path / "out") == {"data", *(f"data/{p}" for p in tree(dest))}  # nothing beside DIR
     assert "1 copied, 0 already there" in capsys.readouterr().out
     # importing again changes nothing and is not an error
-    assert trainer_main(["import-data", str(source), "--to", str(dest), "--caption-variant", "short",
-                         "--prompt-prefix", "P. "]) == 0  # fmt: skip
+    assert (
+        trainer_main(
+            ["import-data", str(source), "--to", str(dest), "--caption-variant", "short", "--prompt-prefix", "P. "]
+        )
+        == 0
+    )
     assert "0 copied, 1 already there" in capsys.readouterr().out
 
 

@@ -8,7 +8,6 @@ import shlex
 from pathlib import Path
 
 import yaml
-
 from conftest import REPO
 
 

@@ -7,7 +7,6 @@ import json
 import shutil
 
 import pytest
-
 from adapterfactory import make_adapter
 from conftest import run_trainer
 
@@ -28,9 +27,24 @@ def run_dir(tmp_path_factory):
 def test_events_comparison_and_cards(run_dir, tmp_path):
     out = tmp_path / "comparison"
     checkpoint = run_dir / "checkpoints" / "step-3"
-    result = run_trainer("evaluate", "--events", "--card", "--out", str(out), "--max-clips", "1", "--steps", "2",
-                         "--num-frames", "9", "--no-guardrail", "--adapter", f"{run_dir / 'adapter'}:0.5",
-                         "--adapter", str(checkpoint))  # fmt: skip
+    result = run_trainer(
+        "evaluate",
+        "--events",
+        "--card",
+        "--out",
+        str(out),
+        "--max-clips",
+        "1",
+        "--steps",
+        "2",
+        "--num-frames",
+        "9",
+        "--no-guardrail",
+        "--adapter",
+        f"{run_dir / 'adapter'}:0.5",
+        "--adapter",
+        str(checkpoint),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     events = [json.loads(line) for line in result.stdout.splitlines()]
     progress = [e for e in events if e["event"] == "progress"]
@@ -76,8 +90,10 @@ def test_a_damaged_card_is_left_as_it_is(tmp_path, capsys):
     from trainer.evaluate_outputs import record_in_cards
 
     scores = {"val_loss": 0.1, "psnr": 20.0, "ssim": 0.5, "hand_accuracy": None}
-    result = {"settings": {"data": "sample:held_out", "clips": 1, "keys": ["a"]},
-              "variants": {"base": scores, "good": scores, "bad": scores}}  # fmt: skip
+    result = {
+        "settings": {"data": "sample:held_out", "clips": 1, "keys": ["a"]},
+        "variants": {"base": scores, "good": scores, "bad": scores},
+    }
     (tmp_path / "good").mkdir()
     (tmp_path / "bad").mkdir()
     (tmp_path / "good" / "adapter_card.json").write_text(json.dumps({"rank": 8}))

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import torch
-
 from adapterfactory import forward, make_adapter, transformer_inputs
 from conftest import REPO, run_trainer
 
@@ -41,15 +40,20 @@ def test_merged_transformer_matches_the_adapter_without_peft(tmp_path, kind):
     record = json.loads((out / "merged_from.json").read_text())
     assert record["layout"] == "transformer" and record["scale"] == 1.0 and record["base"]["base_model"] == "tiny"
     torch.save(inputs, tmp_path / "inputs.pt")
-    child = subprocess.run([sys.executable, "-c", NO_PEFT, str(out), str(tmp_path / "inputs.pt"), str(tmp_path / "y.pt")],
-                           cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    child = subprocess.run(
+        [sys.executable, "-c", NO_PEFT, str(out), str(tmp_path / "inputs.pt"), str(tmp_path / "y.pt")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert child.returncode == 0, child.stderr[-2000:]
     merged = torch.load(tmp_path / "y.pt").float()
     torch.testing.assert_close(merged, expected, rtol=0, atol=1e-4)
 
 
 def test_merged_pipeline_folder_loads_whole(tmp_path):
-    from trainer.cosmos import NoGuardrail, PIPELINE_CLASS
+    from trainer.cosmos import PIPELINE_CLASS, NoGuardrail
 
     folder, trained = make_adapter(tmp_path / "adapter")
     inputs = transformer_inputs(trained.transformer)

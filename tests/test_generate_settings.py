@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 
 from trainer.generate_settings import (
-    PRESETS, SETTING_NAMES, GenerateSettings, preset_values, type_problems, values_from_args,
-)  # fmt: skip
+    PRESETS,
+    SETTING_NAMES,
+    GenerateSettings,
+    preset_values,
+    type_problems,
+    values_from_args,
+)
 from trainer.video_shape import video_shape_problems
 
 
@@ -24,7 +29,10 @@ def test_defaults_are_the_pipelines_own():
     assert settings.steps == call["num_inference_steps"].default == 36
     assert settings.guidance == call["guidance_scale"].default == 7.0
     assert (settings.height, settings.width, settings.num_frames) == (
-        call["height"].default, call["width"].default, call["num_frames"].default)  # fmt: skip
+        call["height"].default,
+        call["width"].default,
+        call["num_frames"].default,
+    )
     assert settings.problems() == []
 
 
@@ -71,12 +79,16 @@ def test_evaluation_starts_from_the_same_preset():
 def test_bounds_and_types_are_named_by_field():
     problems = [str(p) for p in GenerateSettings(steps=0, guidance=0.5, fps=0, seed=-1, model=" ").problems()]
     assert problems == [
-        'model: must be "tiny", a local folder or a Hub id (got empty)', "seed: must be at least 0 (got -1)",
-        "steps: must be between 1 and 200 (got 0)", "guidance: must be between 1 and 30 (got 0.5)",
+        'model: must be "tiny", a local folder or a Hub id (got empty)',
+        "seed: must be at least 0 (got -1)",
+        "steps: must be between 1 and 200 (got 0)",
+        "guidance: must be between 1 and 30 (got 0.5)",
         "fps: must be between 1 and 240 (got 0)",
-    ]  # fmt: skip
+    ]
     assert [str(p) for p in type_problems({"steps": "3", "guardrail": 1, "guidance": 2})] == [
-        "guardrail: must be true or false (got 1)", "steps: must be a whole number (got '3')"]  # fmt: skip
+        "guardrail: must be true or false (got 1)",
+        "steps: must be a whole number (got '3')",
+    ]
 
 
 @pytest.mark.parametrize("height,width,num_frames", [(60, 64, 9), (64, 100, 9), (64, 64, 10), (64, 64, 5)])
@@ -103,16 +115,18 @@ def test_one_video_shape_rule_everywhere(height, width, num_frames):
     assert shape_only(EvalSettings(**shape).problems()) == one
     assert shape_only(settings_problems({**preset_values("tiny"), **shape}, 2)) == two
     if height == width:
-        assert clip_shape_problems(height, num_frames) == [f"{p.replace(':', '', 1).replace('height', 'size')}."
-                                                           for p in two]  # fmt: skip
+        assert clip_shape_problems(height, num_frames) == [
+            f"{p.replace(':', '', 1).replace('height', 'size')}." for p in two
+        ]
 
 
 def test_a_clip_request_needs_two_latent_frames_of_output():
     from trainer.config import Problem
 
     problems = GenerateSettings(height=64, width=64, num_frames=5).problems(conditional_latent_frames=2)
-    assert problems == [Problem("num_frames", "must be 4k+1 and at least 9 with 2 conditioning latent frames, "
-                                              "e.g. 9, 17 or 93 (got 5)")]  # fmt: skip
+    assert problems == [
+        Problem("num_frames", "must be 4k+1 and at least 9 with 2 conditioning latent frames, e.g. 9, 17 or 93 (got 5)")
+    ]
 
 
 # --- compare.mp4 labels ---------------------------------------------------------------------------------------

@@ -53,9 +53,20 @@ def first_frame(tmp_path_factory) -> Path:
 
 
 def request(first_frame: Path, adapters: list[dict], **extra) -> dict:
-    return {"model": "tiny", "guardrail": False, "prompt": "A red box slides down.", "image": str(first_frame),
-            "adapters": adapters, "seed": 3, "steps": STEPS, "height": 64, "width": 64, "num_frames": 9, "fps": 8,
-            **extra}  # fmt: skip
+    return {
+        "model": "tiny",
+        "guardrail": False,
+        "prompt": "A red box slides down.",
+        "image": str(first_frame),
+        "adapters": adapters,
+        "seed": 3,
+        "steps": STEPS,
+        "height": 64,
+        "width": 64,
+        "num_frames": 9,
+        "fps": 8,
+        **extra,
+    }
 
 
 def test_worker_round_trip_two_variants_with_progress_then_reuses_and_survives_errors(
@@ -63,8 +74,9 @@ def test_worker_round_trip_two_variants_with_progress_then_reuses_and_survives_e
 ):
     client = GenerationClient(tmp_path / "ws", gpu=False)
     try:
-        events = list(client.generate(request(first_frame, [{"path": str(adapter_dir), "scale": 1.0}]),
-                                      timeout=REQUEST_TIMEOUT_S))  # fmt: skip
+        events = list(
+            client.generate(request(first_frame, [{"path": str(adapter_dir), "scale": 1.0}]), timeout=REQUEST_TIMEOUT_S)
+        )
         kinds = [e["event"] for e in events]
         assert kinds[0] == "starting" and kinds[-1] == "done"
         progress = [(e["variant"], e["step"], e["total"]) for e in events if e["event"] == "progress"]
@@ -92,8 +104,11 @@ def test_worker_round_trip_two_variants_with_progress_then_reuses_and_survives_e
         with pytest.raises(GenerationError, match=r"num_frames: must be 4k\+1"):
             list(client.generate(request(first_frame, [], num_frames=10), timeout=60))
         # Over the bounds (trainer.bounds), refused by the worker itself, whoever sent the request.
-        with pytest.raises(GenerationError, match=r"steps: must be between 1 and 200 \(got 100000\); "
-                                                  r"height: 4096x4096x9 frames is 196608 tokens, above the \d+"):  # fmt: skip
+        with pytest.raises(
+            GenerationError,
+            match=r"steps: must be between 1 and 200 \(got 100000\); "
+            r"height: 4096x4096x9 frames is 196608 tokens, above the \d+",
+        ):
             list(client.generate(request(first_frame, [], steps=100000, height=4096, width=4096), timeout=60))
         again = list(client.generate(request(first_frame, [], seed=4), timeout=60))
         assert again[0]["event"] == "progress" and again[-1]["event"] == "done"  # no "starting": reused
@@ -110,7 +125,7 @@ def test_worker_round_trip_two_variants_with_progress_then_reuses_and_survives_e
     assert client._worker is None
 
 
-FAKE_WORKER = r'''
+FAKE_WORKER = r"""
 import json, sys
 mode = sys.argv[1]
 for line in sys.stdin:
@@ -125,7 +140,7 @@ for line in sys.stdin:
     print(json.dumps({"id": req["id"], "event": "progress", "variant": "base", "step": 1, "total": 1}), flush=True)
     print(json.dumps({"id": req["id"], "event": "done", "record": {"variants": []}, "out_dir": req["out_dir"]}),
           flush=True)
-'''
+"""
 
 
 def fake_client(tmp_path: Path, mode: str, **kw) -> GenerationClient:
@@ -156,8 +171,11 @@ def test_client_reports_a_dying_worker_with_its_log_and_restarts_it(tmp_path):
 def test_client_stops_a_silent_worker_after_the_timeout(tmp_path):
     client = fake_client(tmp_path, "hang", gpu=False)
     t0 = time.monotonic()
-    with pytest.raises(GenerationError, match="^The generation took longer than its limit of 2 s and was stopped; "
-                       "try again with fewer steps or frames.$"):  # fmt: skip
+    with pytest.raises(
+        GenerationError,
+        match="^The generation took longer than its limit of 2 s and was stopped; "
+        "try again with fewer steps or frames.$",
+    ):
         list(client.generate({"prompt": "x"}, timeout=2))
     assert time.monotonic() - t0 < 15 and client._worker is None
 

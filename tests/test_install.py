@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 FAKE_PYTHON = """#!/bin/sh
@@ -44,8 +43,14 @@ def make(project: Path, *args: str) -> list[str]:
     # Under `make test ARGS=...` the outer make's variables reach us through MAKEFLAGS and the environment.
     outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "ARGS", "PYTHON", "VENV", "TORCH_INDEX", "BOOTSTRAP")
     env = {k: v for k, v in os.environ.items() if k not in outer}
-    result = subprocess.run(["make", "--no-print-directory", f"BOOTSTRAP={project / 'bootstrap-python'}", *args],
-                            cwd=project, capture_output=True, text=True, timeout=60, env={**env, "CALLS": str(calls)})
+    result = subprocess.run(
+        ["make", "--no-print-directory", f"BOOTSTRAP={project / 'bootstrap-python'}", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "CALLS": str(calls)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = calls.read_text().splitlines() if calls.exists() else []
     return [line.replace(str(project) + "/", "") for line in lines]
@@ -76,8 +81,11 @@ def test_test_installs_dev_requirements_once_and_runs_pytest_with_args(project):
 
 
 def test_torch_index_installs_that_build_first_and_switching_it_reinstalls(project):
-    torch_version = next(line.split("==")[1] for line in (project / "requirements.txt").read_text().splitlines()
-                         if line.startswith("torch=="))  # fmt: skip
+    torch_version = next(
+        line.split("==")[1]
+        for line in (project / "requirements.txt").read_text().splitlines()
+        if line.startswith("torch==")
+    )
     calls = make(project, "deps", f"TORCH_INDEX={CPU_INDEX}")
     assert calls[-2:] == [
         f".venv/bin/python -m pip install -q --force-reinstall --no-deps --index-url {CPU_INDEX} torch=={torch_version}",

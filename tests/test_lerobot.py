@@ -33,16 +33,23 @@ def mean_colour(video: Path, index: int) -> np.ndarray:
 
 def test_episodes_are_cut_into_clips_captioned_with_their_task_and_split_by_episode(lerobot, tmp_path, capsys):
     dest = tmp_path / "pick"
-    code = trainer_main(["import-data", str(lerobot), "--to", str(dest), "--num-frames", "8",
-                         "--held-out-episodes", "2"])  # fmt: skip
+    code = trainer_main(
+        ["import-data", str(lerobot), "--to", str(dest), "--num-frames", "8", "--held-out-episodes", "2"]
+    )
 
     out = capsys.readouterr().out
     assert code == 0, out
     # 8-frame windows: 20 -> 2 clips, 12 -> 1, 24 -> 3, 7 -> none, 20 -> 2, 16 -> 2. The two held-out episodes
     # are spread over the five long enough (1 and 4), and the skipped one is named.
-    assert keys(dest) == ["episode_000000_000000", "episode_000000_000008", "episode_000002_000000",
-                          "episode_000002_000008", "episode_000002_000016", "episode_000005_000000",
-                          "episode_000005_000008"]  # fmt: skip
+    assert keys(dest) == [
+        "episode_000000_000000",
+        "episode_000000_000008",
+        "episode_000002_000000",
+        "episode_000002_000008",
+        "episode_000002_000016",
+        "episode_000005_000000",
+        "episode_000005_000008",
+    ]
     assert keys(dest / "held_out") == ["episode_000001_000000", "episode_000004_000000", "episode_000004_000008"]
     assert out.startswith(f"Imported 7 clips from 3 episodes of {lerobot} (LeRobot ")
     assert "3 clips from 2 held-out episodes" in out and "  episode 3: 7 frames, fewer than --num-frames 8" in out
@@ -68,8 +75,9 @@ def test_episodes_are_cut_into_clips_captioned_with_their_task_and_split_by_epis
 
 def test_camera_is_chosen_by_name_and_a_wrong_one_lists_the_cameras(lerobot, tmp_path, capsys):
     dest = tmp_path / "wrist"
-    assert trainer_main(["import-data", str(lerobot), "--to", str(dest), "--num-frames", "12", "--camera",
-                         "wrist"]) == 0  # fmt: skip
+    assert (
+        trainer_main(["import-data", str(lerobot), "--to", str(dest), "--num-frames", "12", "--camera", "wrist"]) == 0
+    )
     assert json.loads((dest / "provenance.json").read_text())["camera"] == "observation.images.wrist"
     assert np.abs(mean_colour(dest / "videos" / "episode_000002_000012.mp4", 0) - colour(2, 12, 1)).max() < 4.5
 
@@ -90,9 +98,13 @@ def test_a_clip_is_captioned_with_the_task_of_most_of_its_frames(tmp_path, versi
     assert trainer_main(["import-data", str(source), "--to", str(dest), "--num-frames", "8", "--stride", "4"]) == 0
     captions = {item.key: item.caption for item in list_items(dest)}
     # windows 0-7, 4-11 (6 frames of task 0), 8-15 (6 of task 1), 12-19, 16-23
-    assert captions == {"episode_000000_000000": TASKS[0], "episode_000000_000004": TASKS[0],
-                        "episode_000000_000008": TASKS[1], "episode_000000_000012": TASKS[1],
-                        "episode_000000_000016": TASKS[1]}  # fmt: skip
+    assert captions == {
+        "episode_000000_000000": TASKS[0],
+        "episode_000000_000004": TASKS[0],
+        "episode_000000_000008": TASKS[1],
+        "episode_000000_000012": TASKS[1],
+        "episode_000000_000016": TASKS[1],
+    }
 
 
 def test_a_missing_video_is_named_and_the_other_episodes_are_imported(tmp_path, capsys):
@@ -117,16 +129,25 @@ def test_a_missing_video_is_named_and_the_other_episodes_are_imported(tmp_path, 
 def test_refusals_are_one_sentence_and_write_nothing(tmp_path, capsys):
     source = write_lerobot(tmp_path / "src", "v3.0", lengths=(9, 9))
     cases = [
-        ([str(source), "--num-frames", "9", "--held-out-episodes", "2"], 2,
-         "--held-out-episodes 2 leaves no episode to train on (2 episodes have --num-frames frames); hold out fewer."),
+        (
+            [str(source), "--num-frames", "9", "--held-out-episodes", "2"],
+            2,
+            "--held-out-episodes 2 leaves no episode to train on (2 episodes have --num-frames frames); hold out fewer.",
+        ),
         ([str(source)], 1, f"no episode of {source} has 93 frames (the longest has 9); lower --num-frames."),
-        ([str(tmp_path), "--camera", "top"], 2,
-         f"--camera applies only to a LeRobot dataset folder (one with meta/info.json), and {tmp_path} is not one; "
-         "leave it out."),
-        (["lerobot/pusht", "--camera", "top", "--num-frames", "9"], 2,
-         "--camera --num-frames apply only to a LeRobot dataset folder (one with meta/info.json), and lerobot/pusht "
-         "is not one; download it first: hf download lerobot/pusht --repo-type dataset --local-dir FOLDER."),
-    ]  # fmt: skip
+        (
+            [str(tmp_path), "--camera", "top"],
+            2,
+            f"--camera applies only to a LeRobot dataset folder (one with meta/info.json), and {tmp_path} is not one; "
+            "leave it out.",
+        ),
+        (
+            ["lerobot/pusht", "--camera", "top", "--num-frames", "9"],
+            2,
+            "--camera --num-frames apply only to a LeRobot dataset folder (one with meta/info.json), and lerobot/pusht "
+            "is not one; download it first: hf download lerobot/pusht --repo-type dataset --local-dir FOLDER.",
+        ),
+    ]
     for args, exit_code, message in cases:
         assert trainer_main(["import-data", *args, "--to", str(tmp_path / "out")]) == exit_code
         assert capsys.readouterr().err.strip() == f"import-data: {message}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import run_trainer
+
 from trainer import adapters, cosmos, precision
 from trainer.config import config_from_dict
 from trainer.dora_inference import frozen_dora_norms
@@ -14,9 +14,16 @@ from trainer.dora_inference import frozen_dora_norms
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
-@pytest.mark.parametrize(("flags", "auto"), [({"avx2", "avx512f"}, torch.float32), ({"avx512f", "avx512_bf16"}, torch.bfloat16),
-                                             ({"amx_bf16", "amx_tile"}, torch.bfloat16), ({"asimd", "bf16"}, torch.bfloat16),
-                                             (set(), torch.float32)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("flags", "auto"),
+    [
+        ({"avx2", "avx512f"}, torch.float32),
+        ({"avx512f", "avx512_bf16"}, torch.bfloat16),
+        ({"amx_bf16", "amx_tile"}, torch.bfloat16),
+        ({"asimd", "bf16"}, torch.bfloat16),
+        (set(), torch.float32),
+    ],
+)
 def test_auto_is_bf16_exactly_where_the_cpu_computes_it(flags, auto):
     assert precision.resolve("auto", CPU, flags) == auto
     assert precision.resolve("fp32", CPU, flags) == torch.float32  # fp32 only on request, and always honoured
@@ -33,8 +40,22 @@ def test_auto_on_cuda_follows_the_gpu(monkeypatch):
 
 
 def test_generate_records_the_precision_it_ran_in_and_refuses_an_unknown_one(tmp_path, clip_dataset):
-    common = ["generate", "--image", str(clip_dataset / "videos" / "clip00.mp4"), "--prompt", "A box.", "--steps",
-              "1", "--height", "32", "--width", "32", "--num-frames", "9", "--no-guardrail"]  # fmt: skip
+    common = [
+        "generate",
+        "--image",
+        str(clip_dataset / "videos" / "clip00.mp4"),
+        "--prompt",
+        "A box.",
+        "--steps",
+        "1",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--num-frames",
+        "9",
+        "--no-guardrail",
+    ]
     result = run_trainer(*common, "--precision", "fp32", "--out", str(tmp_path / "o"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"precision": "fp32"' in (tmp_path / "o" / "compare.json").read_text()
@@ -59,9 +80,14 @@ def _dora_transformer(rank=4):
 def _inputs(transformer):
     g = torch.Generator().manual_seed(1)
     hidden = torch.randn(1, 16, 3, 8, 8, generator=g)
-    return dict(hidden_states=hidden, condition_mask=torch.zeros(1, 1, 3, 8, 8), timestep=torch.full((1, 1, 3, 1, 1), 0.5),
-                encoder_hidden_states=torch.randn(1, 32, transformer.config.crossattn_proj_in_channels, generator=g),
-                padding_mask=torch.zeros(1, 1, 64, 64), return_dict=False)  # fmt: skip
+    return dict(
+        hidden_states=hidden,
+        condition_mask=torch.zeros(1, 1, 3, 8, 8),
+        timestep=torch.full((1, 1, 3, 1, 1), 0.5),
+        encoder_hidden_states=torch.randn(1, 32, transformer.config.crossattn_proj_in_channels, generator=g),
+        padding_mask=torch.zeros(1, 1, 64, 64),
+        return_dict=False,
+    )
 
 
 def test_frozen_dora_norms_give_peft_output_with_one_norm_per_layer_and_strength(monkeypatch):
@@ -71,7 +97,9 @@ def test_frozen_dora_norms_give_peft_output_with_one_norm_per_layer_and_strength
     inputs = _inputs(transformer)
     calls = []
     real_norm = DoraLinearLayer.get_weight_norm
-    monkeypatch.setattr(DoraLinearLayer, "get_weight_norm", lambda self, *a, **k: (calls.append(self), real_norm(self, *a, **k))[1])
+    monkeypatch.setattr(
+        DoraLinearLayer, "get_weight_norm", lambda self, *a, **k: (calls.append(self), real_norm(self, *a, **k))[1]
+    )
     with torch.no_grad():
         expected = transformer(**inputs)[0]
         per_forward = len(calls)

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import tiny_config
 
 HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
@@ -66,12 +65,14 @@ def test_snapshot_commit_reads_the_hub_cache_layout(tmp_path):
     assert snapshot_commit(tmp_path / "snapshots" / "not-a-sha") is None
     assert snapshot_commit(tmp_path / SHA) is None
     assert model_identity("someone/other-cosmos", None, tmp_path / "snapshots" / SHA) == {
-        "base_model": "someone/other-cosmos", "revision": "main", "commit": SHA}  # fmt: skip
+        "base_model": "someone/other-cosmos",
+        "revision": "main",
+        "commit": SHA,
+    }
     assert model_identity(str(tmp_path), None) == {"base_model": str(tmp_path), "revision": "", "commit": None}
 
 
-def test_train_downloads_the_post_trained_revision_and_the_card_records_the_commit(tmp_path, clip_dataset,
-                                                                                    downloads):  # fmt: skip
+def test_train_downloads_the_post_trained_revision_and_the_card_records_the_commit(tmp_path, clip_dataset, downloads):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps(tiny_config(clip_dataset, tmp_path / "runs", model=HUB_MODEL, max_steps=1)))
     assert trainer_main("train", "--config", str(cfg)) == 0
@@ -84,9 +85,26 @@ def test_train_downloads_the_post_trained_revision_and_the_card_records_the_comm
 
 def test_generate_downloads_the_post_trained_revision_and_records_it(tmp_path, clip_dataset, downloads):
     out = tmp_path / "gen"
-    code = trainer_main("generate", "--model", HUB_MODEL, "--image", str(clip_dataset / "videos" / "clip00.mp4"),
-                        "--prompt", "A box.", "--height", "32", "--width", "32", "--num-frames", "9", "--steps",
-                        "1", "--no-guardrail", "--out", str(out))  # fmt: skip
+    code = trainer_main(
+        "generate",
+        "--model",
+        HUB_MODEL,
+        "--image",
+        str(clip_dataset / "videos" / "clip00.mp4"),
+        "--prompt",
+        "A box.",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--num-frames",
+        "9",
+        "--steps",
+        "1",
+        "--no-guardrail",
+        "--out",
+        str(out),
+    )
     assert code == 0
     assert [(c["repo_id"], c["revision"]) for c in downloads] == [(HUB_MODEL, POST_TRAINED)]
     record = json.loads((out / "compare.json").read_text())
@@ -94,9 +112,25 @@ def test_generate_downloads_the_post_trained_revision_and_records_it(tmp_path, c
 
 
 def test_evaluate_downloads_the_post_trained_revision(tmp_path, clip_dataset, downloads, capsys):
-    code = trainer_main("evaluate", "--model", HUB_MODEL, "--data", str(clip_dataset), "--max-clips", "1",
-                        "--steps", "1", "--height", "32", "--width", "32", "--num-frames", "9", "--no-guardrail",
-                        "--json")  # fmt: skip
+    code = trainer_main(
+        "evaluate",
+        "--model",
+        HUB_MODEL,
+        "--data",
+        str(clip_dataset),
+        "--max-clips",
+        "1",
+        "--steps",
+        "1",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--num-frames",
+        "9",
+        "--no-guardrail",
+        "--json",
+    )
     assert code == 0
     assert [(c["repo_id"], c["revision"]) for c in downloads] == [(HUB_MODEL, POST_TRAINED)]
     assert json.loads(capsys.readouterr().out)["settings"]["model"] == HUB_MODEL
@@ -108,9 +142,19 @@ def test_worker_downloads_the_post_trained_revision(tmp_path, clip_dataset, down
     from trainer.worker import Worker
 
     out = io.StringIO()
-    request = {"id": 1, "model": HUB_MODEL, "revision": "", "guardrail": False, "prompt": "A box.",
-               "image": str(clip_dataset / "videos" / "clip00.mp4"), "out_dir": str(tmp_path / "g"), "steps": 1,
-               "height": 32, "width": 32, "num_frames": 9}  # fmt: skip
+    request = {
+        "id": 1,
+        "model": HUB_MODEL,
+        "revision": "",
+        "guardrail": False,
+        "prompt": "A box.",
+        "image": str(clip_dataset / "videos" / "clip00.mp4"),
+        "out_dir": str(tmp_path / "g"),
+        "steps": 1,
+        "height": 32,
+        "width": 32,
+        "num_frames": 9,
+    }
     Worker(out).handle(json.dumps(request))
     answer = json.loads(out.getvalue().splitlines()[-1])
     assert answer["event"] == "done", answer
@@ -120,8 +164,27 @@ def test_worker_downloads_the_post_trained_revision(tmp_path, clip_dataset, down
 
 def test_an_explicit_revision_is_passed_as_given(tmp_path, clip_dataset, downloads):
     out = tmp_path / "gen"
-    code = trainer_main("generate", "--model", HUB_MODEL, "--revision", "diffusers/base/pre-trained", "--image",
-                        str(clip_dataset / "videos" / "clip00.mp4"), "--prompt", "A box.", "--height", "32",
-                        "--width", "32", "--num-frames", "9", "--steps", "1", "--no-guardrail", "--out", str(out))  # fmt: skip
+    code = trainer_main(
+        "generate",
+        "--model",
+        HUB_MODEL,
+        "--revision",
+        "diffusers/base/pre-trained",
+        "--image",
+        str(clip_dataset / "videos" / "clip00.mp4"),
+        "--prompt",
+        "A box.",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--num-frames",
+        "9",
+        "--steps",
+        "1",
+        "--no-guardrail",
+        "--out",
+        str(out),
+    )
     assert code == 0
     assert [c["revision"] for c in downloads] == ["diffusers/base/pre-trained"]

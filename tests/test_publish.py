@@ -22,18 +22,29 @@ def _card(base_model: str) -> dict:
 
     cfg = TrainConfig(data="datasets/gr1", model=base_model, adapter="dora", rank=32, alpha=32.0)
     return {
-        "base_model": base_model, "revision": "diffusers/base/post-trained", "commit": "c" * 40, "adapter": "dora",
-        "rank": 32, "alpha": 32.0, "target_modules": list(cfg.target_modules),
-        "dataset": {"path": "datasets/gr1", "clips": 92, "digest": "abc"}, "steps": 1000, "final_loss": 0.1234,
-        "config": cfg.to_dict(), "created": "2026-01-01T00:00:00Z", "project_version": __version__,
-    }  # fmt: skip
+        "base_model": base_model,
+        "revision": "diffusers/base/post-trained",
+        "commit": "c" * 40,
+        "adapter": "dora",
+        "rank": 32,
+        "alpha": 32.0,
+        "target_modules": list(cfg.target_modules),
+        "dataset": {"path": "datasets/gr1", "clips": 92, "digest": "abc"},
+        "steps": 1000,
+        "final_loss": 0.1234,
+        "config": cfg.to_dict(),
+        "created": "2026-01-01T00:00:00Z",
+        "project_version": __version__,
+    }
 
 
 EVALUATION = {
-    "variants": {"base": {"val_loss": 0.3245, "psnr": 18.51, "ssim": 0.538, "hand_accuracy": None},
-                 "robot-dora": {"val_loss": 0.1160, "psnr": 19.16, "ssim": 0.561, "hand_accuracy": 0.5}},
+    "variants": {
+        "base": {"val_loss": 0.3245, "psnr": 18.51, "ssim": 0.538, "hand_accuracy": None},
+        "robot-dora": {"val_loss": 0.1160, "psnr": 19.16, "ssim": 0.561, "hand_accuracy": 0.5},
+    },
     "settings": {"clips": 12, "data": "datasets/gr1-held-out", "seed": 0},
-}  # fmt: skip
+}
 
 
 def make_folder(folder: Path, base_model: str = "nvidia/Cosmos-Predict2.5-2B", extras: bool = True) -> Path:
@@ -101,17 +112,25 @@ def test_publish_asks_the_hub_for_exactly_this(tmp_path, hub, capsys):
     assert hub.calls[0][1] == {"repo_id": REPO, "repo_type": "model", "private": True, "exist_ok": True}
     upload = hub.calls[1][1]
     assert (upload["repo_id"], upload["repo_type"]) == (REPO, "model") and "token" not in upload
-    assert set(hub.uploaded) == {"pytorch_lora_weights.safetensors", "adapter_card.json", "README.md",
-                                 "evaluation.json", "compare.mp4"}  # fmt: skip
+    assert set(hub.uploaded) == {
+        "pytorch_lora_weights.safetensors",
+        "adapter_card.json",
+        "README.md",
+        "evaluation.json",
+        "compare.mp4",
+    }
     assert hub.uploaded["pytorch_lora_weights.safetensors"] == b"weights"
     readme = hub.uploaded["README.md"].decode()
     assert front_matter(readme) == {
-        "base_model": "nvidia/Cosmos-Predict2.5-2B", "base_model_relation": "adapter", "license": "other",
+        "base_model": "nvidia/Cosmos-Predict2.5-2B",
+        "base_model_relation": "adapter",
+        "license": "other",
         "license_name": "nvidia-open-model-license",
         "license_link": "https://www.nvidia.com/en-us/agreement/data-center/nvidia-open-model-license/",
-        "library_name": "diffusers", "pipeline_tag": "image-to-video",
+        "library_name": "diffusers",
+        "pipeline_tag": "image-to-video",
         "tags": ["lora", "dora", "cosmos", "cosmos-predict2.5", "robotics", "image-to-video", "cosmos-lora-studio"],
-    }  # fmt: skip
+    }
     assert f'pipe.load_lora_weights("{REPO}"' in readme  # the snippet loads the published repository
     assert "| robot-dora | 0.1160 | 19.16 | 0.561 | 50% |" in readme  # the evaluation numbers
     assert f"https://huggingface.co/{REPO}/resolve/main/compare.mp4" in readme  # the comparison video
@@ -136,11 +155,14 @@ def test_a_local_base_model_is_not_claimed_as_a_hub_base_model(tmp_path, hub):
     assert "base_model" not in meta and "license" not in meta and meta["library_name"] == "diffusers"
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--repo", "not a repo"], "is not a Hub repository id"),
-    (["--repo", "a/b--c"], "is not a Hub repository id"),
-    (["--repo", REPO, "--video", "/no/such.mp4"], "video: /no/such.mp4 does not exist"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--repo", "not a repo"], "is not a Hub repository id"),
+        (["--repo", "a/b--c"], "is not a Hub repository id"),
+        (["--repo", REPO, "--video", "/no/such.mp4"], "video: /no/such.mp4 does not exist"),
+    ],
+)
 def test_usage_errors_exit_2_before_any_request(tmp_path, hub, capsys, args, expected):
     folder = make_folder(tmp_path / "adapter")
     assert trainer_main("publish", str(folder), *args) == 2
@@ -174,7 +196,12 @@ def test_dry_run_writes_the_files_and_uploads_nothing(tmp_path, hub):
     assert trainer_main("publish", str(folder), "--repo", REPO, "--dry-run", str(tmp_path / "staged")) == 0
     assert hub.calls == []
     assert {p.name for p in (tmp_path / "staged").iterdir()} == {
-        "pytorch_lora_weights.safetensors", "adapter_card.json", "README.md", "evaluation.json", "compare.mp4"}  # fmt: skip
+        "pytorch_lora_weights.safetensors",
+        "adapter_card.json",
+        "README.md",
+        "evaluation.json",
+        "compare.mp4",
+    }
 
 
 def test_the_studio_publishes_a_workspace_adapter(tmp_path, hub):

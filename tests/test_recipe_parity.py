@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import read_events, run_trainer, tiny_config, write_config
+
 from trainer import adapters, cosmos, speed
 from trainer.batches import LiveBatches, load_clips
 from trainer.config import config_from_dict
@@ -30,8 +30,14 @@ def recipe_loss(transformer, clean, embeds, noise, sigma, cond_frames, drop, con
         timestep = torch.full((1, 1, t, 1, 1), s)
         timestep[:, :, :k] = cond_timestep
         context = torch.zeros_like(embeds[i : i + 1]) if drop[i] else embeds[i : i + 1]
-        pred = transformer(hidden_states=x_t, condition_mask=mask, timestep=timestep, encoder_hidden_states=context,
-                           padding_mask=torch.zeros(1, 1, h * 8, w * 8), return_dict=False)[0]  # fmt: skip
+        pred = transformer(
+            hidden_states=x_t,
+            condition_mask=mask,
+            timestep=timestep,
+            encoder_hidden_states=context,
+            padding_mask=torch.zeros(1, 1, h * 8, w * 8),
+            return_dict=False,
+        )[0]
         total = total + (((pred - (eps - x0)) ** 2) * (1 - mask)).sum()
         elements += x0.numel()
     return total / elements
@@ -43,12 +49,17 @@ def test_loss_is_the_recipes_mean_over_all_latent_elements():
     generator = torch.Generator().manual_seed(3)
     clean = torch.randn(2, 16, 5, 8, 8, generator=generator)
     embeds = torch.randn(2, 32, transformer.config.crossattn_proj_in_channels, generator=generator)
-    draw = cosmos.FlowBatch(noise=torch.randn(clean.shape, generator=generator), sigma=torch.tensor([0.3, 0.8]),
-                            cond_frames=torch.tensor([1, 2]), drop_prompt=torch.tensor([False, True]))  # fmt: skip
+    draw = cosmos.FlowBatch(
+        noise=torch.randn(clean.shape, generator=generator),
+        sigma=torch.tensor([0.3, 0.8]),
+        cond_frames=torch.tensor([1, 2]),
+        drop_prompt=torch.tensor([False, True]),
+    )
     with torch.no_grad():
         loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4)
-        expected = recipe_loss(transformer, clean, embeds, draw.noise, draw.sigma, draw.cond_frames, draw.drop_prompt,
-                               1e-4)  # fmt: skip
+        expected = recipe_loss(
+            transformer, clean, embeds, draw.noise, draw.sigma, draw.cond_frames, draw.drop_prompt, 1e-4
+        )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     # Not the mean over the denoised elements only (4 + 3 of 5 frames per sample): that would be 10/7 larger.
     assert abs(loss.item() - expected.item() * 10 / 7) > 0.1 * loss.item()
@@ -67,7 +78,9 @@ def _first_step_grad_norm(cfg) -> float:
     plan = DataPlan(len(clips), 1, 0, cfg.batch_size, cfg.gradient_accumulation, cfg.seed)
     epoch, indices = plan.micro_batch(1, 0)
     clean, embeds = LiveBatches(cfg, pipe, clips, CPU).get(indices, epoch)
-    draw = cosmos.draw_flow_batch(clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(cfg.seed, 1, 0, 0))
+    draw = cosmos.draw_flow_batch(
+        clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(cfg.seed, 1, 0, 0)
+    )
     cosmos.flow_matching_loss(pipe.transformer, clean, embeds, draw, cfg.conditional_frame_timestep).backward()
     return math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in params if p.grad is not None))
 

@@ -41,8 +41,10 @@ def test_robot_frames_have_the_requested_shape_and_dtype(size: int, num_frames: 
 
 
 def test_same_seed_gives_identical_frames_and_another_seed_does_not() -> None:
-    worlds = ((robot_world.sample_robot_clip, robot_world.render_robot_clip),
-              (shapes_world.sample_shapes_clip, shapes_world.render_shapes_clip))
+    worlds = (
+        (robot_world.sample_robot_clip, robot_world.render_robot_clip),
+        (shapes_world.sample_shapes_clip, shapes_world.render_shapes_clip),
+    )
     for sample, render in worlds:
         first, again, other = (render(sample(seed)) for seed in (11, 11, 12))
         assert np.array_equal(first, again)

@@ -6,8 +6,8 @@ import json
 import socket
 
 import pytest
-
 from conftest import read_events, run_trainer, tiny_config, write_clip_dataset, write_config
+
 from trainer.config import ConfigError, config_from_dict
 from trainer.run_folder import EVENTS, SAMPLE_RECORD_FILE, SAMPLES_DIR
 from trainer.samples import sample_prompts
@@ -42,8 +42,11 @@ def test_samples_at_step_0_every_n_and_the_last_step(sampled):
         record = json.loads((run / SAMPLES_DIR / f"step-{event['step']}" / SAMPLE_RECORD_FILE).read_text())
         assert record["step"] == event["step"]
         assert [s["seed"] for s in record["samples"]] == [0, 1]
-        assert [s["prompt"] for s in record["samples"]] == event["prompts"] == ["A red box slides down.",
-                                                                                 "A green box slides down."]
+        assert (
+            [s["prompt"] for s in record["samples"]]
+            == event["prompts"]
+            == ["A red box slides down.", "A green box slides down."]
+        )
         assert record["settings"]["steps"] == 12 and record["settings"]["num_frames"] == 9
 
 
@@ -80,8 +83,9 @@ def test_sample_prompts_are_checked(tmp_path):
     assert {p.field for p in err.value.problems} == {"sample_every", "sample_prompts"}
     with pytest.raises(ConfigError, match="list of"):
         config_from_dict({"data": "d", "sample_prompts": ["a.png | a prompt"]})
-    cfg = config_from_dict({"data": "d", "sample_every": 1,
-                            "sample_prompts": [{"image": str(tmp_path / "gone.png"), "prompt": "a robot"}]})
+    cfg = config_from_dict(
+        {"data": "d", "sample_every": 1, "sample_prompts": [{"image": str(tmp_path / "gone.png"), "prompt": "a robot"}]}
+    )
     with pytest.raises(ValueError, match=r"^sample_prompts: the first frame .*gone.png does not exist"):
         sample_prompts(cfg)
 
@@ -95,32 +99,46 @@ def test_sample_prompts_are_bounded():
         config_from_dict({"data": "d", "sample_prompts": pairs * 1000})
     assert [str(p) for p in err.value.problems] == [
         f"sample_prompts: at most {MAX_SAMPLE_PROMPTS} samples, each rendered at every sample step (got "
-        f"{MAX_SAMPLE_PROMPTS * 1000}); keep the ones to compare"]
+        f"{MAX_SAMPLE_PROMPTS * 1000}); keep the ones to compare"
+    ]
 
 
 def test_two_processes_sample_once_the_other_waiting(tmp_path, clip_dataset):
     from test_accelerate import _launch
 
-    cfg = write_config(tmp_path / "c.json", tiny_config(clip_dataset, tmp_path / "runs", name="ddp", max_steps=2,
-                                                        sample_every=2, cache="auto"))  # fmt: skip
+    cfg = write_config(
+        tmp_path / "c.json",
+        tiny_config(clip_dataset, tmp_path / "runs", name="ddp", max_steps=2, sample_every=2, cache="auto"),
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
-    result = _launch(["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", port],
-                     cfg, {"ACCELERATE_USE_CPU": "1"})  # fmt: skip
+    result = _launch(
+        ["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", port],
+        cfg,
+        {"ACCELERATE_USE_CPU": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "runs" / "ddp"
     events = read_events(run)
     assert [e["step"] for e in events if e["event"] == "sample"] == [0, 2]  # written once, by the main process
     assert sorted(p.name for p in (run / SAMPLES_DIR / "step-2").iterdir()) == [
-        "sample-0.mp4", "sample-1.mp4", SAMPLE_RECORD_FILE]  # fmt: skip
+        "sample-0.mp4",
+        "sample-1.mp4",
+        SAMPLE_RECORD_FILE,
+    ]
     done = events[-1]
     assert done["event"] == "done" and done["process_checksums"][0] == done["process_checksums"][1]
 
 
 def test_a_missing_first_frame_stops_the_run_before_the_model_loads(tmp_path, clip_dataset):
-    cfg = tiny_config(clip_dataset, tmp_path / "runs", name="bad", sample_every=1,
-                      sample_prompts=[{"image": str(tmp_path / "gone.png"), "prompt": "a robot"}])  # fmt: skip
+    cfg = tiny_config(
+        clip_dataset,
+        tmp_path / "runs",
+        name="bad",
+        sample_every=1,
+        sample_prompts=[{"image": str(tmp_path / "gone.png"), "prompt": "a robot"}],
+    )
     result = run_trainer("train", "--config", str(write_config(tmp_path / "bad.json", cfg)))
     assert result.returncode == 1
     status = json.loads((tmp_path / "runs" / "bad" / "status.json").read_text())
@@ -138,7 +156,14 @@ def test_a_first_frame_that_is_no_image_or_too_large_is_refused_before_training(
         monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     else:
         frame.write_bytes(content)
-    cfg = config_from_dict(tiny_config(tmp_path, tmp_path / "runs", name="r", sample_every=1,
-                                       sample_prompts=[{"image": str(frame), "prompt": "a robot"}]))  # fmt: skip
+    cfg = config_from_dict(
+        tiny_config(
+            tmp_path,
+            tmp_path / "runs",
+            name="r",
+            sample_every=1,
+            sample_prompts=[{"image": str(frame), "prompt": "a robot"}],
+        )
+    )
     with pytest.raises(ValueError, match=r"sample_prompts: the first frame .*frame.png is not an image of at most"):
         sample_prompts(cfg)

@@ -20,7 +20,7 @@ def _factors(schedule: str) -> list[float]:
 
 @pytest.mark.parametrize("schedule", ["linear", "constant", "cosine"])
 def test_every_schedule_warms_up_linearly_to_f_max(schedule):
-    assert _factors(schedule)[:WARMUP + 1] == pytest.approx([F_MAX / 3, 2 * F_MAX / 3, F_MAX, F_MAX])
+    assert _factors(schedule)[: WARMUP + 1] == pytest.approx([F_MAX / 3, 2 * F_MAX / 3, F_MAX, F_MAX])
 
 
 def test_linear_decays_straight_to_f_min_at_the_last_step():

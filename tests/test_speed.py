@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from conftest import tiny_config
 from trainer import adapters, cosmos, speed
 from trainer.config import config_from_dict
 from trainer.data_plan import step_generator
@@ -117,8 +117,9 @@ def test_attention_backend_choices_on_this_machine():
 def test_gpu_attention_backends_give_the_native_loss(choice):
     cuda = torch.device("cuda")
     native = _losses_and_grads(_model(_cfg(mixed_precision="bf16"), cuda), device=cuda, autocast=True)
-    fast = _losses_and_grads(_model(_cfg(mixed_precision="bf16", attention_backend=choice), cuda), device=cuda,
-                             autocast=True)  # fmt: skip
+    fast = _losses_and_grads(
+        _model(_cfg(mixed_precision="bf16", attention_backend=choice), cuda), device=cuda, autocast=True
+    )
     assert fast[0] == pytest.approx(native[0], rel=2e-2)
 
 

@@ -27,8 +27,16 @@ START_TIMEOUT_S = 90
 TRAIN_TIMEOUT_S = 300
 GENERATE_TIMEOUT_S = 240
 # A run short enough for a test: the tiny model, 3 steps of 64x64x9 at rank 4, no latent cache to build.
-SHORT_RUN = {"max_steps": 3, "rank": 4, "alpha": 4, "height": 64, "width": 64, "num_frames": 9, "cache": "off",
-             "checkpoint_every": 0}  # fmt: skip
+SHORT_RUN = {
+    "max_steps": 3,
+    "rank": 4,
+    "alpha": 4,
+    "height": 64,
+    "width": 64,
+    "num_frames": 9,
+    "cache": "off",
+    "checkpoint_every": 0,
+}
 
 
 def free_port() -> int:
@@ -101,8 +109,17 @@ def test_import_app_and_building_the_page_leave_torch_out(tmp_path):
 def test_app_flags():
     out = subprocess.run([sys.executable, "app.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    for flag in ("--host", "--port", "--share", "--workspace", "--auth", "--read-only", "--allow-local-folders",
-                 "--max-upload-mb", "--generation-timeout"):
+    for flag in (
+        "--host",
+        "--port",
+        "--share",
+        "--workspace",
+        "--auth",
+        "--read-only",
+        "--allow-local-folders",
+        "--max-upload-mb",
+        "--generation-timeout",
+    ):
         assert flag in out.stdout
 
 
@@ -114,10 +131,13 @@ def test_lerobot_folder_through_the_data_tab_api(tmp_path):
     source = write_lerobot(tmp_path / "so100", "v3.0")
     with running_app(tmp_path / "ws", tmp_path / "app.log") as url:
         client = Client(url, verbose=False)
-        message, dataset = client.predict("LeRobot folder", str(source), [], "", "so100", "wrist", 1, 9,
-                                          api_name="/use_dataset")  # fmt: skip
-        assert message.startswith("Imported 6 clips from 4 episodes of so100 (LeRobot v3.0, camera "  # no server path
-                                  "observation.images.wrist, 9 frames, stride 9)")  # fmt: skip
+        message, dataset = client.predict(
+            "LeRobot folder", str(source), [], "", "so100", "wrist", 1, 9, api_name="/use_dataset"
+        )
+        assert message.startswith(
+            "Imported 6 clips from 4 episodes of so100 (LeRobot v3.0, camera "  # no server path
+            "observation.images.wrist, 9 frames, stride 9)"
+        )
         assert dataset["value"] == "datasets/so100"
         assert ["datasets/so100/held_out"] * 2 in dataset["choices"]
         summary, _, _ = client.predict("datasets/so100/held_out", 9, api_name="/check_data")
@@ -166,11 +186,25 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
         Image.fromarray(read_frames(resolve_data("sample") / "videos" / "train_0000.mp4", 0, 1)[0]).save(first)
         choices = client.predict(api_name="/refresh_adapters")["choices"]
         assert [c[0] for c in choices] == ["api-run", "api-run@step-3"]  # the run, then its checkpoints
-        form = {"mode": "first frame (image)", "image": handle_file(str(first)), "video": None,
-                "prompt": "The right arm picks up the yellow banana and places it in the bowl.",
-                "negative_prompt": "", "seed": 1, "steps": 2, "guidance": 7.0, "height": 64, "width": 64,
-                "num_frames": 9, "fps": 8, "model": "tiny", "revision": "", "guardrail": False,
-                "adapters": ["api-run"], "strengths": {"headers": ["adapter", "strength"], "data": [["api-run", 0.8]]}}
+        form = {
+            "mode": "first frame (image)",
+            "image": handle_file(str(first)),
+            "video": None,
+            "prompt": "The right arm picks up the yellow banana and places it in the bowl.",
+            "negative_prompt": "",
+            "seed": 1,
+            "steps": 2,
+            "guidance": 7.0,
+            "height": 64,
+            "width": 64,
+            "num_frames": 9,
+            "fps": 8,
+            "model": "tiny",
+            "revision": "",
+            "guardrail": False,
+            "adapters": ["api-run"],
+            "strengths": {"headers": ["adapter", "strength"], "data": [["api-run", 0.8]]},
+        }
         job = client.submit(**form, api_name="/generate")
         out = dict(zip(API_OUTPUTS, job.result(timeout=GENERATE_TIMEOUT_S), strict=True))
         status, table, files, record_text = out["status"], out["summary"], out["files"], out["record_json"]
@@ -190,8 +224,13 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
 
         # Video-to-world: the first clip of a dataset video conditions (2 latent frames), which needs 9 frames.
         clip = handle_file(str(resolve_data("sample") / "videos" / "train_0001.mp4"))
-        by_clip = form | {"mode": "first clip (video)", "image": None, "video": clip, "adapters": [],
-                          "strengths": {"headers": ["adapter", "strength"], "data": []}}
+        by_clip = form | {
+            "mode": "first clip (video)",
+            "image": None,
+            "video": clip,
+            "adapters": [],
+            "strengths": {"headers": ["adapter", "strength"], "data": []},
+        }
         with pytest.raises(AppError, match=r"num_frames: must be 4k\+1 and at least 9 with 2 conditioning latent"):
             client.predict(**by_clip | {"num_frames": 5}, api_name="/generate")
         out = dict(zip(API_OUTPUTS, client.predict(**by_clip, api_name="/generate"), strict=True))

@@ -21,12 +21,19 @@ from studio.jobs import PROCESS_LOG, JobBusy, JobError, JobManager, NoCheckpoint
 from studio.metrics_tail import RAW, SMOOTHED, MetricsTail, loss_curve, loss_frame, progress
 from trainer.config import ConfigError, config_from_dict
 from trainer.run_folder import (
-    CONFIG_FILE, LOG_FILE, METRICS_FILE, EventWriter, RunState, Status, read_status, write_status,
-)  # fmt: skip
+    CONFIG_FILE,
+    LOG_FILE,
+    METRICS_FILE,
+    EventWriter,
+    RunState,
+    Status,
+    read_status,
+    write_status,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-FAKE_TRAINER = r'''
+FAKE_TRAINER = r"""
 import json, signal, sys, time, os
 from pathlib import Path
 from trainer.run_folder import EventWriter, RunState, Status, write_status
@@ -59,14 +66,14 @@ if stop:
 state = RunState.STOPPED if stop else RunState.FINISHED
 events.emit("done", step=step, state=state.value, final_loss=1.0 / step, adapter="adapter")
 write_status(run_dir, Status(state, pid=os.getpid(), step=step, total=total))
-'''
+"""
 
 
 # Like accelerate's launcher: runs the trainer as its child and dies at once on SIGTERM (no handler).
-FAKE_LAUNCHER = r'''
+FAKE_LAUNCHER = r"""
 import subprocess, sys
 sys.exit(subprocess.call([sys.executable, *sys.argv[1:]]))
-'''
+"""
 
 
 @pytest.fixture
@@ -100,8 +107,9 @@ def manager(tmp_path, fake):
 
 
 def cfg(name: str = "a", **extra):
-    return config_from_dict({"data": "data", "name": name, "max_steps": 100, "height": 64, "width": 64, "num_frames": 9,
-                             **extra})  # fmt: skip
+    return config_from_dict(
+        {"data": "data", "name": name, "max_steps": 100, "height": 64, "width": 64, "num_frames": 9, **extra}
+    )
 
 
 def wait_until(predicate, timeout: float = 10.0) -> None:
@@ -168,8 +176,9 @@ def test_resume_without_a_checkpoint_asks_before_starting_over(manager, fake):
     assert manager.start(cfg("a", checkpoint_every=600)).wait(10)
     with pytest.raises(NoCheckpoint) as refused:
         manager.resume("a")
-    assert str(refused.value) == ("Run 'a' has no checkpoint to resume from (it saves one every 600 steps); "
-                                  "confirm to start it over from step 0.")  # fmt: skip
+    assert str(refused.value) == (
+        "Run 'a' has no checkpoint to resume from (it saves one every 600 steps); confirm to start it over from step 0."
+    )
     fake.mode = "finish"
     assert manager.resume("a", start_over=True).wait(10)
     assert json.loads((manager.runs_dir / "a" / CONFIG_FILE).read_text())["resume"] == ""
@@ -272,8 +281,10 @@ def test_default_argv_is_accelerate_launch_and_uses_cpu_without_gpus(monkeypatch
 
 
 def test_controllers_do_not_import_torch_diffusers_or_gradio():
-    code = ("import sys, studio.jobs, studio.adapter_registry, studio.metrics_tail; "
-            "print(sorted(m for m in ('torch', 'diffusers', 'gradio') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys, studio.jobs, studio.adapter_registry, studio.metrics_tail; "
+        "print(sorted(m for m in ('torch', 'diffusers', 'gradio') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -309,8 +320,10 @@ def test_loss_frame_and_progress():
     events = [{"event": "start", "time": 0, "total_steps": 10}]
     events += [{"event": "step", "step": s, "loss": 1 / s, "lr": 1e-4, "time": 100 + 2 * s} for s in range(1, 6)]
     events += [{"event": "start", "time": 200, "total_steps": 10, "resumed_from": 3}]
-    events += [{"event": "step", "step": s, "loss": 0.5, "lr": 2e-4, "grad_norm": 0.25 * s, "time": 200 + 0.5 * s}
-               for s in range(4, 7)]  # fmt: skip
+    events += [
+        {"event": "step", "step": s, "loss": 0.5, "lr": 2e-4, "grad_norm": 0.25 * s, "time": 200 + 0.5 * s}
+        for s in range(4, 7)
+    ]
     frame = loss_frame(events)
     assert list(frame.columns) == ["step", "loss", "lr", "grad_norm"]
     assert frame.loc[frame["step"] == 6, "grad_norm"].item() == 1.5
@@ -319,19 +332,28 @@ def test_loss_frame_and_progress():
     assert frame.loc[frame["step"] == 5, "loss"].item() == 0.5  # the resumed attempt's value wins
     assert frame.loc[frame["step"] == 3, "loss"].item() == pytest.approx(1 / 3)  # history up to the checkpoint
     # Started over (no checkpoint): the curve is the new attempt's only.
-    over = events + [{"event": "start", "time": 300, "total_steps": 10, "resumed_from": 0},
-                     {"event": "step", "step": 1, "loss": 0.9, "time": 301}]  # fmt: skip
+    over = events + [
+        {"event": "start", "time": 300, "total_steps": 10, "resumed_from": 0},
+        {"event": "step", "step": 1, "loss": 0.9, "time": 301},
+    ]
     assert loss_frame(over)[["step", "loss"]].values.tolist() == [[1, 0.9]]
     p = progress(events, Status(RunState.RUNNING, step=6, total=10))
     assert p["step"] == 6 and p["total"] == 10 and p["last_loss"] == 0.5
     assert p["steps_per_second"] == pytest.approx(2.0)  # measured on the current attempt only
     assert p["eta_seconds"] == pytest.approx(2.0)
-    assert progress([], None) == {"step": 0, "total": 0, "steps_per_second": None, "eta_seconds": None,
-                                  "last_loss": None}  # fmt: skip
+    assert progress([], None) == {
+        "step": 0,
+        "total": 0,
+        "steps_per_second": None,
+        "eta_seconds": None,
+        "last_loss": None,
+    }
 
 
 def test_loss_curve_is_the_raw_loss_and_its_debiased_moving_average():
-    frame = loss_frame([{"event": "step", "step": s, "loss": float(s % 2), "lr": 1e-4, "time": s} for s in range(1, 41)])
+    frame = loss_frame(
+        [{"event": "step", "step": s, "loss": float(s % 2), "lr": 1e-4, "time": s} for s in range(1, 41)]
+    )
     curve = loss_curve(frame)
     raw, smoothed = (curve[curve["series"] == name] for name in (RAW, SMOOTHED))
     assert raw["loss"].tolist() == frame["loss"].tolist() and raw["step"].tolist() == smoothed["step"].tolist()
@@ -352,9 +374,19 @@ def make_adapter(folder: Path, card: dict | None = None) -> Path:
     return folder
 
 
-CARD = {"base_model": "nvidia/Cosmos-Predict2.5-2B", "revision": "diffusers/base/post-trained", "adapter": "dora",
-        "rank": 32, "alpha": 32.0, "steps": 1200, "dataset": {"path": "data/gr1", "clips": 92, "digest": "ab12"},
-        "final_loss": 0.061, "created": "2025-01-01T00:00:00Z", "target_modules": ["to_q"], "config": {}}
+CARD = {
+    "base_model": "nvidia/Cosmos-Predict2.5-2B",
+    "revision": "diffusers/base/post-trained",
+    "adapter": "dora",
+    "rank": 32,
+    "alpha": 32.0,
+    "steps": 1200,
+    "dataset": {"path": "data/gr1", "clips": 92, "digest": "ab12"},
+    "final_loss": 0.061,
+    "created": "2025-01-01T00:00:00Z",
+    "target_modules": ["to_q"],
+    "config": {},
+}
 
 
 @pytest.fixture
@@ -418,8 +450,14 @@ def test_form_fields_come_from_the_config_and_defaults_are_the_cpu_preset():
     assert {"rank", "alpha", "learning_rate", "max_steps", "epochs", "adapter", "model", "data"} <= set(BASIC_FIELDS)
     assert {"cache", "mixed_precision", "target_modules", "conditional_frames"} <= set(ADVANCED_FIELDS)
     kinds = {n: field_kind(n) for n in ("adapter", "rank", "alpha", "compile", "target_modules", "conditional_frames")}
-    assert kinds == {"adapter": "choice", "rank": "int", "alpha": "float", "compile": "bool", "target_modules": "list",
-                     "conditional_frames": "table"}  # fmt: skip
+    assert kinds == {
+        "adapter": "choice",
+        "rank": "int",
+        "alpha": "float",
+        "compile": "bool",
+        "target_modules": "list",
+        "conditional_frames": "table",
+    }
     values = preset_values("cpu-tiny")
     assert (values["model"], values["data"], values["rank"], values["height"]) == ("tiny", "sample", 16, 64)
     assert values["target_modules"] == "to_q, to_k, to_v, to_out.0, ff.net.0.proj, ff.net.2"
@@ -429,12 +467,19 @@ def test_form_fields_come_from_the_config_and_defaults_are_the_cpu_preset():
 def test_form_builds_the_same_config_the_trainer_validates():
     from studio.train_form import build_config, preset_values
 
-    values = preset_values("cpu-tiny") | {"name": "a", "max_steps": 5.0, "target_modules": "to_q, to_k",
-                                           "conditional_frames": "1: 1"}  # fmt: skip
+    values = preset_values("cpu-tiny") | {
+        "name": "a",
+        "max_steps": 5.0,
+        "target_modules": "to_q, to_k",
+        "conditional_frames": "1: 1",
+    }
     form = build_config(values)
     assert form.problems == [] and form.config is not None
-    assert (form.config.max_steps, form.config.target_modules, form.config.conditional_frames) == (5, ["to_q", "to_k"],
-                                                                                                  {1: 1.0})  # fmt: skip
+    assert (form.config.max_steps, form.config.target_modules, form.config.conditional_frames) == (
+        5,
+        ["to_q", "to_k"],
+        {1: 1.0},
+    )
     assert form.raw["output_dir"] == "runs" and form.raw == form.config.to_dict()
 
     bad = build_config(values | {"rank": 0, "height": 65, "alpha": None, "conditional_frames": "one half"})

@@ -11,8 +11,8 @@ import pytest
 
 from studio.dataset_controller import REPORT_COLUMNS, DatasetController, default_import_name
 from studio.folders import Refused, Workspace
-from trainer.datasets import DatasetError
 from tests.datafactory import canonical_dataset, write_clip, write_corrupt_clip, write_text
+from trainer.datasets import DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,8 +36,13 @@ def test_import_folder_into_the_workspace_and_list_it(data, tmp_path):
 
 def test_uploaded_files_are_imported_and_bad_items_are_reported_not_hidden(data, tmp_path):
     up = tmp_path / "upload"
-    files = [write_clip(up / "one.mp4"), write_text(up / "one.txt", "Arm picks the cube."), write_clip(up / "two.MP4"),
-             write_corrupt_clip(up / "bad.mp4"), write_text(up / "bad.txt", "Broken.")]  # fmt: skip
+    files = [
+        write_clip(up / "one.mp4"),
+        write_text(up / "one.txt", "Arm picks the cube."),
+        write_clip(up / "two.MP4"),
+        write_corrupt_clip(up / "bad.mp4"),
+        write_text(up / "bad.txt", "Broken."),
+    ]
     result = data.import_uploads([str(f) for f in files], "mine")
     assert result.exit_code == 1  # imported, but one clip came without a caption
     assert any("two.mp4" in line and "missing caption" in line for line in result.details)
@@ -148,7 +153,9 @@ def test_default_import_names():
 
 
 def test_data_controller_does_not_import_torch_or_gradio():
-    code = ("import sys, studio.dataset_controller, studio.generation_client, studio.train_form, studio.run_view; "
-            "print(sorted(m for m in ('torch', 'diffusers', 'gradio') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys, studio.dataset_controller, studio.generation_client, studio.train_form, studio.run_view; "
+        "print(sorted(m for m in ('torch', 'diffusers', 'gradio') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

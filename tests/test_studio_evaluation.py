@@ -8,11 +8,22 @@ import shutil
 import threading
 
 import pytest
-
 from adapterfactory import make_adapter
 
-SETTINGS = {"model": "tiny", "revision": "", "guardrail": False, "precision": "auto", "negative_prompt": "",
-            "seed": 0, "steps": 2, "guidance": 1.0, "height": 64, "width": 64, "num_frames": 9, "fps": 8}  # fmt: skip
+SETTINGS = {
+    "model": "tiny",
+    "revision": "",
+    "guardrail": False,
+    "precision": "auto",
+    "negative_prompt": "",
+    "seed": 0,
+    "steps": 2,
+    "guidance": 1.0,
+    "height": 64,
+    "width": 64,
+    "num_frames": 9,
+    "fps": 8,
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +56,10 @@ def test_checkpoints_are_listed_as_run_at_step_and_older_ones_say_why(studio):
 
     registry = studio.adapters
     assert [a.name for a in registry.list()] == ["robot"]  # the Adapters tab: adapters only
-    assert [(a.name, a.source, a.steps) for a in registry.variants()] == [("robot", "run", 3),
-                                                                          ("robot@step-3", "checkpoint", 3)]
+    assert [(a.name, a.source, a.steps) for a in registry.variants()] == [
+        ("robot", "run", 3),
+        ("robot@step-3", "checkpoint", 3),
+    ]
     assert registry.checkpoints()[1] == {"robot@step-1": OLD_CHECKPOINT}
     assert registry.variant("robot@step-3").path.name == "step-3"
     with pytest.raises(AdapterError, match="Checkpoint 'robot@step-1' was saved before checkpoints held a loadable"):
@@ -67,7 +80,9 @@ def test_evaluate_runs_in_a_child_and_saves_compare_json_and_the_card(studio, wo
     assert [(v["name"], v.get("scale")) for v in record["variants"]] == [("base", None), ("robot@step-3", 0.5)]
     card = json.loads((workspace / "runs" / "robot" / "checkpoints" / "step-3" / "adapter_card.json").read_text())
     assert card["evaluation"]["scores"] == scores["robot@step-3"] and card["evaluation"]["data"] == "sample:held_out"
-    assert json.loads((workspace / "runs" / "robot" / "adapter" / "adapter_card.json").read_text())["evaluation"] is None
+    assert (
+        json.loads((workspace / "runs" / "robot" / "adapter" / "adapter_card.json").read_text())["evaluation"] is None
+    )
 
 
 def test_cancel_stops_the_child(studio):
@@ -83,14 +98,19 @@ def test_cancel_stops_the_child(studio):
     assert studio.evaluation.cancel("me") is False  # nothing left to cancel
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"max_clips": 0}, "clips: score 1 to 48 held-out clips"),
-    ({"data": "/etc"}, "That dataset is outside the workspace"),
-    ({"variants": ["robot@step-1"]}, "Checkpoint 'robot@step-1' was saved before"),
-    ({"settings": SETTINGS | {"num_frames": 10}}, "Fix the settings: num_frames"),
-    ({"settings": SETTINGS | {"negative_prompt": "blur " * 40_000}},  # too long for a command line
-     r"^Fix the settings: negative_prompt: at most 4000 characters \(got 200000\); shorten it\.$"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"max_clips": 0}, "clips: score 1 to 48 held-out clips"),
+        ({"data": "/etc"}, "That dataset is outside the workspace"),
+        ({"variants": ["robot@step-1"]}, "Checkpoint 'robot@step-1' was saved before"),
+        ({"settings": SETTINGS | {"num_frames": 10}}, "Fix the settings: num_frames"),
+        (
+            {"settings": SETTINGS | {"negative_prompt": "blur " * 40_000}},  # too long for a command line
+            r"^Fix the settings: negative_prompt: at most 4000 characters \(got 200000\); shorten it\.$",
+        ),
+    ],
+)
 def test_refusals_name_the_field(studio, change, message):
     from studio.folders import REFUSALS
 
@@ -112,9 +132,19 @@ def test_the_adapters_tab_shows_the_cards_evaluation(studio, workspace):
     folder = workspace / "runs" / "robot" / "adapter"
     card = json.loads((folder / "adapter_card.json").read_text())
     scores = {"val_loss": 0.12345, "psnr": 21.456, "ssim": 0.5, "hand_accuracy": 0.75}
-    write_json_atomic(folder / "adapter_card.json", card | {"evaluation": {
-        "data": "sample:held_out", "clips": 4, "created": "2026-01-01T00:00:00Z", "scores": scores,
-        "base": scores | {"psnr": 19.0, "hand_accuracy": None}}})  # fmt: skip
+    write_json_atomic(
+        folder / "adapter_card.json",
+        card
+        | {
+            "evaluation": {
+                "data": "sample:held_out",
+                "clips": 4,
+                "created": "2026-01-01T00:00:00Z",
+                "scores": scores,
+                "base": scores | {"psnr": 19.0, "hand_accuracy": None},
+            }
+        },
+    )
     try:
         text, raw = show(studio, "robot")
     finally:

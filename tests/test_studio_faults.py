@@ -18,15 +18,23 @@ import pytest
 from studio import tab_train
 from studio.adapter_registry import AdapterRegistry
 from studio.dataset_controller import DatasetController
+from studio.folders import Workspace
 from studio.generation_client import GenerationClient
 from studio.jobs import JobManager
 from studio.run_view import RunMonitor
-from studio.folders import Workspace
 from studio.workspace import Studio
 from trainer.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, STATUS_FILE
 
-CONFIG = {"data": "sample", "name": "a", "output_dir": "runs", "max_steps": 9, "height": 64, "width": 64,
-          "num_frames": 9, "checkpoint_every": 2}  # fmt: skip
+CONFIG = {
+    "data": "sample",
+    "name": "a",
+    "output_dir": "runs",
+    "max_steps": 9,
+    "height": 64,
+    "width": 64,
+    "num_frames": 9,
+    "checkpoint_every": 2,
+}
 
 
 @pytest.fixture
@@ -34,8 +42,14 @@ def studio(tmp_path) -> Studio:
     ws = Workspace((tmp_path / "ws").resolve())
     # The "trainer" a Resume launches: exits at once; these tests look at what is written before it runs.
     jobs = JobManager(ws, launcher=lambda config: [sys.executable, "-c", "pass"])
-    return Studio(ws, jobs, RunMonitor(jobs), DatasetController(ws, jobs), AdapterRegistry(ws),
-                  GenerationClient(ws, jobs, gpu=False))  # fmt: skip
+    return Studio(
+        ws,
+        jobs,
+        RunMonitor(jobs),
+        DatasetController(ws, jobs),
+        AdapterRegistry(ws),
+        GenerationClient(ws, jobs, gpu=False),
+    )
 
 
 @pytest.fixture
@@ -77,9 +91,11 @@ def test_a_malformed_metrics_line_is_named_and_skipped(studio):
         shown = tab_train.tick(studio, "a", None)
         headline, error, loss = shown["headline"], shown["error"], shown["loss_plot"]
         assert headline == "**a** · stopped · step 3/9 · final loss 0.2500"
-        assert error == ("\n\n**Could not read:**\n"
-                         "- metrics.jsonl line 4: step is 'nine', not a whole number; the line is skipped\n"
-                         "- metrics.jsonl line 5: not valid JSON; the line is skipped")  # fmt: skip
+        assert error == (
+            "\n\n**Could not read:**\n"
+            "- metrics.jsonl line 4: step is 'nine', not a whole number; the line is skipped\n"
+            "- metrics.jsonl line 5: not valid JSON; the line is skipped"
+        )
         assert loss[loss["series"] == "loss"]["step"].tolist() == [1, 2, 3]  # the raw series
         studio.monitor = RunMonitor(studio.jobs)
 
@@ -90,11 +106,15 @@ def test_a_torn_status_file_is_reported_and_resume_refuses(studio, warnings):
     (run / STATUS_FILE).write_text('{"state": "fini')
     headline, error = (tab_train.tick(studio, "a", None)[k] for k in ("headline", "error"))
     assert headline == "**a** · unknown · step 2/9 · final loss 0.5000"  # what metrics.jsonl still says
-    assert error == ("\n\n**Could not read:**\n- status.json is not valid JSON at line 1, column 11 (a write was "
-                     "cut off, or the file was edited)")  # fmt: skip
+    assert error == (
+        "\n\n**Could not read:**\n- status.json is not valid JSON at line 1, column 11 (a write was "
+        "cut off, or the file was edited)"
+    )
     tab_train.run_command(studio, "resume", "a")
-    assert warnings == ["Run 'a' cannot be resumed: status.json is not valid JSON at line 1, column 11 (a write was "
-                        "cut off, or the file was edited); start a new run."]  # fmt: skip
+    assert warnings == [
+        "Run 'a' cannot be resumed: status.json is not valid JSON at line 1, column 11 (a write was "
+        "cut off, or the file was edited); start a new run."
+    ]
     assert studio.jobs.current() is None and json.loads((run / CONFIG_FILE).read_text()).get("resume", "") == ""
 
 
@@ -103,11 +123,15 @@ def test_a_garbage_config_file_is_reported_and_resume_refuses(studio, warnings):
     (run / CONFIG_FILE).write_bytes(b"\x00\x13garbage")
     headline, error = (tab_train.tick(studio, "a", None)[k] for k in ("headline", "error"))
     assert headline == "**a** · finished · step 2/9 · final loss 0.5000"
-    assert error == ("\n\n**Could not read:**\n- config.json is not valid JSON at line 1, column 1 (a write was cut "
-                     "off, or the file was edited)")  # fmt: skip
+    assert error == (
+        "\n\n**Could not read:**\n- config.json is not valid JSON at line 1, column 1 (a write was cut "
+        "off, or the file was edited)"
+    )
     tab_train.run_command(studio, "resume", "a")
-    assert warnings == ["Run 'a' cannot be resumed: config.json is not valid JSON at line 1, column 1 (a write was "
-                        "cut off, or the file was edited); start a new run."]  # fmt: skip
+    assert warnings == [
+        "Run 'a' cannot be resumed: config.json is not valid JSON at line 1, column 1 (a write was "
+        "cut off, or the file was edited); start a new run."
+    ]
 
 
 def test_a_finished_run_is_not_resumed(studio, warnings):
@@ -134,15 +158,16 @@ def test_a_trainer_killed_mid_checkpoint_resumes_from_the_last_complete_one(stud
 def test_no_checkpoint_asks_before_starting_over(studio, warnings):
     run = make_run(studio, state="failed", step=3)
     _, start_over = tab_train.run_command(studio, "resume", "a")
-    assert warnings == ["Run 'a' has no checkpoint to resume from (it saves one every 2 steps); confirm to start it "
-                        "over from step 0."]  # fmt: skip
+    assert warnings == [
+        "Run 'a' has no checkpoint to resume from (it saves one every 2 steps); confirm to start it over from step 0."
+    ]
     assert start_over == gr.update(visible=True) and studio.jobs.current() is None
     tab_train.run_command(studio, "start_over", "a")
     assert warnings[-1] == "Run 'a' starts over from step 0."
     assert json.loads((run / CONFIG_FILE).read_text()).get("resume", "") == ""
 
 
-STUDIO_THAT_STARTS_A_RUN = r'''
+STUDIO_THAT_STARTS_A_RUN = r"""
 import sys, time
 from pathlib import Path
 from studio.folders import Workspace
@@ -155,7 +180,7 @@ jobs.start(config_from_dict({"data": "sample", "name": "a", "max_steps": 100, "h
                              "num_frames": 9}))
 print("started", flush=True)
 time.sleep(60)  # killed long before
-'''
+"""
 
 
 def test_a_studio_killed_mid_run_finds_the_run_again_and_sees_it_finish(tmp_path, studio):
@@ -165,8 +190,12 @@ def test_a_studio_killed_mid_run_finds_the_run_again_and_sees_it_finish(tmp_path
 
     trainer = tmp_path / "fake_trainer.py"
     trainer.write_text(FAKE_TRAINER)
-    old = subprocess.Popen([sys.executable, "-c", STUDIO_THAT_STARTS_A_RUN, str(trainer), str(studio.workspace.root)],
-                           stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    old = subprocess.Popen(
+        [sys.executable, "-c", STUDIO_THAT_STARTS_A_RUN, str(trainer), str(studio.workspace.root)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert old.stdout.readline().strip() == "started"
     run = studio.workspace.runs / "a"
     deadline = time.monotonic() + 20

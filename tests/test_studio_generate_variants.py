@@ -11,8 +11,20 @@ import pytest
 from studio import tab_generate
 from studio.workspace import open_studio
 
-SETTINGS = {"model": "tiny", "revision": "", "guardrail": False, "precision": "auto", "negative_prompt": "",
-            "seed": 0, "steps": 2, "guidance": 1.0, "height": 64, "width": 64, "num_frames": 9, "fps": 8}  # fmt: skip
+SETTINGS = {
+    "model": "tiny",
+    "revision": "",
+    "guardrail": False,
+    "precision": "auto",
+    "negative_prompt": "",
+    "seed": 0,
+    "steps": 2,
+    "guidance": 1.0,
+    "height": 64,
+    "width": 64,
+    "num_frames": 9,
+    "fps": 8,
+}
 
 
 @pytest.fixture
@@ -26,13 +38,26 @@ def studio(tmp_path):
     studio.close()
 
 
-@pytest.mark.parametrize("picked, message", [
-    ("robot@step-200", r"^No adapter or checkpoint named 'robot@step-200' in the workspace; pick one from the list\.$"),
-    ("robot@step-1", r"^Checkpoint 'robot@step-1' was saved before checkpoints held a loadable adapter"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "picked, message",
+    [
+        (
+            "robot@step-200",
+            r"^No adapter or checkpoint named 'robot@step-200' in the workspace; pick one from the list\.$",
+        ),
+        ("robot@step-1", r"^Checkpoint 'robot@step-1' was saved before checkpoints held a loadable adapter"),
+    ],
+)
 def test_a_picked_variant_that_is_gone_or_unusable_is_named(studio, picked, message):
-    form = {"mode": tab_generate.FRAME, "image": "frame.png", "video": None, "prompt": "a robot", **SETTINGS,
-            "adapters": [picked], "strengths": None}  # fmt: skip
+    form = {
+        "mode": tab_generate.FRAME,
+        "image": "frame.png",
+        "video": None,
+        "prompt": "a robot",
+        **SETTINGS,
+        "adapters": [picked],
+        "strengths": None,
+    }
     with pytest.raises(gr.Error) as err:
         next(tab_generate.generate(studio, None, **form))
     assert re.match(message, err.value.message)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from test_studio_controllers import cfg, fake, manager  # noqa: F401 (fixtures)
 
 from studio import evaluation as evaluation_module
 from studio.adapter_registry import AdapterRegistry
@@ -13,11 +14,22 @@ from studio.evaluation import EvaluationError, Evaluator
 from studio.generation_client import GenerationClient
 from studio.jobs import JobError
 from studio.run_queue import RunQueue, gpu_handover
-from test_studio_controllers import cfg, fake, manager  # noqa: F401 (fixtures)
 from trainer.run_folder import RunState, read_status
 
-SETTINGS = {"model": "tiny", "revision": "", "guardrail": False, "precision": "auto", "negative_prompt": "",
-            "seed": 0, "steps": 2, "guidance": 1.0, "height": 64, "width": 64, "num_frames": 9, "fps": 8}  # fmt: skip
+SETTINGS = {
+    "model": "tiny",
+    "revision": "",
+    "guardrail": False,
+    "precision": "auto",
+    "negative_prompt": "",
+    "seed": 0,
+    "steps": 2,
+    "guidance": 1.0,
+    "height": 64,
+    "width": 64,
+    "num_frames": 9,
+    "fps": 8,
+}
 # An evaluation child that reports one step, then keeps the GPU until it is killed.
 SLOW_EVALUATE = """
 import json, sys, time
@@ -42,15 +54,19 @@ def test_an_evaluation_on_the_gpu_holds_off_generations_queued_runs_and_resume(m
     manager.start(cfg("old"))
     assert manager.wait(10) and read_status(manager.runs_dir / "old").state is RunState.FINISHED
     (manager.runs_dir / "old" / "status.json").write_text(
-        (manager.runs_dir / "old" / "status.json").read_text().replace('"finished"', '"stopped"'))
+        (manager.runs_dir / "old" / "status.json").read_text().replace('"finished"', '"stopped"')
+    )
 
     events = evaluator.evaluate(SETTINGS, [], {}, "datasets/held", 1, owner="me")
     assert next(events)["event"] == "progress"  # the child runs: the GPU is the evaluation's
     assert generation.refusal() == "An evaluation is running on the GPU; generate after it finishes, or cancel it."
     assert queue.submit(cfg("a")).position == 1  # nothing trains, yet the run waits
     assert queue.pump() is None and read_status(manager.runs_dir / "a").state is RunState.QUEUED
-    with pytest.raises(JobError, match=r"^Run 'old' cannot resume now: a generation or an evaluation is using the "
-                                       r"GPU; resume it after that finishes\.$"):  # fmt: skip
+    with pytest.raises(
+        JobError,
+        match=r"^Run 'old' cannot resume now: a generation or an evaluation is using the "
+        r"GPU; resume it after that finishes\.$",
+    ):
         queue.resume("old")
     assert read_status(manager.runs_dir / "old").state is RunState.STOPPED
 

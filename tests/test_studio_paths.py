@@ -10,15 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import write_clip_dataset
+
 from studio import launcher
 from studio.cleanup import prune
 from studio.dataset_controller import DatasetController
-from trainer.datasets import DatasetError
+from studio.folders import ReadOnlyError, Workspace
 from studio.jobs import JobError, JobManager
 from studio.paths import PathPolicy, PathRefused, check_name, local_folders_default
-from studio.folders import ReadOnlyError, Workspace
+from trainer.datasets import DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,8 +42,11 @@ def test_datasets_resolve_inside_the_workspace_or_not_at_all(ws, tmp_path):
     assert PathPolicy(Workspace(ws.root, allow_local_folders=True)).dataset("../outside") == tmp_path / "outside"
     with pytest.raises(PathRefused, match="^The built-in sample is read-only"):
         paths.dataset("sample", write=True)
-    with pytest.raises(PathRefused, match=r"^Only datasets imported into the workspace \(datasets/<name>\) can be "
-                                          r"changed; import datasets/linked first\.$"):  # fmt: skip
+    with pytest.raises(
+        PathRefused,
+        match=r"^Only datasets imported into the workspace \(datasets/<name>\) can be "
+        r"changed; import datasets/linked first\.$",
+    ):
         PathPolicy(Workspace(ws.root, allow_local_folders=True)).dataset("datasets/linked", write=True)
     for name in ("../x", "a/b", ".hidden", "", "x" * 201):
         with pytest.raises(PathRefused, match="must be one name"):
@@ -73,8 +76,11 @@ def test_clips_and_captions_stay_inside_their_dataset(ws, tmp_path):
     # A clip file linked from elsewhere is not read either.
     (ws.datasets / "alpha" / "videos" / "clip09.mp4").symlink_to(tmp_path / "outside" / "videos" / "clip00.mp4")
     (ws.datasets / "alpha" / "metas" / "clip09.txt").write_text("linked")
-    with pytest.raises(PathRefused, match=r"^The clip datasets/alpha/videos/clip09\.mp4 points outside its dataset; "
-                                          r"it is not read\.$"):
+    with pytest.raises(
+        PathRefused,
+        match=r"^The clip datasets/alpha/videos/clip09\.mp4 points outside its dataset; "
+        r"it is not read\.$",
+    ):
         data.clip("datasets/alpha", "clip09")
     with pytest.raises(PathRefused, match=r"^Importing a folder of the server is turned off here"):
         data.import_source(str(tmp_path / "outside"), "x")
@@ -107,7 +113,9 @@ def test_dataset_delete_needs_its_name_and_no_run_training_on_it(ws, tmp_path):
     try:
         with pytest.raises(DatasetError, match=r"^Type the dataset name 'alpha' exactly"):
             data.delete("datasets/alpha", "alph")
-        with pytest.raises(DatasetError, match=r"^Run 'r' is training on datasets/alpha; stop it before deleting it\.$"):
+        with pytest.raises(
+            DatasetError, match=r"^Run 'r' is training on datasets/alpha; stop it before deleting it\.$"
+        ):
             data.delete("datasets/alpha", "alpha")
         with pytest.raises(DatasetError, match=r"^Run 'r' is training on datasets/alpha; stop it before changing"):
             data.delete_clip("datasets/alpha", "clip00")
@@ -132,8 +140,10 @@ def test_launcher_puts_values_after_a_double_dash(tmp_path):
     assert argv[-2:] == ["--", "--help"]
     done = launcher.run(argv, REPO, tmp_path / "import.log", timeout=120)
     assert done.returncode == 2
-    assert json.loads(done.stdout) == {"exit_code": 2, "error": "--help is not a folder, a .zip file or a Hub "
-                                                                "dataset id (owner/name)."}  # fmt: skip
+    assert json.loads(done.stdout) == {
+        "exit_code": 2,
+        "error": "--help is not a folder, a .zip file or a Hub dataset id (owner/name).",
+    }
     assert "import-data --json --to" in (tmp_path / "import.log").read_text()  # the dated command line
 
 
@@ -144,9 +154,15 @@ def test_import_data_json_result(tmp_path):
     done = subprocess.run(argv, cwd=REPO, env=launcher.child_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert json.loads(done.stdout) == {
-        "exit_code": 1, "source": str(src), "destination": str(tmp_path / "d"), "layout": "canonical", "clips": 2,
-        "copied": 2, "missing_files": [], "uncaptioned": ["videos/clip01.mp4: missing caption (no metas/clip01.txt)"],
-    }  # fmt: skip
+        "exit_code": 1,
+        "source": str(src),
+        "destination": str(tmp_path / "d"),
+        "layout": "canonical",
+        "clips": 2,
+        "copied": 2,
+        "missing_files": [],
+        "uncaptioned": ["videos/clip01.mp4: missing caption (no metas/clip01.txt)"],
+    }
 
 
 def test_prune_removes_only_old_generations_uploads_and_exports(ws):
@@ -177,11 +193,16 @@ def test_a_full_workspace_takes_no_new_data_but_still_deletes(tmp_path):
     (root / "datasets" / "big" / "metas" / "a.txt").write_text("A clip.")
     ws = Workspace(root, max_bytes=2 * 2**20)
     assert workspace_bytes(root) == 3 * 2**20 + len("A clip.")
-    message = "The workspace is full (0.0 of 0.00195312 GB): {} is refused; delete old runs, datasets or generations first."
+    message = (
+        "The workspace is full (0.0 of 0.00195312 GB): {} is refused; delete old runs, datasets or generations first."
+    )
     jobs = JobManager(ws, launcher=lambda config: [sys.executable, "-c", "pass"])
     with pytest.raises(QuotaError) as caught:
-        jobs.start(config_from_dict({"data": "datasets/big", "name": "r", "max_steps": 1, "height": 64, "width": 64,
-                                     "num_frames": 9}))  # fmt: skip
+        jobs.start(
+            config_from_dict(
+                {"data": "datasets/big", "name": "r", "max_steps": 1, "height": 64, "width": 64, "num_frames": 9}
+            )
+        )
     assert str(caught.value) == message.format("training") and not (root / "runs" / "r").exists()
     data = DatasetController(ws, jobs)
     with pytest.raises(QuotaError, match="importing data is refused"):

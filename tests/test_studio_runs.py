@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_studio_controllers import cfg, fake, manager, training_step, wait_until  # noqa: F401 (fixtures)
 
 from studio.form_sources import MAX_PRESETS, FormSourceError, FormSources, config_values
 from studio.jobs import JobError, JobManager
 from studio.paths import PathRefused
 from studio.run_queue import QueueFull, RunQueue, gpu_handover
 from studio.train_form import FORM_FIELDS, build_config, preset_values
-from test_studio_controllers import cfg, fake, manager, training_step, wait_until  # noqa: F401 (fixtures)
 from trainer.config import ConfigError, save_config
 from trainer.run_folder import CONFIG_FILE, STATUS_FILE, RunState, read_status
 
@@ -27,8 +27,14 @@ def state(jobs: JobManager, name: str) -> RunState | None:
 
 # --- clone ----------------------------------------------------------------------------------------------
 def test_clone_fills_the_form_with_the_runs_config_under_a_fresh_name(manager):
-    original = cfg("robot-lora", rank=8, alpha=4.0, learning_rate=3e-5, target_modules=["to_q", "to_v"],
-                   output_dir=str(manager.runs_dir))  # fmt: skip
+    original = cfg(
+        "robot-lora",
+        rank=8,
+        alpha=4.0,
+        learning_rate=3e-5,
+        target_modules=["to_q", "to_v"],
+        output_dir=str(manager.runs_dir),
+    )
     save_config(original, manager.runs_dir / "robot-lora" / CONFIG_FILE)
     before = (manager.runs_dir / "robot-lora" / CONFIG_FILE).read_text()
     sources = FormSources(manager.ws)
@@ -60,14 +66,16 @@ def test_clone_of_a_run_with_sample_prompts_shows_no_server_path_and_starts_agai
     manager.start(clone)  # the clone starts as it stands, the frame pinned again
     assert manager.wait(10) and state(manager, clone.name) is RunState.FINISHED
     assert json.loads((manager.runs_dir / clone.name / CONFIG_FILE).read_text())["sample_prompts"] == [
-        {"image": str(frame), "prompt": "the left arm waves"}]
+        {"image": str(frame), "prompt": "the left arm waves"}
+    ]
 
 
 def test_clone_of_a_command_line_run_shows_its_data_relative_to_the_workspace(manager):
     data = manager.workspace / "datasets" / "robot"
     save_config(cfg("cli", data=str(data), output_dir=str(manager.runs_dir)), manager.runs_dir / "cli" / CONFIG_FILE)
-    save_config(cfg("far", data="/srv/private/clips", output_dir=str(manager.runs_dir)),
-                manager.runs_dir / "far" / CONFIG_FILE)  # fmt: skip
+    save_config(
+        cfg("far", data="/srv/private/clips", output_dir=str(manager.runs_dir)), manager.runs_dir / "far" / CONFIG_FILE
+    )
     sources = FormSources(manager.ws)
     assert sources.run("cli", {"cli"})["data"] == "datasets/robot"
     assert sources.run("far", {"far"})["data"] == "clips"  # this studio reads no server folder: named, not shown
@@ -81,8 +89,11 @@ def test_clone_refuses_a_missing_run_a_path_and_a_damaged_config(manager):
         sources.run("../../etc", set())
     (manager.runs_dir / "bad").mkdir(parents=True)
     (manager.runs_dir / "bad" / CONFIG_FILE).write_text(json.dumps({"name": "bad", "data": "d", "rnak": 4}))
-    with pytest.raises(FormSourceError, match=r"^Run 'bad' cannot be cloned: its config.json has problems "
-                                              r"\(rnak: unknown key \(did you mean 'rank'\?\)\)\.$"):  # fmt: skip
+    with pytest.raises(
+        FormSourceError,
+        match=r"^Run 'bad' cannot be cloned: its config.json has problems "
+        r"\(rnak: unknown key \(did you mean 'rank'\?\)\)\.$",
+    ):
         sources.run("bad", set())
 
 
@@ -104,10 +115,16 @@ def test_preset_save_and_load_roundtrip_next_to_the_builtin_ones(tmp_path):
     assert sources.preset("my-r16")["rank"] == 4
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("../escape", "must be one name"), ("a/b", "must be one name"), ("", "must be one name"),
-    (".hidden", "must be one name"), ("cpu-tiny", "'cpu-tiny' is a built-in preset and cannot be replaced"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../escape", "must be one name"),
+        ("a/b", "must be one name"),
+        ("", "must be one name"),
+        (".hidden", "must be one name"),
+        ("cpu-tiny", "'cpu-tiny' is a built-in preset and cannot be replaced"),
+    ],
+)
 def test_preset_with_a_bad_name_is_refused_and_nothing_is_written(tmp_path, name, message):
     sources = FormSources(tmp_path / "ws")
     with pytest.raises(ValueError, match=message):
@@ -128,8 +145,11 @@ def test_hand_edited_preset_is_named_with_its_problem_and_not_applied(tmp_path):
     sources.save_preset("mine", preset_values("cpu-tiny"))
     path = tmp_path / "ws" / "presets" / "mine.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | {"rnak": 2}))
-    with pytest.raises(FormSourceError, match=r"^presets/mine.json has problems \(rnak: unknown key \(did you mean "
-                                              r"'rank'\?\)\); fix them in the file or save the preset again\.$"):  # fmt: skip
+    with pytest.raises(
+        FormSourceError,
+        match=r"^presets/mine.json has problems \(rnak: unknown key \(did you mean "
+        r"'rank'\?\)\); fix them in the file or save the preset again\.$",
+    ):
         sources.preset("mine")
     path.write_text("{not json")
     with pytest.raises(FormSourceError, match=r"^presets/mine.json cannot be read"):
@@ -164,7 +184,10 @@ def test_second_start_is_queued_and_starts_when_the_first_ends(manager, fake):
     assert json.loads((manager.runs_dir / "b" / CONFIG_FILE).read_text())["max_steps"] == 100
     assert queue.queued() == ["b", "c"]
     assert (queue.note("a"), queue.note("b"), queue.note("c")) == (
-        "2 queued after it", "position 1 of 2 in the queue", "position 2 of 2 in the queue")
+        "2 queued after it",
+        "position 1 of 2 in the queue",
+        "position 2 of 2 in the queue",
+    )
     assert queue.pump() is None and state(manager, "b") is RunState.QUEUED  # a still trains
 
     manager.stop("a")
@@ -202,8 +225,11 @@ def test_cancel_keeps_the_config_and_only_takes_queued_runs(manager, fake):
     assert FormSources(manager.ws).run("b", {"a", "b"})["name"] == "b-2"
     with pytest.raises(JobError, match=r"^Run 'b' is not queued \(cancelled\), so there is nothing to cancel\.$"):
         queue.cancel("b")
-    with pytest.raises(JobError, match=r"^Run 'a' is not queued \(running\), so there is nothing to cancel; stop "
-                                       r"it instead\.$"):  # fmt: skip
+    with pytest.raises(
+        JobError,
+        match=r"^Run 'a' is not queued \(running\), so there is nothing to cancel; stop "
+        r"it instead\.$",
+    ):
         queue.cancel("a")
     manager.stop("a")
     assert manager.wait(10) and queue.pump() is None and state(manager, "b") is RunState.CANCELLED
@@ -260,8 +286,11 @@ def test_the_queue_is_capped_with_a_clear_message(manager, fake):
     queue.submit(cfg("a"))
     queue.submit(cfg("b"))
     queue.submit(cfg("c"))
-    with pytest.raises(QueueFull, match=r"^The queue already holds 2 runs, the most it takes; wait for one to start "
-                                        r"or cancel one, then start this run again\.$"):  # fmt: skip
+    with pytest.raises(
+        QueueFull,
+        match=r"^The queue already holds 2 runs, the most it takes; wait for one to start "
+        r"or cancel one, then start this run again\.$",
+    ):
         queue.submit(cfg("d"))
     assert not (manager.runs_dir / "d").exists()
 

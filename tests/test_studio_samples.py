@@ -32,8 +32,14 @@ def _write_run(ws, name="sampled", steps=(0, 2, 4, 6, 8)):
         for i in range(2):
             write_video(folder / f"sample-{i}.mp4", np.full((5, 16, 16, 3), 10 * step + i, np.uint8), 8)
         # the path is only informative: the studio reads the run's own samples/ folder
-        events.emit("sample", step=step, path="/etc", videos=["sample-0.mp4", "sample-1.mp4"],
-                    prompts=["left arm", "right arm"], seconds=0.1)  # fmt: skip
+        events.emit(
+            "sample",
+            step=step,
+            path="/etc",
+            videos=["sample-0.mp4", "sample-1.mp4"],
+            prompts=["left arm", "right arm"],
+            seconds=0.1,
+        )
     return run
 
 
@@ -53,15 +59,24 @@ def test_tick_returns_the_strip_first_step_next_to_the_latest(studio):
     strip = shown["samples"]["value"]
     assert shown["samples"]["columns"] == SHOWN_STEPS  # one row per prompt: its base next to its latest steps
     assert [caption for _, caption in strip] == [
-        "base (step 0) · left arm", "step 4 · left arm", "step 6 · left arm", "step 8 · left arm",
-        "base (step 0) · right arm", "step 4 · right arm", "step 6 · right arm", "step 8 · right arm",
-    ]  # fmt: skip
+        "base (step 0) · left arm",
+        "step 4 · left arm",
+        "step 6 · left arm",
+        "step 8 · left arm",
+        "base (step 0) · right arm",
+        "step 4 · right arm",
+        "step 6 · right arm",
+        "step 8 · right arm",
+    ]
     served = studio.workspace.gradio_temp / "samples" / "sampled"
-    assert [p for p, _ in strip][:2] == [str(served / "step-0" / "sample-0.mp4"),
-                                         str(served / "step-4" / "sample-0.mp4")]
+    assert [p for p, _ in strip][:2] == [
+        str(served / "step-0" / "sample-0.mp4"),
+        str(served / "step-4" / "sample-0.mp4"),
+    ]
     run = studio.workspace.runs / "sampled"
-    assert all(open(p, "rb").read() == (run / "samples" / p.split("/")[-2] / p.split("/")[-1]).read_bytes()
-               for p, _ in strip)  # fmt: skip
+    assert all(
+        open(p, "rb").read() == (run / "samples" / p.split("/")[-2] / p.split("/")[-1]).read_bytes() for p, _ in strip
+    )
 
 
 def test_sample_and_checkpoint_steps_are_marked_on_the_smoothed_loss(studio):
@@ -112,8 +127,11 @@ def test_sample_frames_are_pinned_inside_the_workspace(tmp_path):
     def cfg(*pairs: dict, every: int = 1) -> SimpleNamespace:  # the two fields of a TrainConfig it reads
         return SimpleNamespace(sample_prompts=list(pairs), sample_every=every)
 
-    with pytest.raises(PathRefused, match=r"^sample_prompts: the first frame datasets/a/first.png does not exist; "
-                                          r"give an image or video that does, or leave sample_prompts empty"):  # fmt: skip
+    with pytest.raises(
+        PathRefused,
+        match=r"^sample_prompts: the first frame datasets/a/first.png does not exist; "
+        r"give an image or video that does, or leave sample_prompts empty",
+    ):
         policy.sample_frames(cfg({"image": "datasets/a/first.png", "prompt": "p"}))
     assert policy.sample_frames(cfg({"image": "datasets/a/first.png", "prompt": "p"}, every=0))  # samples off
     (tmp_path / "ws" / "datasets" / "a").mkdir(parents=True)

@@ -8,11 +8,11 @@ import json
 
 import gradio as gr
 import pytest
+from test_studio_faults import studio  # noqa: F401 (fixture)
 
 from studio import tab_train
 from studio.run_queue import RunQueue
 from studio.train_form import FORM_FIELDS, preset_values
-from test_studio_faults import studio  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -27,8 +27,10 @@ def test_saving_a_preset_again_says_it_replaced_the_earlier_one(studio, shown): 
     values = preset_values("cpu-tiny")
     tab_train.save_preset(studio, "mine", *(values[n] for n in FORM_FIELDS))
     tab_train.save_preset(studio, "mine", *((values | {"rank": 4})[n] for n in FORM_FIELDS))
-    assert shown == ["Preset 'mine' saved in the workspace's presets/.",
-                     "Preset 'mine' replaced: it now holds this form (the earlier one is gone)."]
+    assert shown == [
+        "Preset 'mine' saved in the workspace's presets/.",
+        "Preset 'mine' replaced: it now holds this form (the earlier one is gone).",
+    ]
     assert json.loads((studio.workspace.root / "presets" / "mine.json").read_text())["rank"] == 4
 
 
@@ -36,5 +38,7 @@ def test_a_run_queued_behind_the_gpus_other_work_says_what_it_waits_for(studio, 
     studio.queue = RunQueue(studio.jobs, ready=lambda: False)  # a generation renders on the GPU
     values = preset_values("cpu-tiny") | {"name": "waits"}
     tab_train.start_run(studio, *(values[n] for n in FORM_FIELDS))
-    assert shown == ["Run 'waits' is queued (position 1 of 1 in the queue); it starts when the generation or "
-                     "evaluation using the GPU ends."]
+    assert shown == [
+        "Run 'waits' is queued (position 1 of 1 in the queue); it starts when the generation or "
+        "evaluation using the GPU ends."
+    ]

@@ -24,5 +24,15 @@ def test_every_part_the_script_looks_for_is_in_the_template():
     wanted = set(re.findall(r"\[data-(role|action)=(\w+)\]", SCRIPT))
     wanted |= {("action", a) for a in re.findall(r'action === "(\w+)"', SCRIPT)}
     present = set(re.findall(r'data-(role|action)="(\w+)"', TEMPLATE))
-    assert wanted == present == {("action", "prev"), ("action", "toggle"), ("action", "next"), ("role", "scrub"),
-                                 ("role", "counter"), ("role", "loop")}  # fmt: skip
+    assert (
+        wanted
+        == present
+        == {
+            ("action", "prev"),
+            ("action", "toggle"),
+            ("action", "next"),
+            ("role", "scrub"),
+            ("role", "counter"),
+            ("role", "loop"),
+        }
+    )

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_trainer
 
 SHIPPED = REPO / "trainer" / "tinyworld" / "assets" / "tiny-base"
@@ -74,9 +73,25 @@ def perturbed_adapter(tmp_path_factory) -> Path:
         if "lora_B" in name:
             param.data.normal_(std=0.05)
     out = tmp_path_factory.mktemp("adapter") / "perturbed"
-    adapters.save_adapter(out, pipe.transformer, config, {"base_model": "tiny", "revision": "", "adapter": "lora",
-                          "rank": 4, "alpha": 4.0, "target_modules": [], "dataset": {"path": "none"}, "steps": 0,
-                          "final_loss": None, "config": {}, "created": "", "project_version": ""})  # fmt: skip
+    adapters.save_adapter(
+        out,
+        pipe.transformer,
+        config,
+        {
+            "base_model": "tiny",
+            "revision": "",
+            "adapter": "lora",
+            "rank": 4,
+            "alpha": 4.0,
+            "target_modules": [],
+            "dataset": {"path": "none"},
+            "steps": 0,
+            "final_loss": None,
+            "config": {},
+            "created": "",
+            "project_version": "",
+        },
+    )
     return out
 
 
@@ -84,8 +99,9 @@ def test_evaluate_is_deterministic_and_scores_every_variant(perturbed_adapter):
     from trainer.evaluate import EvalSettings, evaluate
     from trainer.generate import AdapterChoice
 
-    settings = EvalSettings.from_preset("tiny", data="sample:held_out", steps=3, max_clips=2,
-                                        adapters=[AdapterChoice(str(perturbed_adapter))])  # fmt: skip
+    settings = EvalSettings.from_preset(
+        "tiny", data="sample:held_out", steps=3, max_clips=2, adapters=[AdapterChoice(str(perturbed_adapter))]
+    )
     first, second = evaluate(settings), evaluate(settings)
     assert first == second
     assert set(first["variants"]) == {"base", "perturbed"}
@@ -101,8 +117,9 @@ def test_evaluate_is_deterministic_and_scores_every_variant(perturbed_adapter):
 
 
 def test_evaluate_cli_json_and_exit_codes(perturbed_adapter, tmp_path):
-    result = run_trainer("evaluate", "--json", "--max-clips", "1", "--steps", "2",
-                         "--adapter", f"{perturbed_adapter}:0.5")  # fmt: skip
+    result = run_trainer(
+        "evaluate", "--json", "--max-clips", "1", "--steps", "2", "--adapter", f"{perturbed_adapter}:0.5"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout)
     assert set(out["variants"]) == {"base", "perturbed"} and set(out["variants"]["base"]) == SCORE_KEYS
@@ -148,12 +165,14 @@ BASE_HAND_ACCURACY = 6 / 12  # the base moves the named arm at most this often
 def test_cpu_preset_adapter_beats_the_base_on_held_out_clips(tmp_path):
     """Validation loss at least 50 % lower and PSNR higher than the base's; the base does not follow the named
     arm (a few minutes)."""
-    trained = run_trainer("train", "--config", str(PRESET), "--set", f"output_dir={tmp_path}", timeout=900,
-                          env=ONE_THREAD)  # fmt: skip
+    trained = run_trainer(
+        "train", "--config", str(PRESET), "--set", f"output_dir={tmp_path}", timeout=900, env=ONE_THREAD
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     adapter = tmp_path / "tiny-lora" / "adapter"
-    scored = run_trainer("evaluate", "--json", "--data", "sample:held_out", "--adapter", str(adapter), timeout=600,
-                         env=ONE_THREAD)  # fmt: skip
+    scored = run_trainer(
+        "evaluate", "--json", "--data", "sample:held_out", "--adapter", str(adapter), timeout=600, env=ONE_THREAD
+    )
     assert scored.returncode == 0, scored.stderr[-3000:]
     variants = json.loads(scored.stdout)["variants"]
     base, tuned = variants["base"], variants["tiny-lora"]
@@ -192,13 +211,40 @@ def test_pretrain_tiny_any_world_writes_a_loadable_base_and_its_report(tmp_path)
     """A few steps of every phase on the strokes world, unscored: the pipeline loads and the report says what
     was measured and what was not."""
     out = tmp_path / "base"
-    args = ["pretrain-tiny", str(out), "--clips", "4", "--held-out-clips", "2", "--vae-world", "strokes",
-            "--vae-clips", "4", "--vae-base-dim", "8", "--vae-image-steps", "2", "--vae-video-steps", "1",
-            "--vae-image-batch", "2", "--vae-video-batch", "1", "--dit-steps", "2", "--dit-batch", "2",
-            "--dit-warmup", "1", "--probe-clips", "2", "--no-score"]  # fmt: skip
+    args = [
+        "pretrain-tiny",
+        str(out),
+        "--clips",
+        "4",
+        "--held-out-clips",
+        "2",
+        "--vae-world",
+        "strokes",
+        "--vae-clips",
+        "4",
+        "--vae-base-dim",
+        "8",
+        "--vae-image-steps",
+        "2",
+        "--vae-video-steps",
+        "1",
+        "--vae-image-batch",
+        "2",
+        "--vae-video-batch",
+        "1",
+        "--dit-steps",
+        "2",
+        "--dit-batch",
+        "2",
+        "--dit-warmup",
+        "1",
+        "--probe-clips",
+        "2",
+        "--no-score",
+    ]
     result = run_trainer(*args, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    from trainer.cosmos import NoGuardrail, PIPELINE_CLASS
+    from trainer.cosmos import PIPELINE_CLASS, NoGuardrail
 
     PIPELINE_CLASS.from_pretrained(out, safety_checker=NoGuardrail())
     record = json.loads((out / "pretraining.json").read_text())

@@ -10,8 +10,8 @@ import sys
 import types
 
 import pytest
-
 from conftest import read_events, run_trainer, tiny_config, write_config
+
 from tests.lerobot_fixture import write_lerobot
 from trainer.__main__ import main as trainer_main
 from trainer.config import ConfigError, config_from_dict
@@ -21,8 +21,21 @@ def test_tensorboard_gets_every_step_of_metrics_jsonl_and_the_card_names_the_ler
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     data = tmp_path / "pick"
-    assert trainer_main(["import-data", str(write_lerobot(tmp_path / "so100", "v3.0")), "--to", str(data),
-                         "--num-frames", "9", "--held-out-episodes", "1"]) == 0  # fmt: skip
+    assert (
+        trainer_main(
+            [
+                "import-data",
+                str(write_lerobot(tmp_path / "so100", "v3.0")),
+                "--to",
+                str(data),
+                "--num-frames",
+                "9",
+                "--held-out-episodes",
+                "1",
+            ]
+        )
+        == 0
+    )
     cfg = tiny_config(data, tmp_path / "runs", name="tracked", max_steps=2, report_to="tensorboard")
     result = run_trainer("train", "--config", str(write_config(tmp_path / "c.json", cfg)))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -39,15 +52,20 @@ def test_tensorboard_gets_every_step_of_metrics_jsonl_and_the_card_names_the_ler
     provenance = card["dataset_provenance"]
     assert provenance == json.loads((data / "provenance.json").read_text())
     assert (provenance["codebase_version"], provenance["camera"], provenance["split"]) == (
-        "v3.0", "observation.images.top", "train")  # fmt: skip
+        "v3.0",
+        "observation.images.top",
+        "train",
+    )
     assert provenance["episodes"] == [0, 1, 4, 5] and provenance["other_split_episodes"] == [2]  # 3 is too short
 
 
 @pytest.mark.parametrize("tracker", ["wandb", "trackio"])
 def test_a_missing_tracker_package_is_one_sentence_before_the_model_loads(tracker, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, tracker, None)  # `import wandb` fails, as when it is not installed
-    message = (f'report_to: {tracker} needs the {tracker} package, which is not installed; pip install {tracker}, '
-               'or set report_to to "none"')  # fmt: skip
+    message = (
+        f"report_to: {tracker} needs the {tracker} package, which is not installed; pip install {tracker}, "
+        'or set report_to to "none"'
+    )
     with pytest.raises(ConfigError) as error:
         config_from_dict({"data": "sample", "report_to": tracker})
     assert [str(problem) for problem in error.value.problems] == [message]

@@ -11,7 +11,6 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, read_events, run_trainer, tiny_config, write_clip_dataset, write_config
 
 
@@ -25,19 +24,34 @@ def _train(tmp_path, data, name, **overrides):
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory, clip_dataset):
     """rank 4 / alpha 8: alpha != rank, the case that needs the LoRA metadata to reload at the right scale."""
-    return _train(tmp_path_factory.mktemp("lora"), clip_dataset, "lora-r4a8", rank=4, alpha=8.0, learning_rate=5e-3,
-                  max_steps=4)  # fmt: skip
+    return _train(
+        tmp_path_factory.mktemp("lora"), clip_dataset, "lora-r4a8", rank=4, alpha=8.0, learning_rate=5e-3, max_steps=4
+    )
 
 
 @pytest.fixture(scope="module")
 def dora_run(tmp_path_factory, clip_dataset):
-    return _train(tmp_path_factory.mktemp("dora"), clip_dataset, "dora", adapter="dora", rank=4, alpha=4.0,
-                  learning_rate=5e-3, max_steps=4)  # fmt: skip
+    return _train(
+        tmp_path_factory.mktemp("dora"),
+        clip_dataset,
+        "dora",
+        adapter="dora",
+        rank=4,
+        alpha=4.0,
+        learning_rate=5e-3,
+        max_steps=4,
+    )
 
 
 def test_run_folder_layout_and_events(lora_run):
-    assert {p.name for p in lora_run.iterdir()} >= {"config.json", "status.json", "metrics.jsonl", "train.log",
-                                                    "checkpoints", "adapter"}  # fmt: skip
+    assert {p.name for p in lora_run.iterdir()} >= {
+        "config.json",
+        "status.json",
+        "metrics.jsonl",
+        "train.log",
+        "checkpoints",
+        "adapter",
+    }
     status = json.loads((lora_run / "status.json").read_text())
     assert status["state"] == "finished" and status["step"] == status["total"] == 4
     events = read_events(lora_run)
@@ -71,9 +85,18 @@ def _plain_diffusers_frames(adapter_dir, image, prompt):
     pipe = Cosmos2_5_PredictBasePipeline.from_pretrained(tiny_model_dir(), safety_checker=NoGuardrail())
     if adapter_dir is not None:
         pipe.load_lora_weights(adapter_dir, adapter_name="user")
-    out = pipe(video=[image], prompt=prompt, height=64, width=64, num_frames=9, num_inference_steps=3,
-               guidance_scale=7.0, num_latent_conditional_frames=1, output_type="np",
-               generator=torch.Generator().manual_seed(7)).frames[0]  # fmt: skip
+    out = pipe(
+        video=[image],
+        prompt=prompt,
+        height=64,
+        width=64,
+        num_frames=9,
+        num_inference_steps=3,
+        guidance_scale=7.0,
+        num_latent_conditional_frames=1,
+        output_type="np",
+        generator=torch.Generator().manual_seed(7),
+    ).frames[0]
     return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
 
 
@@ -87,8 +110,17 @@ def test_adapter_reloads_in_plain_diffusers_and_matches_generate(run_fixture, re
     run_dir = request.getfixturevalue(run_fixture)
     first = clip_dataset / "videos" / "clip00.mp4"
     prompt = "A red box slides down."
-    req = GenerateRequest(prompt=prompt, out_dir=str(tmp_path), image=str(first), seed=7, steps=3, height=64,
-                          width=64, num_frames=9, adapters=[AdapterChoice(str(run_dir / "adapter"))])  # fmt: skip
+    req = GenerateRequest(
+        prompt=prompt,
+        out_dir=str(tmp_path),
+        image=str(first),
+        seed=7,
+        steps=3,
+        height=64,
+        width=64,
+        num_frames=9,
+        adapters=[AdapterChoice(str(run_dir / "adapter"))],
+    )
     frames = Renderer("tiny", guardrail=False, precision="fp32").render_frames(req).frames  # plain diffusers' dtype
     image = Image.fromarray(read_frames(first, 0, 1)[0])
     plain_adapter = _plain_diffusers_frames(run_dir / "adapter", image, prompt)
@@ -120,8 +152,11 @@ def test_dora_saves_one_trained_magnitude_per_layer(dora_run):
     magnitudes = {k: v for k, v in weights.items() if "magnitude" in k}
     layers = {k.rsplit(".lora", 1)[0] for k in weights if "magnitude" not in k}
     assert len(magnitudes) == len(layers) > 0
-    base = dict(Cosmos2_5_PredictBasePipeline.from_pretrained(tiny_model_dir(), safety_checker=NoGuardrail())
-                .transformer.named_modules())  # fmt: skip
+    base = dict(
+        Cosmos2_5_PredictBasePipeline.from_pretrained(
+            tiny_model_dir(), safety_checker=NoGuardrail()
+        ).transformer.named_modules()
+    )
     moved = 0
     for key, magnitude in magnitudes.items():
         weight = base[key.removeprefix("transformer.").rsplit(".lora", 1)[0]].weight.detach()
@@ -145,8 +180,13 @@ def test_sigterm_stops_cleanly_and_resume_finishes_identically(tmp_path, clip_da
     base = dict(max_steps=total, learning_rate=5e-3, checkpoint_every=0)
     ref = _train(tmp_path, clip_dataset, "uninterrupted", **base)
     cfg_path = write_config(tmp_path / "c.json", tiny_config(clip_dataset, tmp_path / "runs", name="stopped", **base))
-    proc = subprocess.Popen([sys.executable, "-m", "trainer", "train", "--config", str(cfg_path)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", "train", "--config", str(cfg_path)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     run_dir = tmp_path / "runs" / "stopped"
     _wait_for_step(run_dir, 3, proc)
     proc.send_signal(signal.SIGTERM)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_trainer, tiny_config, write_clip_dataset, write_config
 
 
@@ -14,7 +13,9 @@ def test_bad_data_is_reported_before_the_model_is_loaded_in_one_sentence(tmp_pat
     data = write_clip_dataset(tmp_path / "data", clips=2, frames=13)
     (data / "metas" / "clip01.txt").unlink()
     # A model folder that does not exist: loading it would fail with a different message.
-    cfg = write_config(tmp_path / "c.json", tiny_config(data, tmp_path / "runs", name="bad", model=str(tmp_path / "nope")))
+    cfg = write_config(
+        tmp_path / "c.json", tiny_config(data, tmp_path / "runs", name="bad", model=str(tmp_path / "nope"))
+    )
     result = run_trainer("train", "--config", str(cfg))
     assert result.returncode == 1
     run_dir = tmp_path / "runs" / "bad"
@@ -35,5 +36,7 @@ def test_a_clip_too_big_for_a_cpu_is_refused_before_loading(tmp_path):
     result = run_trainer("train", "--config", str(cfg))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     status = json.loads((tmp_path / "runs" / "big" / "status.json").read_text())
-    assert status["error"] == ("height: 1024x1024x9 frames is 12288 tokens, above the 3645 (240x432x33) allowed on "
-                               "a CPU (no GPU is visible); lower height, width or num_frames.")  # fmt: skip
+    assert status["error"] == (
+        "height: 1024x1024x9 frames is 12288 tokens, above the 3645 (240x432x33) allowed on "
+        "a CPU (no GPU is visible); lower height, width or num_frames."
+    )

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_trainer
 
 CLIP_FRAMES = 5  # 2 latent frames: 4 * (2 - 1) + 1
@@ -61,8 +60,23 @@ def assert_first_clip_reproduced(out_dir: Path, round_trip: np.ndarray) -> None:
 
 def test_cli_conditions_on_the_first_clip_of_a_video(light_clip, round_trip, tmp_path):
     out = tmp_path / "gen"
-    result = run_trainer("generate", "--video", str(light_clip), "--prompt", PROMPT, "--height", "64", "--width", "64",
-                         "--num-frames", "9", "--steps", "2", "--out", str(out))  # fmt: skip
+    result = run_trainer(
+        "generate",
+        "--video",
+        str(light_clip),
+        "--prompt",
+        PROMPT,
+        "--height",
+        "64",
+        "--width",
+        "64",
+        "--num-frames",
+        "9",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert_first_clip_reproduced(out, round_trip)
     assert json.loads((out / "compare.json").read_text())["video"] == str(light_clip)
@@ -75,8 +89,10 @@ def test_cli_refuses_a_video_shorter_than_a_clip_in_one_sentence(tmp_path):
     write_video(short, np.zeros((3, 64, 64, 3), np.uint8), 8)
     result = run_trainer("generate", "--video", str(short), "--prompt", PROMPT, "--out", str(tmp_path / "o"))
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"generate: video: {short} has 3 frames but its first clip must hold 5 "
-                                     "(2 latent frames); use a longer video or condition on an image")  # fmt: skip
+    assert result.stderr.strip() == (
+        f"generate: video: {short} has 3 frames but its first clip must hold 5 "
+        "(2 latent frames); use a longer video or condition on an image"
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -86,8 +102,19 @@ def test_worker_conditions_on_the_first_clip_and_explains_a_short_one(light_clip
 
     answers = io.StringIO()
     worker = Worker(answers)
-    worker.handle(json.dumps({"id": 1, "model": "tiny", "prompt": PROMPT, "video": str(light_clip),
-                              "out_dir": str(tmp_path / "gen"), "steps": 2, "num_frames": 9}))  # fmt: skip
+    worker.handle(
+        json.dumps(
+            {
+                "id": 1,
+                "model": "tiny",
+                "prompt": PROMPT,
+                "video": str(light_clip),
+                "out_dir": str(tmp_path / "gen"),
+                "steps": 2,
+                "num_frames": 9,
+            }
+        )
+    )
     short = tmp_path / "short.mp4"
     write_video(short, np.zeros((4, 64, 64, 3), np.uint8), 8)
     worker.handle(json.dumps({"id": 2, "prompt": PROMPT, "video": str(short), "out_dir": str(tmp_path / "o")}))
@@ -95,5 +122,9 @@ def test_worker_conditions_on_the_first_clip_and_explains_a_short_one(light_clip
     assert (done["id"], done["event"]) == (1, "done"), done
     assert done["record"]["steps"] == 2 and done["record"]["guidance"] == 1.0  # the rest: the tiny preset
     assert_first_clip_reproduced(tmp_path / "gen", round_trip)
-    assert error == {"id": 2, "event": "error", "message": f"video: {short} has 4 frames but its first clip must "
-                     "hold 5 (2 latent frames); use a longer video or condition on an image"}  # fmt: skip
+    assert error == {
+        "id": 2,
+        "event": "error",
+        "message": f"video: {short} has 4 frames but its first clip must "
+        "hold 5 (2 latent frames); use a longer video or condition on an image",
+    }

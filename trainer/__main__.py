@@ -12,7 +12,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    "build-tiny": ("trainer.cli.build_tiny", "Write the embedded tiny pipeline (or --random weights) to a diffusers folder."),
+    "build-tiny": (
+        "trainer.cli.build_tiny",
+        "Write the embedded tiny pipeline (or --random weights) to a diffusers folder.",
+    ),
     "check-data": ("trainer.cli.check_data", "Validate a dataset and print a per-clip report."),
     "import-data": ("trainer.cli.import_data", "Copy a dataset into the canonical videos/ + metas/ layout."),
     "make-sample-data": ("trainer.cli.make_sample_data", "Write the procedural sample robot dataset."),

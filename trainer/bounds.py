@@ -31,16 +31,19 @@ def generation_size_problem(height: int, width: int, num_frames: int, gpu: bool 
     return size_problem(height, width, num_frames, gpu, GENERATION_MAX_SIZE)
 
 
-def size_problem(height: int, width: int, num_frames: int, gpu: bool = True,
-                 gpu_size: tuple[int, int, int] = RECIPE_SIZE) -> str | None:
+def size_problem(
+    height: int, width: int, num_frames: int, gpu: bool = True, gpu_size: tuple[int, int, int] = RECIPE_SIZE
+) -> str | None:
     """Why a clip of this size is over the token budget of a GPU (or a CPU), else None (a problem of `height`)."""
     h, w, n = gpu_size if gpu else CPU_MAX_SIZE
     tokens, budget = video_tokens(height, width, num_frames), video_tokens(h, w, n)
     if tokens <= budget:
         return None
     where = "a GPU" if gpu else "a CPU (no GPU is visible)"
-    return (f"{height}x{width}x{num_frames} frames is {tokens} tokens, above the {budget} ({h}x{w}x{n}) allowed on "
-            f"{where}; lower height, width or num_frames")  # fmt: skip
+    return (
+        f"{height}x{width}x{num_frames} frames is {tokens} tokens, above the {budget} ({h}x{w}x{n}) allowed on "
+        f"{where}; lower height, width or num_frames"
+    )
 
 
 # What a config may hold, however it arrives (a preset or a queued run saved by an API caller stays small).
@@ -53,8 +56,13 @@ def text_problems(config) -> list[tuple[str, str]]:
     MAX_SAMPLE_PROMPTS samples."""
     out = []
     if len(config.sample_prompts) > MAX_SAMPLE_PROMPTS:
-        out.append(("sample_prompts", f"at most {MAX_SAMPLE_PROMPTS} samples, each rendered at every sample step "
-                                      f"(got {len(config.sample_prompts)}); keep the ones to compare"))  # fmt: skip
+        out.append(
+            (
+                "sample_prompts",
+                f"at most {MAX_SAMPLE_PROMPTS} samples, each rendered at every sample step "
+                f"(got {len(config.sample_prompts)}); keep the ones to compare",
+            )
+        )
     for name, value in vars(config).items():
         longest = max(map(len, _texts(value)), default=0)
         if longest > MAX_TEXT:

@@ -49,9 +49,9 @@ from tqdm import tqdm
 from trainer import cosmos
 from trainer.batches import Clip, LiveBatches, clip_video
 from trainer.config import TrainConfig
-from trainer.user_cache import cache_root
 from trainer.data_plan import window_candidates, window_start
 from trainer.datasets import sha256_file
+from trainer.user_cache import cache_root
 
 FORMAT = 1  # bump when what is stored, or how it is computed, changes: older entries are then never read
 PROMPT_TOKENS = 512  # cosmos.encode_prompts pads/truncates every caption to this many tokens
@@ -112,10 +112,15 @@ def components_fingerprint(pipe, projection: nn.Linear | None, identity: str | N
     import diffusers
     import transformers
 
-    ident = {"format": FORMAT, "prompt_tokens": PROMPT_TOKENS, "diffusers": diffusers.__version__,
-             "transformers": transformers.__version__, "vae_dtype": str(pipe.vae.dtype),
-             "text_encoder_dtype": str(pipe.text_encoder.dtype),
-             "prompt_map": tensor_digest(projection.weight) if projection is not None else "raw"}  # fmt: skip
+    ident = {
+        "format": FORMAT,
+        "prompt_tokens": PROMPT_TOKENS,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+        "vae_dtype": str(pipe.vae.dtype),
+        "text_encoder_dtype": str(pipe.text_encoder.dtype),
+        "prompt_map": tensor_digest(projection.weight) if projection is not None else "raw",
+    }
     if identity is not None:
         return {**ident, "identity": identity}
     root = Path(getattr(pipe, "name_or_path", "") or "")
@@ -126,8 +131,10 @@ def components_fingerprint(pipe, projection: nn.Linear | None, identity: str | N
         memo = {}
     for name in ("vae", "text_encoder", "tokenizer"):
         if not (root / name).is_dir():
-            raise CacheError(f"the pipeline's {name} folder {root / name} does not exist, so the latent cache cannot "
-                             "tell which weights it holds; set cache: off.")  # fmt: skip
+            raise CacheError(
+                f"the pipeline's {name} folder {root / name} does not exist, so the latent cache cannot "
+                "tell which weights it holds; set cache: off."
+            )
         ident[name] = folder_digest(root / name, memo)
     _write_atomic(memo_path, lambda tmp: tmp.write_text(json.dumps(memo)))
     return ident
@@ -160,8 +167,13 @@ def frozen_projection(transformer) -> nn.Linear | None:
     proj = getattr(transformer, "crossattn_proj", None)
     if isinstance(proj, PromptTail):
         return proj._full[0][0]
-    ok = (isinstance(proj, nn.Sequential) and len(proj) == 2 and type(proj[0]) is nn.Linear
-          and proj[0].bias is not None and isinstance(proj[1], nn.GELU))  # fmt: skip
+    ok = (
+        isinstance(proj, nn.Sequential)
+        and len(proj) == 2
+        and type(proj[0]) is nn.Linear
+        and proj[0].bias is not None
+        and isinstance(proj[1], nn.GELU)
+    )
     return proj[0] if ok and not any(p.requires_grad for p in proj.parameters()) else None
 
 
@@ -185,8 +197,15 @@ class BuildReport:
 class LatentCache:
     """Which files a config needs (every process computes the same plan) and how to fill in the missing ones."""
 
-    def __init__(self, cfg: TrainConfig, pipe, clips: list[Clip], fingerprint: dict, root: Path | None = None,
-                 identity: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        pipe,
+        clips: list[Clip],
+        fingerprint: dict,
+        root: Path | None = None,
+        identity: str | None = None,
+    ):
         self.cfg, self.clips = cfg, clips
         self.projection = frozen_projection(pipe.transformer)
         ident = components_fingerprint(pipe, self.projection, identity)
@@ -196,8 +215,9 @@ class LatentCache:
         self.windows: list[list[tuple[int, Path]]] = []
         for clip in clips:
             starts = cached_starts(clip.frames, cfg.num_frames, cfg.cache_windows)
-            self.windows.append([(s, self._file("videos", sha[clip.key], cfg.height, cfg.width, cfg.num_frames, s))
-                                 for s in starts])  # fmt: skip
+            self.windows.append(
+                [(s, self._file("videos", sha[clip.key], cfg.height, cfg.width, cfg.num_frames, s)) for s in starts]
+            )
         self.prompts = {c.caption: self._file("prompts", c.caption) for c in clips}
 
     def _file(self, kind: str, *key) -> Path:
@@ -230,8 +250,14 @@ class LatentCache:
         bar.close()
         ticker.finish()
         report = BuildReport(total, reused, total - reused, time.perf_counter() - t0, self.folder)
-        log.info("cache: %d items in %s: %d reused, %d encoded in %.1f s", total, self.folder, reused,
-                 report.encoded, report.seconds)  # fmt: skip
+        log.info(
+            "cache: %d items in %s: %d reused, %d encoded in %.1f s",
+            total,
+            self.folder,
+            reused,
+            report.encoded,
+            report.seconds,
+        )
         return report
 
     def _check_space(self, pipe, captions: int, videos: int) -> None:
@@ -245,9 +271,11 @@ class LatentCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(self.folder).free
         if need > free:
-            raise CacheError(f"the latent cache needs {need / 1e9:.1f} GB in {self.folder} but only "
-                             f"{free / 1e9:.1f} GB are free; free some space, point COSMOS_STUDIO_CACHE at a larger "
-                             "disk, or set cache: off.")  # fmt: skip
+            raise CacheError(
+                f"the latent cache needs {need / 1e9:.1f} GB in {self.folder} but only "
+                f"{free / 1e9:.1f} GB are free; free some space, point COSMOS_STUDIO_CACHE at a larger "
+                "disk, or set cache: off."
+            )
 
     @torch.no_grad()
     def _encode_prompts(self, pipe, device, captions: list[str], done: Callable) -> None:
@@ -277,17 +305,26 @@ class LatentCache:
     def batches(self, pipe, device: torch.device) -> CachedBatches:
         captions, videos = self.missing()
         if captions or videos:
-            raise CacheError(f"{len(captions) + len(videos)} cache entries are missing from {self.folder} after it "
-                             "was built: every process must see the same cache folder (set COSMOS_STUDIO_CACHE to a "
-                             "shared folder), or set cache: off.")  # fmt: skip
+            raise CacheError(
+                f"{len(captions) + len(videos)} cache entries are missing from {self.folder} after it "
+                "was built: every process must see the same cache folder (set COSMOS_STUDIO_CACHE to a "
+                "shared folder), or set cache: off."
+            )
         return CachedBatches(self.cfg, self.clips, self.windows, self.prompts, pipe, device)
 
 
 class CachedBatches:
     """Serves the same (clean latents, prompt embeddings) as `LiveBatches.get`, from the cache files."""
 
-    def __init__(self, cfg: TrainConfig, clips: list[Clip], windows: list[list[tuple[int, Path]]],
-                 prompts: dict[str, Path], pipe, device: torch.device):  # fmt: skip
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        clips: list[Clip],
+        windows: list[list[tuple[int, Path]]],
+        prompts: dict[str, Path],
+        pipe,
+        device: torch.device,
+    ):
         self.cfg, self.clips, self.device = cfg, clips, device
         self.windows = [dict(w) for w in windows]
         self.prompts = prompts
@@ -386,5 +423,6 @@ def _load(path: Path, name: str) -> torch.Tensor:
     try:
         return load_file(str(path))[name]
     except (OSError, SafetensorError, KeyError) as exc:
-        raise CacheError(f"cache entry {path} cannot be read ({exc}); delete {path.parent.parent} to rebuild it, "
-                         "or set cache: off.") from None  # fmt: skip
+        raise CacheError(
+            f"cache entry {path} cannot be read ({exc}); delete {path.parent.parent} to rebuild it, or set cache: off."
+        ) from None

@@ -54,8 +54,16 @@ def find_resume_point(run_dir: Path, resume: str) -> Path | None:
     return path
 
 
-def save(run_dir: Path, step: int, adapter: dict[str, torch.Tensor], optimizer, scheduler, extra: dict,
-         metadata: dict | None = None, card: dict | None = None) -> Path:
+def save(
+    run_dir: Path,
+    step: int,
+    adapter: dict[str, torch.Tensor],
+    optimizer,
+    scheduler,
+    extra: dict,
+    metadata: dict | None = None,
+    card: dict | None = None,
+) -> Path:
     """Write the checkpoint of `step`. With the LoRA `metadata` (LoraConfig.to_dict()) the adapter is written
     loadable, as the final adapter is, and `card` beside it; without, in the older resume-only form."""
     final = checkpoint_dir(run_dir, step)
@@ -67,8 +75,9 @@ def save(run_dir: Path, step: int, adapter: dict[str, torch.Tensor], optimizer, 
     else:
         from trainer.cosmos import PIPELINE_CLASS
 
-        PIPELINE_CLASS.save_lora_weights(tmp, transformer_lora_layers=adapter,
-                                         transformer_lora_adapter_metadata=metadata, safe_serialization=True)  # fmt: skip
+        PIPELINE_CLASS.save_lora_weights(
+            tmp, transformer_lora_layers=adapter, transformer_lora_adapter_metadata=metadata, safe_serialization=True
+        )
     if card is not None:
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")

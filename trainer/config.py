@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from trainer.bounds import MAX_SAMPLE_PROMPTS, size_problem, text_problems
-from trainer.video_shape import video_shape_problems
 from trainer.run_folder import write_json_atomic
 from trainer.schedules import LrScheduler
 from trainer.tinyworld.builtin import TINY_MODEL
+from trainer.video_shape import video_shape_problems
 
 DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
 DEFAULT_HUB_REVISION = "diffusers/base/post-trained"
@@ -47,8 +47,9 @@ ReportTo = Literal["none", "tensorboard", "wandb", "trackio"]
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 
-def _f(default: Any, help: str, group: str = "advanced", max: float | None = None, form: str | None = None,
-       **kw: Any) -> Any:
+def _f(
+    default: Any, help: str, group: str = "advanced", max: float | None = None, form: str | None = None, **kw: Any
+) -> Any:
     """A config field with its help text, form group, largest allowed value and, where the form cannot tell it
     from the type, how the form edits it (the form and docs use these)."""
     meta = {"help": help, "group": group, **({"max": max} if max is not None else {})}
@@ -61,7 +62,11 @@ def _f(default: Any, help: str, group: str = "advanced", max: float | None = Non
 @dataclass
 class TrainConfig:
     # --- basics -----------------------------------------------------------------------------------
-    data: str = _f("", 'Dataset folder in any accepted layout, or "sample" / "sample:held_out" (the built-in robot dataset).', "basic")
+    data: str = _f(
+        "",
+        'Dataset folder in any accepted layout, or "sample" / "sample:held_out" (the built-in robot dataset).',
+        "basic",
+    )
     model: str = _f(TINY_MODEL, '"tiny" (embedded default), a local diffusers folder, or a Hub model id.', "basic")
     revision: str = _f("", f"Hub revision; empty means {DEFAULT_HUB_REVISION!r} for a Hub id.", "basic")
     output_dir: str = _f("runs", "Folder that holds run folders; the run is <output_dir>/<name>/.", "basic")
@@ -76,9 +81,12 @@ class TrainConfig:
     width: int = _f(768, "Training width in pixels, a multiple of 16.", "basic", max=2048)
     num_frames: int = _f(93, "Frames per training clip, 4k+1 (93, 17, 9 ...).", "basic", max=257)
     sample_every: int = _f(
-        0, "Render sample videos every N steps, at step 0 (the base) and at the last step, into <run>/samples/; "
-        "0 turns samples off (each costs a generation: seconds for the tiny model, minutes for 2B).", "basic",
-        max=1_000_000)
+        0,
+        "Render sample videos every N steps, at step 0 (the base) and at the last step, into <run>/samples/; "
+        "0 turns samples off (each costs a generation: seconds for the tiny model, minutes for 2B).",
+        "basic",
+        max=1_000_000,
+    )
     # --- adapter ----------------------------------------------------------------------------------
     target_modules: list[str] = _f(lambda: list(RECIPE_TARGET_MODULES), "Transformer Linear layers that get adapters.")
     # --- optimizer and schedule -------------------------------------------------------------------
@@ -104,10 +112,12 @@ class TrainConfig:
     )
     conditional_frame_timestep: float = _f(1e-4, "Timestep given to the clean conditioning frames.")
     sample_prompts: list[dict[str, str]] = _f(
-        lambda: [], "Samples to render: first frame (an image, or a video whose first frame is used) and prompt, one "
+        lambda: [],
+        "Samples to render: first frame (an image, or a video whose first frame is used) and prompt, one "
         "'image | prompt' per line. Empty: the first two clips of a held_out/, validation/ or val/ folder beside "
-        "the data folder (the built-in held-out split for \"sample\"), else the data's own first two clips.",
-        form="pairs")
+        'the data folder (the built-in held-out split for "sample"), else the data\'s own first two clips.',
+        form="pairs",
+    )
     # --- precision and speed ----------------------------------------------------------------------
     mixed_precision: MixedPrecision = _f("bf16", "Autocast precision of the frozen model; adapters stay fp32.")
     allow_tf32: bool = _f(True, "Allow TF32 matmuls on Ampere and newer GPUs.")
@@ -246,11 +256,22 @@ def field_help() -> dict[str, dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------------------------
 _TYPE_NAMES = {
-    "str": str, "int": int, "float": float, "bool": bool, "list[str]": list[str], "dict[int, float]": dict[int, float],
-    "list[dict[str, str]]": list[dict[str, str]], "AdapterType": AdapterType, "MixedPrecision": MixedPrecision,
-    "CaptionVariant": CaptionVariant, "CacheMode": CacheMode, "CheckpointingPolicy": CheckpointingPolicy,
-    "AttentionBackend": AttentionBackend, "LrScheduler": LrScheduler, "ReportTo": ReportTo,
-}  # fmt: skip
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "list[str]": list[str],
+    "dict[int, float]": dict[int, float],
+    "list[dict[str, str]]": list[dict[str, str]],
+    "AdapterType": AdapterType,
+    "MixedPrecision": MixedPrecision,
+    "CaptionVariant": CaptionVariant,
+    "CacheMode": CacheMode,
+    "CheckpointingPolicy": CheckpointingPolicy,
+    "AttentionBackend": AttentionBackend,
+    "LrScheduler": LrScheduler,
+    "ReportTo": ReportTo,
+}
 
 
 def _resolve_type(annotation: Any) -> Any:
@@ -315,8 +336,11 @@ def _validate(c: TrainConfig) -> list[Problem]:
 
     need(bool(c.data.strip()), "data", "must name a dataset folder")
     need(bool(c.model.strip()), "model", 'must be "tiny", a local folder or a Hub id')
-    need(bool(c.name) and all(ch.isalnum() or ch in "-_." for ch in c.name) and c.name not in {".", ".."},
-         "name", "must be letters, digits, '-', '_' or '.'")  # fmt: skip
+    need(
+        bool(c.name) and all(ch.isalnum() or ch in "-_." for ch in c.name) and c.name not in {".", ".."},
+        "name",
+        "must be letters, digits, '-', '_' or '.'",
+    )
     need(c.rank >= 1, "rank", "must be at least 1")
     if finite("alpha"):
         need(c.alpha > 0, "alpha", "must be greater than 0")
@@ -345,12 +369,17 @@ def _validate(c: TrainConfig) -> list[Problem]:
     cf = c.conditional_frames
     probs_ok = bool(cf) and all(math.isfinite(v) and v >= 0 for v in cf.values()) and abs(sum(cf.values()) - 1) < 1e-6
     need(probs_ok, "conditional_frames", "probabilities must be 0 or more and sum to 1")
-    need(all(1 <= k < latent_frames for k in cf) or not (c.num_frames - 1) % 4 == 0, "conditional_frames",
-         f"frame counts must be at least 1 and below the {latent_frames} latent frames of num_frames")  # fmt: skip
+    need(
+        all(1 <= k < latent_frames for k in cf) or not (c.num_frames - 1) % 4 == 0,
+        "conditional_frames",
+        f"frame counts must be at least 1 and below the {latent_frames} latent frames of num_frames",
+    )
     need(c.sample_every >= 0, "sample_every", "must be 0 (off) or more")
-    p += [Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt (got {pair!r:.80})")
-          for i, pair in enumerate(c.sample_prompts[:MAX_SAMPLE_PROMPTS], 1) if sorted(pair) != ["image", "prompt"]
-          or not all(v.strip() for v in pair.values())]  # fmt: skip
+    p += [
+        Problem("sample_prompts", f"sample {i} must have exactly a non-empty image and prompt (got {pair!r:.80})")
+        for i, pair in enumerate(c.sample_prompts[:MAX_SAMPLE_PROMPTS], 1)
+        if sorted(pair) != ["image", "prompt"] or not all(v.strip() for v in pair.values())
+    ]
     need(c.checkpoint_every >= 0, "checkpoint_every", "must be 0 (end only) or more")
     need(c.keep_checkpoints >= 0, "keep_checkpoints", "must be 0 (keep all) or more")
     need(c.cache_windows >= 1, "cache_windows", "must be at least 1")
@@ -364,8 +393,13 @@ def _tracker_problems(report_to: str) -> list[Problem]:
     package = TRACKER_PACKAGES.get(report_to)
     if package is None or importlib.util.find_spec(package) is not None:
         return []
-    return [Problem("report_to", f"{report_to} needs the {package} package, which is not installed; "
-                                 f'pip install {package}, or set report_to to "none"')]  # fmt: skip
+    return [
+        Problem(
+            "report_to",
+            f"{report_to} needs the {package} package, which is not installed; "
+            f'pip install {package}, or set report_to to "none"',
+        )
+    ]
 
 
 def _bound_problems(c: TrainConfig, reported: set[str]) -> list[Problem]:

@@ -75,8 +75,8 @@ def resolve_model(model: str, revision: str | None) -> Path:
 
 
 def _download(repo_id: str, revision: str | None) -> Path:
-    from huggingface_hub import snapshot_download
     from huggingface_hub import errors as hub
+    from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(repo_id, revision=revision))
@@ -89,7 +89,9 @@ def _download(repo_id: str, revision: str | None) -> Path:
         ) from None
     except hub.RepositoryNotFoundError:
         token = "" if os.environ.get("HF_TOKEN") else " If it is private or gated, set HF_TOKEN first."
-        raise ModelError(f"model {repo_id!r} is neither a local folder nor a Hub model id you can reach.{token}") from None
+        raise ModelError(
+            f"model {repo_id!r} is neither a local folder nor a Hub model id you can reach.{token}"
+        ) from None
     except hub.RevisionNotFoundError:
         raise ModelError(f"{repo_id} has no revision {revision!r}; check the revision field.") from None
     except hub.LocalEntryNotFoundError:
@@ -118,8 +120,13 @@ def make_guardrail(enabled: bool, model: str):
     return CosmosSafetyChecker()
 
 
-def load_pipeline(model: str, revision: str | None = None, dtype: torch.dtype = torch.float32,
-                  guardrail: bool = False, encoders: bool = True) -> Cosmos2_5_PredictBasePipeline:  # fmt: skip
+def load_pipeline(
+    model: str,
+    revision: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    guardrail: bool = False,
+    encoders: bool = True,
+) -> Cosmos2_5_PredictBasePipeline:
     """The pipeline in `dtype`. With `encoders=False` the VAE and text encoder are weightless placeholders (their
     config and dtype, no memory: the real text encoder is 16.6 GB in bf16) until `load_encoders` is called;
     a training run from a complete latent cache never needs them. `pipe.config._name_or_path` is the folder it
@@ -127,8 +134,9 @@ def load_pipeline(model: str, revision: str | None = None, dtype: torch.dtype = 
     path = resolve_model(model, revision)
     stand_ins = {} if encoders else {name: _placeholder(path, name, dtype) for name in ENCODERS}
     try:
-        pipe = PIPELINE_CLASS.from_pretrained(path, dtype=dtype, safety_checker=make_guardrail(guardrail, model),
-                                              **stand_ins)  # fmt: skip
+        pipe = PIPELINE_CLASS.from_pretrained(
+            path, dtype=dtype, safety_checker=make_guardrail(guardrail, model), **stand_ins
+        )
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load a Cosmos Predict 2.5 pipeline from {path}: {exc}") from None
     pipe.set_progress_bar_config(disable=True)
@@ -209,8 +217,11 @@ def model_identity(model: str, revision: str | None, path: str | Path | None = N
         return {"base_model": TINY_MODEL, "revision": tiny_model_dir().name, "commit": None}
     if not is_hub_model(model):
         return {"base_model": model, "revision": "", "commit": None}
-    return {"base_model": model, "revision": resolve_revision(model, revision) or "main",
-            "commit": snapshot_commit(path) if path else None}  # fmt: skip
+    return {
+        "base_model": model,
+        "revision": resolve_revision(model, revision) or "main",
+        "commit": snapshot_commit(path) if path else None,
+    }
 
 
 def snapshot_commit(path: str | Path) -> str | None:
@@ -267,8 +278,9 @@ class FlowBatch:
     drop_prompt: torch.Tensor  # [B] bool, classifier-free-guidance dropout
 
 
-def draw_flow_batch(shape, conditional_frames: dict[int, float], cfg_dropout: float,
-                    generator: torch.Generator) -> FlowBatch:  # fmt: skip
+def draw_flow_batch(
+    shape, conditional_frames: dict[int, float], cfg_dropout: float, generator: torch.Generator
+) -> FlowBatch:
     b = shape[0]
     noise = torch.randn(shape, generator=generator)
     t = torch.sigmoid(torch.randn(b, generator=generator))  # logit-normal timesteps
@@ -280,8 +292,9 @@ def draw_flow_batch(shape, conditional_frames: dict[int, float], cfg_dropout: fl
     return FlowBatch(noise=noise, sigma=sigma, cond_frames=cond, drop_prompt=drop)
 
 
-def flow_matching_loss(transformer, clean: torch.Tensor, prompt_embeds: torch.Tensor, draw: FlowBatch,
-                       conditional_frame_timestep: float) -> torch.Tensor:  # fmt: skip
+def flow_matching_loss(
+    transformer, clean: torch.Tensor, prompt_embeds: torch.Tensor, draw: FlowBatch, conditional_frame_timestep: float
+) -> torch.Tensor:
     """The recipe's rectified-flow loss: predict velocity noise - clean on the frames that are not conditions.
 
     Normalised as the recipe does: the mean over ALL latent elements [B,C,T,H,W], the conditioning frames
@@ -302,9 +315,13 @@ def flow_matching_loss(transformer, clean: torch.Tensor, prompt_embeds: torch.Te
     model_dtype = next(p for p in transformer.parameters() if not p.requires_grad).dtype
     padding_mask = clean.new_zeros(1, 1, h * 8, w * 8, dtype=model_dtype)
     pred = transformer(
-        hidden_states=hidden.to(model_dtype), condition_mask=cond_mask.to(model_dtype), timestep=timestep,
-        encoder_hidden_states=embeds.to(model_dtype), padding_mask=padding_mask, return_dict=False,
-    )[0].float()  # fmt: skip
+        hidden_states=hidden.to(model_dtype),
+        condition_mask=cond_mask.to(model_dtype),
+        timestep=timestep,
+        encoder_hidden_states=embeds.to(model_dtype),
+        padding_mask=padding_mask,
+        return_dict=False,
+    )[0].float()
     weight = 1 - cond_mask  # loss only where the model had to denoise
     return ((pred - (noise - clean)) ** 2 * weight).mean()
 

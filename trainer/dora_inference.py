@@ -48,8 +48,9 @@ def _forward_with_memo():
         weight_norm = norms.get(key)
         if weight_norm is None:
             lora_weight = self.get_lora_weight(lora_A=lora_A, lora_B=lora_B, adapter_name=adapter_name).to(x.dtype)
-            weight_norm = self.get_weight_norm(weight=weight, lora_weight=lora_weight.detach(), scaling=scaling,
-                                               adapter_name=adapter_name).detach()  # fmt: skip
+            weight_norm = self.get_weight_norm(
+                weight=weight, lora_weight=lora_weight.detach(), scaling=scaling, adapter_name=adapter_name
+            ).detach()
             norms[key] = weight_norm
         mag_norm_scale = (self.weight / weight_norm).view(1, -1)
         lora_result = lora_B(lora_A(x))

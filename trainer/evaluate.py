@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from trainer import cosmos
-from trainer.datasets import check_items, list_items
 from trainer.config import Problem
+from trainer.datasets import check_items, list_items
 from trainer.dora_inference import frozen_dora_norms
 from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer, adapter_problems
 from trainer.generate_settings import GenerateSettings, preset_for, preset_values
@@ -174,8 +174,14 @@ def vae_round_trip(pipe, clean: torch.Tensor) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- the whole run
-def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=None, on_clip=None,
-             on_rendered=None, step_progress=None) -> dict:  # fmt: skip
+def evaluate(
+    settings: EvalSettings,
+    renderer: Renderer | None = None,
+    progress=None,
+    on_clip=None,
+    on_rendered=None,
+    step_progress=None,
+) -> dict:
     """Every variant's scores on every clip, averaged; the dict `--json` prints. `on_clip(clip, frames)` gets
     each clip with every variant's generated frames (uint8 [F,H,W,3] by variant name) and, under VAE_KEY, the
     real clip's VAE round trip (e.g. for a contact sheet); `on_rendered(index, request, rendered)` the request
@@ -184,8 +190,9 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
     if problems:
         raise ValueError("; ".join(map(str, problems)))
     clips = load_eval_clips(settings)
-    renderer = renderer or Renderer(settings.model, settings.revision or None, guardrail=settings.guardrail,
-                                    precision=settings.precision)  # fmt: skip
+    renderer = renderer or Renderer(
+        settings.model, settings.revision or None, guardrail=settings.guardrail, precision=settings.precision
+    )
     pipe = renderer.pipe
     variants: list[tuple[str, AdapterChoice | None]] = [(BASE, None)] + [(a.name, a) for a in settings.adapters]
     scores = {name: {"psnr": [], "ssim": [], "hand": []} for name, _ in variants}
@@ -196,8 +203,9 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
             if progress:
                 progress(index, len(clips), clip.key)
             values = asdict(settings.settings()) | {"seed": settings.seed + index}
-            request = GenerateRequest(prompt=clip.caption, out_dir=scratch, image=str(clip.video),
-                                      adapters=settings.adapters, **values)  # fmt: skip
+            request = GenerateRequest(
+                prompt=clip.caption, out_dir=scratch, image=str(clip.video), adapters=settings.adapters, **values
+            )
             result = renderer.render_frames(request, step_progress)
             if on_rendered:
                 on_rendered(index, request, result)
@@ -219,8 +227,8 @@ def evaluate(settings: EvalSettings, renderer: Renderer | None = None, progress=
     return {
         "variants": {name: _summary(s) | {"val_loss": s["val_loss"]} for name, s in scores.items()},
         "reference": _summary(reference),
-        "settings": settings.record() | {"clips": len(clips), "keys": [c.key for c in clips],
-                                         "dtype": str(renderer.dtype).removeprefix("torch.")},
+        "settings": settings.record()
+        | {"clips": len(clips), "keys": [c.key for c in clips], "dtype": str(renderer.dtype).removeprefix("torch.")},
     }
 
 
@@ -254,15 +262,21 @@ def format_table(result: dict) -> str:
     """The scores as a fixed-width table, one row per variant, then the reference rows."""
     lines = [f"{'variant':<24} {'val_loss':>9} {'PSNR dB':>8} {'SSIM':>6} {'hand acc':>9}"]
     for name, v in result["variants"].items():
-        lines.append(f"{name[:24]:<24} {v['val_loss']:>9.4f} {v['psnr']:>8.2f} {v['ssim']:>6.3f} "
-                     f"{_fraction(v['hand_accuracy']):>9}")  # fmt: skip
+        lines.append(
+            f"{name[:24]:<24} {v['val_loss']:>9.4f} {v['psnr']:>8.2f} {v['ssim']:>6.3f} "
+            f"{_fraction(v['hand_accuracy']):>9}"
+        )
     ref = result["reference"]
-    lines.append(f"{'(VAE round trip)':<24} {'':>9} {ref['vae_psnr']:>8.2f} {ref['vae_ssim']:>6.3f} "
-                 f"{_fraction(ref['hand_accuracy']):>9}")  # fmt: skip
+    lines.append(
+        f"{'(VAE round trip)':<24} {'':>9} {ref['vae_psnr']:>8.2f} {ref['vae_ssim']:>6.3f} "
+        f"{_fraction(ref['hand_accuracy']):>9}"
+    )
     lines.append(f"{'(first frame, still)':<24} {'':>9} {ref['static_psnr']:>8.2f} {ref['static_ssim']:>6.3f}")
     s = result["settings"]
-    lines.append(f"{s['clips']} clips of {s['data']}; {s['num_frames']} frames {s['width']}x{s['height']}, "
-                 f"{s['steps']} steps, guidance {s['guidance']}, seed {s['seed']}")  # fmt: skip
+    lines.append(
+        f"{s['clips']} clips of {s['data']}; {s['num_frames']} frames {s['width']}x{s['height']}, "
+        f"{s['steps']} steps, guidance {s['guidance']}, seed {s['seed']}"
+    )
     return "\n".join(lines)
 
 
@@ -280,12 +294,16 @@ def contact_sheet(clips: list[tuple[EvalClip, dict[str, np.ndarray]]], every: in
         picked = list(range(0, len(clip.frames), every))
         first = np.zeros_like(clip.frames[picked])
         first[0] = clip.frames[0]
-        rows = [("first frame", first), *((name, f[picked]) for name, f in frames.items()),
-                ("ground truth", clip.frames[picked])]  # fmt: skip
+        rows = [
+            ("first frame", first),
+            *((name, f[picked]) for name, f in frames.items()),
+            ("ground truth", clip.frames[picked]),
+        ]
         for label, row in rows:
             strip = np.concatenate(list(row), axis=1)
-            strip = np.asarray(Image.fromarray(strip).resize((strip.shape[1] * scale, strip.shape[0] * scale),
-                                                              Image.NEAREST))  # fmt: skip
+            strip = np.asarray(
+                Image.fromarray(strip).resize((strip.shape[1] * scale, strip.shape[0] * scale), Image.NEAREST)
+            )
             tag = Image.new("RGB", (110, strip.shape[0]), (255, 255, 255))
             ImageDraw.Draw(tag).text((6, strip.shape[0] // 2 - 6), label[:17], fill=(0, 0, 0))
             blocks.append(np.concatenate([np.asarray(tag), strip], axis=1))

@@ -16,8 +16,13 @@ from typing import Any, TextIO
 
 from trainer.model_card import EVALUATION_FILE
 from trainer.run_folder import (
-    CARD_FILE, COMPARE_EVALUATION_KEY, COMPARE_RECORD_FILE, EVALUATE_EVENTS, read_card, write_json_atomic,
-)  # fmt: skip
+    CARD_FILE,
+    COMPARE_EVALUATION_KEY,
+    COMPARE_RECORD_FILE,
+    EVALUATE_EVENTS,
+    read_card,
+    write_json_atomic,
+)
 
 SCORE_KEYS = ("val_loss", "psnr", "ssim", "hand_accuracy")
 CARD_SETTINGS = ("model", "steps", "guidance", "seed", "height", "width", "num_frames", "precision", "max_clips")
@@ -60,12 +65,14 @@ def card_entry(result: dict, variant: str) -> dict:
     """The card's `evaluation`: the held-out data, the settings, this variant's scores and the base model's."""
     settings = result["settings"]
     return {
-        "data": settings["data"], "clips": settings["clips"], "keys": settings["keys"],
+        "data": settings["data"],
+        "clips": settings["clips"],
+        "keys": settings["keys"],
         "settings": {k: settings.get(k) for k in CARD_SETTINGS},
         "scores": {k: result["variants"][variant].get(k) for k in SCORE_KEYS},
         "base": {k: result["variants"]["base"].get(k) for k in SCORE_KEYS},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }  # fmt: skip
+    }
 
 
 def record_in_cards(adapters: list, result: dict) -> list[Path]:
@@ -78,8 +85,11 @@ def record_in_cards(adapters: list, result: dict) -> list[Path]:
         card = read_card(folder)
         if not card and (folder / CARD_FILE).exists() and _damaged(folder / CARD_FILE):
             # read_card reads a damaged card as {}: writing that back would replace the user's file
-            print(f"evaluate: {choice.name}'s {CARD_FILE} cannot be read as a card; it is left as it is, the "
-                  f"scores are in its {EVALUATION_FILE}", file=sys.stderr)  # fmt: skip
+            print(
+                f"evaluate: {choice.name}'s {CARD_FILE} cannot be read as a card; it is left as it is, the "
+                f"scores are in its {EVALUATION_FILE}",
+                file=sys.stderr,
+            )
             continue
         card["evaluation"] = card_entry(result, choice.name)
         write_json_atomic(folder / CARD_FILE, card)

@@ -30,9 +30,15 @@ def base_of(adapter_dir: Path) -> tuple[str, str | None, dict]:
     return card["base_model"], card.get("commit") or card.get("revision") or None, card
 
 
-def export_merged(adapter_dir: str | Path, out_dir: str | Path, model: str | None = None,
-                  revision: str | None = None, scale: float = 1.0, dtype: str = "auto",
-                  whole_pipeline: bool = False) -> Path:  # fmt: skip
+def export_merged(
+    adapter_dir: str | Path,
+    out_dir: str | Path,
+    model: str | None = None,
+    revision: str | None = None,
+    scale: float = 1.0,
+    dtype: str = "auto",
+    whole_pipeline: bool = False,
+) -> Path:
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
     if not (adapter_dir / WEIGHTS_FILE).is_file():
         raise ValueError(f"{adapter_dir} has no {WEIGHTS_FILE}; point at an adapter folder.")
@@ -44,7 +50,9 @@ def export_merged(adapter_dir: str | Path, out_dir: str | Path, model: str | Non
         revision = revision or card_revision
     if model == cosmos.TINY_MODEL:
         revision = None  # the card's revision names the embedded folder, not a Hub revision
-    torch_dtype = DTYPES[dtype] if dtype != "auto" else (torch.float32 if model == cosmos.TINY_MODEL else torch.bfloat16)
+    torch_dtype = (
+        DTYPES[dtype] if dtype != "auto" else (torch.float32 if model == cosmos.TINY_MODEL else torch.bfloat16)
+    )
     source = cosmos.resolve_model(model, revision)
     if whole_pipeline:
         pipe = cosmos.PIPELINE_CLASS.from_pretrained(source, dtype=torch_dtype, safety_checker=cosmos.NoGuardrail())
@@ -59,9 +67,14 @@ def export_merged(adapter_dir: str | Path, out_dir: str | Path, model: str | Non
         cosmos.save_pipeline(pipe, out_dir)
     else:
         transformer.save_pretrained(out_dir, safe_serialization=True)
-    record = {"adapter": str(adapter_dir.resolve()), "scale": scale, "dtype": str(torch_dtype).removeprefix("torch."),
-              "layout": "pipeline" if whole_pipeline else "transformer",
-              "base": cosmos.model_identity(model, revision, source), "adapter_card": card}  # fmt: skip
+    record = {
+        "adapter": str(adapter_dir.resolve()),
+        "scale": scale,
+        "dtype": str(torch_dtype).removeprefix("torch."),
+        "layout": "pipeline" if whole_pipeline else "transformer",
+        "base": cosmos.model_identity(model, revision, source),
+        "adapter_card": card,
+    }
     (out_dir / MERGE_RECORD).write_text(json.dumps(record, indent=2, default=str))
     return out_dir
 

@@ -25,9 +25,15 @@ from trainer.dora_inference import frozen_dora_norms
 from trainer.generate_settings import GenerateSettings
 from trainer.precision import resolve as resolve_precision
 from trainer.run_folder import (
-    ADAPTER_DIR, CHECKPOINT_LABEL, CHECKPOINTS_DIR, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, WEIGHTS_FILE, card_summary,
+    ADAPTER_DIR,
+    CHECKPOINT_LABEL,
+    CHECKPOINTS_DIR,
+    COMPARE_RECORD_FILE,
+    COMPARE_VIDEO_FILE,
+    WEIGHTS_FILE,
+    card_summary,
     read_card,
-)  # fmt: skip
+)
 from trainer.video import VideoError, probe_video, read_frames, write_video
 from trainer.video_shape import condition_frames
 
@@ -96,8 +102,13 @@ def _clip_problems(video: str) -> list[Problem]:
         return [Problem("video", str(exc))]
     if frames >= count:
         return []
-    return [Problem("video", f"{video} has {frames} frame{'s' if frames != 1 else ''} but its first clip must hold "
-                             f"{count} (2 latent frames); use a longer video or condition on an image")]
+    return [
+        Problem(
+            "video",
+            f"{video} has {frames} frame{'s' if frames != 1 else ''} but its first clip must hold "
+            f"{count} (2 latent frames); use a longer video or condition on an image",
+        )
+    ]
 
 
 def adapter_problems(adapters: list[AdapterChoice]) -> list[Problem]:
@@ -105,12 +116,25 @@ def adapter_problems(adapters: list[AdapterChoice]) -> list[Problem]:
     from trainer.bounds import strength_problem
     from trainer.checkpoints import ADAPTER_FILE
 
-    p = [Problem("adapter", f"{a.path} has no {WEIGHTS_FILE}" + (
-            ": it is a checkpoint saved before checkpoints held a loadable adapter (it can only resume its run); "
-            "use the run's adapter folder or a newer checkpoint" if (Path(a.path) / ADAPTER_FILE).is_file() else ""))
-         for a in adapters if not (Path(a.path) / WEIGHTS_FILE).is_file()]  # fmt: skip
-    p += [Problem("adapter", f"the strength of {a.name} {strength_problem(a.scale)}")
-          for a in adapters if strength_problem(a.scale)]  # fmt: skip
+    p = [
+        Problem(
+            "adapter",
+            f"{a.path} has no {WEIGHTS_FILE}"
+            + (
+                ": it is a checkpoint saved before checkpoints held a loadable adapter (it can only resume its run); "
+                "use the run's adapter folder or a newer checkpoint"
+                if (Path(a.path) / ADAPTER_FILE).is_file()
+                else ""
+            ),
+        )
+        for a in adapters
+        if not (Path(a.path) / WEIGHTS_FILE).is_file()
+    ]
+    p += [
+        Problem("adapter", f"the strength of {a.name} {strength_problem(a.scale)}")
+        for a in adapters
+        if strength_problem(a.scale)
+    ]
     names = [a.name for a in adapters]
     if len(set(names)) != len(names) or BASE in names:
         p.append(Problem("adapter", f"names must be distinct and not {BASE!r} (got {names})"))
@@ -127,8 +151,14 @@ class Rendered:
 class Renderer:
     """One loaded pipeline, in bf16 where the device computes it natively unless `precision` says fp32."""
 
-    def __init__(self, model: str, revision: str | None = None, guardrail: bool = True, device: str | None = None,
-                 precision: str = "auto"):  # fmt: skip
+    def __init__(
+        self,
+        model: str,
+        revision: str | None = None,
+        guardrail: bool = True,
+        device: str | None = None,
+        precision: str = "auto",
+    ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = resolve_precision(precision, self.device)
         self.pipe = cosmos.load_pipeline(model, revision, dtype=self.dtype, guardrail=guardrail).to(self.device)
@@ -150,14 +180,26 @@ class Renderer:
         compare = side_by_side(list(zip(labels, rendered.frames.values())), caption=request.prompt)
         write_video(out / COMPARE_VIDEO_FILE, compare, request.fps)
         record = {
-            "model": self.model, "revision": self.revision, "commit": self.identity["commit"], "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt, "seed": request.seed, "steps": request.steps,
-            "guidance": request.guidance, "height": request.height, "width": request.width,
-            "num_frames": request.num_frames, "fps": request.fps, "image": request.image, "video": request.video,
-            "conditional_latent_frames": rendered.cond_latent_frames, "device": str(self.device),
+            "model": self.model,
+            "revision": self.revision,
+            "commit": self.identity["commit"],
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "seed": request.seed,
+            "steps": request.steps,
+            "guidance": request.guidance,
+            "height": request.height,
+            "width": request.width,
+            "num_frames": request.num_frames,
+            "fps": request.fps,
+            "image": request.image,
+            "video": request.video,
+            "conditional_latent_frames": rendered.cond_latent_frames,
+            "device": str(self.device),
             "precision": PRECISION_NAMES[self.dtype],
-            "variants": rendered.records, "compare": COMPARE_VIDEO_FILE,
-        }  # fmt: skip
+            "variants": rendered.records,
+            "compare": COMPARE_VIDEO_FILE,
+        }
         (out / COMPARE_RECORD_FILE).write_text(json.dumps(record, indent=2))
         return record
 
@@ -202,13 +244,19 @@ class Renderer:
             return kwargs
 
         output = pipe(
-            video=condition, prompt=request.prompt, negative_prompt=request.negative_prompt or None,
-            height=request.height, width=request.width, num_frames=request.num_frames,
-            num_inference_steps=request.steps, guidance_scale=request.guidance,
-            num_latent_conditional_frames=cond_latent_frames, output_type="np",
+            video=condition,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            height=request.height,
+            width=request.width,
+            num_frames=request.num_frames,
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance,
+            num_latent_conditional_frames=cond_latent_frames,
+            output_type="np",
             generator=torch.Generator(self.device).manual_seed(request.seed),  # same initial noise for all
             callback_on_step_end=on_step,
-        )  # fmt: skip
+        )
         return (np.clip(output.frames[0], 0, 1) * 255).round().astype(np.uint8)
 
 

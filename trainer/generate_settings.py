@@ -23,6 +23,7 @@ from trainer.video_shape import video_shape_problems
 
 PRECISIONS = ("auto", "bf16", "fp32")  # trainer.precision resolves them (it imports torch; this module must not)
 
+
 def _f(default: Any, help: str, group: str, bounds: tuple[float | None, float | None] = (None, None)) -> Any:
     """A settings field with its help text, group and inclusive (low, high) bounds (None: open)."""
     return field(default=default, metadata={"help": help, "group": group, "bounds": bounds})
@@ -32,16 +33,25 @@ def _f(default: Any, help: str, group: str, bounds: tuple[float | None, float | 
 class GenerateSettings:
     model: str = _f(TINY_MODEL, '"tiny" (embedded default), a local diffusers folder, or a Hub model id.', "model")
     revision: str = _f("", "Hub revision; empty means the model's default revision.", "model")
-    guardrail: bool = _f(True, "NVIDIA's cosmos_guardrail, required for NVIDIA's model; turning it off is your "
-                               "decision under NVIDIA's Open Model License (the tiny model needs none).", "model")  # fmt: skip
-    precision: str = _f("auto", "auto: bf16 where the device computes it natively (recent GPUs; CPUs with "
-                                "AVX512-BF16 or AMX), else fp32; bf16 or fp32 as asked (fp32 takes twice the "
-                                "memory).", "model")  # fmt: skip
+    guardrail: bool = _f(
+        True,
+        "NVIDIA's cosmos_guardrail, required for NVIDIA's model; turning it off is your "
+        "decision under NVIDIA's Open Model License (the tiny model needs none).",
+        "model",
+    )
+    precision: str = _f(
+        "auto",
+        "auto: bf16 where the device computes it natively (recent GPUs; CPUs with "
+        "AVX512-BF16 or AMX), else fp32; bf16 or fp32 as asked (fp32 takes twice the "
+        "memory).",
+        "model",
+    )
     negative_prompt: str = _f("", "What the generation should avoid (used with guidance above 1).", "sampling")
     seed: int = _f(0, "Seeds the initial noise: every variant starts from the same noise.", "sampling", (0, None))
     steps: int = _f(36, "Denoising steps.", "sampling", (1, MAX_INFERENCE_STEPS))
-    guidance: float = _f(7.0, "Classifier-free guidance scale; 1.0 turns guidance off (half the work).", "sampling",
-                         (1.0, 30.0))  # fmt: skip
+    guidance: float = _f(
+        7.0, "Classifier-free guidance scale; 1.0 turns guidance off (half the work).", "sampling", (1.0, 30.0)
+    )
     height: int = _f(704, "Height in pixels, a multiple of 16.", "size", (16, 4096))
     width: int = _f(1280, "Width in pixels, a multiple of 16.", "size", (16, 4096))
     num_frames: int = _f(93, "Frames to generate, 4k+1 (93, 17, 9 ...).", "size", (5, 1025))
@@ -131,18 +141,25 @@ def field_help() -> dict[str, dict[str, Any]]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per setting (`--num-frames`, `--no-guardrail` ...) plus `--preset`; unset options come from
     the preset, so every default is stated once, here."""
-    parser.add_argument("--preset", choices=list(PRESETS), default=None,
-                        help="starting values: " + "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
-                        + f" (default: tiny for the {TINY_MODEL!r} model, model-default for any other)")  # fmt: skip
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=None,
+        help="starting values: "
+        + "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
+        + f" (default: tiny for the {TINY_MODEL!r} model, model-default for any other)",
+    )
     for f in fields(GenerateSettings):
         if f.type in ("bool", bool):  # only guardrail: on by default, so the option turns it off
-            parser.add_argument(f"--no-{f.name}", dest=f.name, action="store_const", const=False, default=None,
-                                help=f.metadata["help"])  # fmt: skip
+            parser.add_argument(
+                f"--no-{f.name}", dest=f.name, action="store_const", const=False, default=None, help=f.metadata["help"]
+            )
             continue
         kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
         shown = "the preset's" if f.name in _preset_keys() else repr(f.default)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None,
-                            help=f"{f.metadata['help']} (default: {shown})")  # fmt: skip
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}", type=kind, default=None, help=f"{f.metadata['help']} (default: {shown})"
+        )
 
 
 def _preset_keys() -> set[str]:
@@ -157,11 +174,12 @@ def values_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-
 def markdown_reference() -> str:
     """The generation settings reference (docs/generate.md is this text; a test keeps the two equal)."""
-    rows = ["| setting | default | " + " | ".join(f"`{name}`" for name in PRESETS if PRESETS[name]) + " | meaning |",
-            "|---|---|" + "---|" * sum(1 for v in PRESETS.values() if v) + "---|"]  # fmt: skip
+    rows = [
+        "| setting | default | " + " | ".join(f"`{name}`" for name in PRESETS if PRESETS[name]) + " | meaning |",
+        "|---|---|" + "---|" * sum(1 for v in PRESETS.values() if v) + "---|",
+    ]
     for f in fields(GenerateSettings):
         low, high = f.metadata["bounds"]
         bounds = f" Allowed: {_range_text(low, high)}." if low is not None or high is not None else ""

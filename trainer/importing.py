@@ -64,10 +64,14 @@ def import_dataset(source: str, dest: Path, caption_variant: str = "long", promp
         plan = _plan([item for item in items if item.video.is_file()], dest)
         copied = _transfer(plan, dest, move=owned)
     return ImportReport(
-        source=source, destination=str(dest), layout=layout.value, clips=len(plan), copied=copied,
+        source=source,
+        destination=str(dest),
+        layout=layout.value,
+        clips=len(plan),
+        copied=copied,
         missing_files=[str(item.video) for item in absent],
         uncaptioned=[f"videos/{item.key}.mp4: {item.caption_problem}" for item, _, caption in plan if caption is None],
-    )  # fmt: skip
+    )
 
 
 # --- where the data comes from ---------------------------------------------------------------------
@@ -134,8 +138,11 @@ def _download(repo_id: str) -> Path:
     """The dataset's snapshot in the Hugging Face cache (so importing again costs nothing)."""
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import (
-        GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
-    )  # fmt: skip
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     page = f"https://huggingface.co/datasets/{repo_id}"
     try:

@@ -87,8 +87,10 @@ def open_source(root: str | Path) -> Source:
     info = _read_json(root / INFO_FILE)
     version = str(info.get("codebase_version", ""))
     if not version.startswith(("v2.", "v3.")):
-        raise LeRobotError(f"{root / INFO_FILE} says codebase_version {version or '(none)'}, which import-data "
-                           f"does not read ({', '.join(SUPPORTED)}); {CONVERT_HINT}.")  # fmt: skip
+        raise LeRobotError(
+            f"{root / INFO_FILE} says codebase_version {version or '(none)'}, which import-data "
+            f"does not read ({', '.join(SUPPORTED)}); {CONVERT_HINT}."
+        )
     features = info.get("features") if isinstance(info.get("features"), dict) else {}
     cameras = tuple(k for k, v in features.items() if isinstance(v, dict) and v.get("dtype") == "video")
     if not cameras or not info.get("video_path"):
@@ -110,8 +112,9 @@ def pick_camera(source: Source, wanted: str | None) -> str:
         return source.cameras[0]
     matches = [c for c in source.cameras if wanted in (c, c.rsplit(".", 1)[-1])]
     if len(matches) != 1:
-        raise LeRobotError(f"--camera {wanted!r} is not a camera of {source.root}; "
-                           f"choose one of: {', '.join(source.cameras)}.")  # fmt: skip
+        raise LeRobotError(
+            f"--camera {wanted!r} is not a camera of {source.root}; choose one of: {', '.join(source.cameras)}."
+        )
     return matches[0]
 
 
@@ -136,8 +139,10 @@ def read_episodes(source: Source, camera: str) -> list[Episode]:
     try:
         episodes = [_episode(source, camera, row) for row in rows]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise LeRobotError(f"{where} or meta/info.json's video_path does not describe the episodes ({exc!r}); "
-                           f"the dataset is incomplete: re-download it or {CONVERT_HINT}.") from None  # fmt: skip
+        raise LeRobotError(
+            f"{where} or meta/info.json's video_path does not describe the episodes ({exc!r}); "
+            f"the dataset is incomplete: re-download it or {CONVERT_HINT}."
+        ) from None
     return sorted(episodes, key=lambda e: e.index)
 
 
@@ -149,8 +154,11 @@ def _episode(source: Source, camera: str, row: dict) -> Episode:
         chunk = index // int(source.info.get("chunks_size") or 1000)
         video = template.format(episode_chunk=chunk, episode_index=index, video_key=camera)
         return Episode(index, int(row["length"]), source.root / video, 0.0, tasks)
-    video = template.format(video_key=camera, chunk_index=int(row[f"videos/{camera}/chunk_index"]),
-                            file_index=int(row[f"videos/{camera}/file_index"]))  # fmt: skip
+    video = template.format(
+        video_key=camera,
+        chunk_index=int(row[f"videos/{camera}/chunk_index"]),
+        file_index=int(row[f"videos/{camera}/file_index"]),
+    )
     start_s = float(row[f"videos/{camera}/from_timestamp"])
     return Episode(index, int(row["length"]), source.root / video, start_s, tasks)
 
@@ -180,13 +188,22 @@ def held_out_episodes(indices: list[int], amount: float) -> list[int]:
         return []
     count = max(1, round(amount * len(indices))) if amount < 1 else int(amount)
     if count >= len(indices):
-        raise LeRobotError(f"--held-out-episodes {amount:g} leaves no episode to train on ({len(indices)} "
-                           "episodes have --num-frames frames); hold out fewer.")  # fmt: skip
+        raise LeRobotError(
+            f"--held-out-episodes {amount:g} leaves no episode to train on ({len(indices)} "
+            "episodes have --num-frames frames); hold out fewer."
+        )
     return [indices[int((i + 0.5) * len(indices) / count)] for i in range(count)]
 
 
-def import_dataset(root: str | Path, dest: Path, camera: str | None = None, num_frames: int = 93,
-                   stride: int | None = None, held_out: float = 0, prompt_prefix: str = "") -> Summary:  # fmt: skip
+def import_dataset(
+    root: str | Path,
+    dest: Path,
+    camera: str | None = None,
+    num_frames: int = 93,
+    stride: int | None = None,
+    held_out: float = 0,
+    prompt_prefix: str = "",
+) -> Summary:
     """Write the clips into dest (videos/ + metas/, held-out episodes in dest/held_out/) with provenance.json.
 
     Written into a hidden sibling folder and renamed at the end: an interrupted import leaves no half dataset.
@@ -199,16 +216,25 @@ def import_dataset(root: str | Path, dest: Path, camera: str | None = None, num_
     long_enough = [e.index for e in episodes if e.length >= num_frames]
     if not long_enough:
         longest = max((e.length for e in episodes), default=0)
-        raise LeRobotError(f"no episode of {source.root} has {num_frames} frames (the longest has {longest}); "
-                           "lower --num-frames.", exit_code=1)  # fmt: skip
+        raise LeRobotError(
+            f"no episode of {source.root} has {num_frames} frames (the longest has {longest}); lower --num-frames.",
+            exit_code=1,
+        )
     held = set(held_out_episodes(long_enough, held_out))
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.lerobot-"))
     try:
         for episode in episodes:
             split = HELD_OUT_DIR if episode.index in held else "train"
-            _import_episode(episode, staging / HELD_OUT_DIR if split == HELD_OUT_DIR else staging, split,
-                            tasks, per_frame.get(episode.index), prompt_prefix, summary)  # fmt: skip
+            _import_episode(
+                episode,
+                staging / HELD_OUT_DIR if split == HELD_OUT_DIR else staging,
+                split,
+                tasks,
+                per_frame.get(episode.index),
+                prompt_prefix,
+                summary,
+            )
         if not summary.clips["train"]:
             why = "; ".join(f"episode {e}: {why.rstrip('.')}" for e, why in (summary.failed + summary.skipped)[:2])
             raise LeRobotError(f"no training clip of {source.root} could be imported: {why}.", 1)
@@ -233,8 +259,15 @@ def read_provenance(dataset: str | Path) -> dict | None:
 
 
 # --- one episode -----------------------------------------------------------------------------------
-def _import_episode(episode: Episode, out: Path, split: str, tasks: dict[int, str], frame_task: np.ndarray | None,
-                    prompt_prefix: str, summary: Summary) -> None:  # fmt: skip
+def _import_episode(
+    episode: Episode,
+    out: Path,
+    split: str,
+    tasks: dict[int, str],
+    frame_task: np.ndarray | None,
+    prompt_prefix: str,
+    summary: Summary,
+) -> None:
     n, step = summary.num_frames, summary.stride
     starts = clip_starts(episode.length, n, step)
     if not starts:
@@ -251,15 +284,21 @@ def _import_episode(episode: Episode, out: Path, split: str, tasks: dict[int, st
         for start, clip in _windows(_frames(episode, summary.source.fps), starts, n):
             key = f"episode_{episode.index:06d}_{start:06d}"
             write_video(out / "videos" / f"{key}.mp4", clip, summary.source.fps)
-            (out / "metas" / f"{key}.txt").write_text(f"{prompt_prefix}{captions[starts.index(start)]}\n",
-                                                      encoding="utf-8")  # fmt: skip
+            (out / "metas" / f"{key}.txt").write_text(
+                f"{prompt_prefix}{captions[starts.index(start)]}\n", encoding="utf-8"
+            )
             written += 1
     except VideoError as exc:
         summary.failed.append((episode.index, str(exc)))
     else:
         if written < len(starts):
-            summary.failed.append((episode.index, f"{episode.video} ends before the episode's {episode.length} "
-                                   f"frames; {len(starts) - written} of its clips were not imported"))  # fmt: skip
+            summary.failed.append(
+                (
+                    episode.index,
+                    f"{episode.video} ends before the episode's {episode.length} "
+                    f"frames; {len(starts) - written} of its clips were not imported",
+                )
+            )
     summary.clips[split] += written
     if written:
         summary.episodes[split].append(episode.index)
@@ -292,15 +331,19 @@ def _windows(frames: Iterator[np.ndarray], starts: list[int], n: int) -> Iterato
 def _frames(episode: Episode, fps: float) -> Iterator[np.ndarray]:
     """The episode's frames from its mp4, decoded once, in order (uint8 [H, W, 3])."""
     if not episode.video.is_file():
-        raise VideoError(episode.video, "file not found (named by meta/info.json's video_path)",
-                         fix="download the dataset's videos too")  # fmt: skip
+        raise VideoError(
+            episode.video,
+            "file not found (named by meta/info.json's video_path)",
+            fix="download the dataset's videos too",
+        )
     # Seek half a frame early: frames before the seek point are dropped, and a v3.0 episode's first frame
     # may sit a rounding error before its from_timestamp.
     seek = max(episode.start_s - 0.5 / fps, 0.0)
     reader = imageio_ffmpeg.read_frames(
-        str(episode.video), input_params=["-ss", f"{seek:.6f}"] if seek > 0 else [],
+        str(episode.video),
+        input_params=["-ss", f"{seek:.6f}"] if seek > 0 else [],
         output_params=["-frames:v", str(episode.length), "-fps_mode", "passthrough"],
-    )  # fmt: skip
+    )
     try:
         width, height = next(reader)["size"]
         for chunk in reader:

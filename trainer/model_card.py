@@ -37,8 +37,11 @@ def front_matter(card: dict) -> dict[str, Any]:
         meta.update(NVIDIA_LICENSE)
     meta["library_name"] = "diffusers"
     kind = str(card.get("adapter", "lora")).lower()
-    meta["tags"] = ["lora"] + (["dora"] if kind == "dora" else []) + [
-        "cosmos", "cosmos-predict2.5", "robotics", "image-to-video", "cosmos-lora-studio"]  # fmt: skip
+    meta["tags"] = (
+        ["lora"]
+        + (["dora"] if kind == "dora" else [])
+        + ["cosmos", "cosmos-predict2.5", "robotics", "image-to-video", "cosmos-lora-studio"]
+    )
     meta["pipeline_tag"] = "image-to-video"
     return meta
 
@@ -69,22 +72,34 @@ def render(card: dict, adapter_ref: str, evaluation: dict | None = None, video: 
         f"| created | {card['created']} with Cosmos LoRA Studio {card['project_version']} |",
     ]
     if card["base_model"].lower().startswith("nvidia/"):
-        parts.append(f"The base model is released under the [NVIDIA Open Model License]({NVIDIA_LICENSE['license_link']}); "
-                     "this adapter is a derivative of it and is used under the same terms.")  # fmt: skip
+        parts.append(
+            f"The base model is released under the [NVIDIA Open Model License]({NVIDIA_LICENSE['license_link']}); "
+            "this adapter is a derivative of it and is used under the same terms."
+        )
     if evaluation:
         parts.append(evaluation_markdown(evaluation))
     if video:
-        parts.append(f"## Base vs adapter\n\n<video controls src=\"{video}\"></video>")
+        parts.append(f'## Base vs adapter\n\n<video controls src="{video}"></video>')
     parts.append(usage_markdown(card, adapter_ref))
     parts.append("The full training config is in `adapter_card.json`.")
     return "\n\n".join(parts) + "\n"
 
 
 def _settings(cfg: dict) -> str:
-    keys = ("learning_rate", "batch_size", "gradient_accumulation", "height", "width", "num_frames",
-            "mixed_precision", "seed")  # fmt: skip
-    return ", ".join(f"{k} {cfg[k]:.3g}" if isinstance(cfg.get(k), float) else f"{k} {cfg[k]}"
-                     for k in keys if k in cfg) or "see adapter_card.json"  # fmt: skip
+    keys = (
+        "learning_rate",
+        "batch_size",
+        "gradient_accumulation",
+        "height",
+        "width",
+        "num_frames",
+        "mixed_precision",
+        "seed",
+    )
+    return (
+        ", ".join(f"{k} {cfg[k]:.3g}" if isinstance(cfg.get(k), float) else f"{k} {cfg[k]}" for k in keys if k in cfg)
+        or "see adapter_card.json"
+    )
 
 
 def evaluation_markdown(result: dict) -> str:
@@ -121,7 +136,7 @@ from diffusers import Cosmos2_5_PredictBasePipeline
 from diffusers.utils import export_to_video, load_image
 
 pipe = Cosmos2_5_PredictBasePipeline.from_pretrained(
-    "{card['base_model']}", {revision}dtype=torch.bfloat16
+    "{card["base_model"]}", {revision}dtype=torch.bfloat16
 ).to("cuda")
 pipe.load_lora_weights("{adapter_ref}", adapter_name="adapter")
 first_frame = load_image("first_frame.png")  # your robot's first frame
@@ -140,7 +155,7 @@ Without NVIDIA's guardrail, pass an object with `to()` and `check_text_safety(pr
         return True
 
 pipe = Cosmos2_5_PredictBasePipeline.from_pretrained(
-    "{card['base_model']}", {revision}dtype=torch.bfloat16, safety_checker=NoGuardrail()
+    "{card["base_model"]}", {revision}dtype=torch.bfloat16, safety_checker=NoGuardrail()
 ).to("cuda")
 ```"""
 

@@ -47,13 +47,19 @@ class PublishPlan:
 def check_repo_id(repo_id: str) -> str:
     repo_id = repo_id.strip()
     if not REPO_ID.match(repo_id) or len(repo_id.split("/")[1]) > 96 or "--" in repo_id or ".." in repo_id:
-        raise PublishError(f"repo: {repo_id!r} is not a Hub repository id; write it as owner/name "
-                           "(letters, digits, '-', '_', '.').")  # fmt: skip
+        raise PublishError(
+            f"repo: {repo_id!r} is not a Hub repository id; write it as owner/name (letters, digits, '-', '_', '.')."
+        )
     return repo_id
 
 
-def plan(adapter_dir: str | Path, repo_id: str, private: bool = False, evaluation: str | Path | None = None,
-         video: str | Path | None = None) -> PublishPlan:  # fmt: skip
+def plan(
+    adapter_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    evaluation: str | Path | None = None,
+    video: str | Path | None = None,
+) -> PublishPlan:
     """What would be uploaded: checks everything that can be checked offline."""
     adapter_dir = Path(adapter_dir)
     repo_id = check_repo_id(repo_id)
@@ -64,7 +70,9 @@ def plan(adapter_dir: str | Path, repo_id: str, private: bool = False, evaluatio
         card = json.loads((adapter_dir / CARD_FILE).read_text())
     except ValueError as exc:
         raise PublishError(f"{adapter_dir / CARD_FILE} is not valid JSON ({exc}); restore it from the run.") from None
-    result = PublishPlan(repo_id, bool(private), {WEIGHTS_FILE: adapter_dir / WEIGHTS_FILE, CARD_FILE: adapter_dir / CARD_FILE})
+    result = PublishPlan(
+        repo_id, bool(private), {WEIGHTS_FILE: adapter_dir / WEIGHTS_FILE, CARD_FILE: adapter_dir / CARD_FILE}
+    )
     scores = _optional(evaluation, adapter_dir / EVALUATION_FILE, "evaluation")
     if scores is not None:
         result.files[EVALUATION_FILE] = scores
@@ -103,20 +111,29 @@ def publish(p: PublishPlan, api=None) -> str:
     from huggingface_hub import errors as hub
 
     if huggingface_hub.get_token() is None:
-        raise NoTokenError("no Hugging Face token on this machine: set HF_TOKEN to a write token, or run "
-                           "`hf auth login`.")  # fmt: skip
+        raise NoTokenError(
+            "no Hugging Face token on this machine: set HF_TOKEN to a write token, or run `hf auth login`."
+        )
     api = api or huggingface_hub.HfApi()
     try:
         api.create_repo(p.repo_id, repo_type="model", private=p.private, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="cosmos-publish-") as tmp:
-            api.upload_folder(repo_id=p.repo_id, repo_type="model", folder_path=str(stage(p, Path(tmp))),
-                              commit_message="Upload adapter from Cosmos LoRA Studio")  # fmt: skip
+            api.upload_folder(
+                repo_id=p.repo_id,
+                repo_type="model",
+                folder_path=str(stage(p, Path(tmp))),
+                commit_message="Upload adapter from Cosmos LoRA Studio",
+            )
     except hub.HfHubHTTPError as exc:
         status = getattr(exc.response, "status_code", None)
         if status in (401, 403):
-            raise PublishError(f"the Hub refused to write to {p.repo_id} (HTTP {status}): use a token with write "
-                               "access to that owner (HF_TOKEN or `hf auth login`).") from None  # fmt: skip
-        raise PublishError(f"publishing to {p.repo_id} failed (HTTP {status}); check the network and try again.") from None
+            raise PublishError(
+                f"the Hub refused to write to {p.repo_id} (HTTP {status}): use a token with write "
+                "access to that owner (HF_TOKEN or `hf auth login`)."
+            ) from None
+        raise PublishError(
+            f"publishing to {p.repo_id} failed (HTTP {status}); check the network and try again."
+        ) from None
     except (OSError, hub.HfHubHTTPError.__mro__[1]) as exc:  # [1]: the HTTP library's base error (no connection ...)
         raise PublishError(f"publishing to {p.repo_id} failed ({type(exc).__name__}); check the network.") from None
     return p.url

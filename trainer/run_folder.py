@@ -54,18 +54,24 @@ MODEL_CARD_FILE = "README.md"
 
 # The keys of adapter_card.json, each with its meaning. The trainer writes exactly these (a test checks it).
 CARD_KEYS: dict[str, str] = {
-    "base_model": '"tiny", a local folder or a Hub model id', "revision": "the base model's revision",
+    "base_model": '"tiny", a local folder or a Hub model id',
+    "revision": "the base model's revision",
     "commit": "the Hub commit the revision resolved to (null for tiny or a local folder)",
-    "adapter": "lora or dora", "rank": "adapter rank", "alpha": "LoRA alpha",
+    "adapter": "lora or dora",
+    "rank": "adapter rank",
+    "alpha": "LoRA alpha",
     "target_modules": "transformer layers that carry the adapter",
-    "dataset": "path, clips, digest and per-file sha256 of the training data", "steps": "optimizer steps trained",
-    "final_loss": "loss of the last step", "config": "the full TrainConfig", "created": "UTC time of saving",
+    "dataset": "path, clips, digest and per-file sha256 of the training data",
+    "steps": "optimizer steps trained",
+    "final_loss": "loss of the last step",
+    "config": "the full TrainConfig",
+    "created": "UTC time of saving",
     "project_version": "version of this project that trained it",
     "dataset_provenance": "the dataset's provenance.json (an imported LeRobot dataset: source, camera, episodes), "
-                          "or null",
+    "or null",
     "evaluation": "the latest `evaluate --card` of this adapter (held-out data, settings, its scores and the base "
-                  "model's), or null",
-}  # fmt: skip
+    "model's), or null",
+}
 # A generation folder: what `generate` (and the studio's worker) writes for one comparison, beside one
 # <variant>.mp4 per variant.
 COMPARE_VIDEO_FILE = "compare.mp4"  # every variant side by side, labelled
@@ -76,11 +82,17 @@ COMPARE_EVALUATION_KEY = "evaluation"  # compare.json of `evaluate --out`: the s
 # `python -m trainer evaluate --events`: one JSON object per line on stdout, each with `event`; the last one is
 # done or error.
 EVALUATE_EVENTS: dict[str, dict[str, str]] = {
-    "progress": {"clip": "clip being rendered (1-based)", "clips": "clips in all", "key": "the clip's key",
-                 "variant": "variant being rendered", "step": "denoising steps done", "steps": "steps per variant"},
+    "progress": {
+        "clip": "clip being rendered (1-based)",
+        "clips": "clips in all",
+        "key": "the clip's key",
+        "variant": "variant being rendered",
+        "step": "denoising steps done",
+        "steps": "steps per variant",
+    },
     "done": {"result": "the scores (what --json prints)", "out_dir": "the comparison folder (--out), or null"},
     "error": {"message": "one sentence saying what went wrong and how to fix it"},
-}  # fmt: skip
+}
 
 # The generation worker's answers (`python -m trainer.worker`), one JSON object per line on its stdout; each
 # has `id` (the request's) and `event`.
@@ -96,28 +108,41 @@ CARD_SUMMARY_KEYS = ("base_model", "revision", "adapter", "rank", "alpha", "step
 # Every event has `event` (its kind) and `time` (Unix seconds). The other fields of each kind:
 EVENTS: dict[str, dict[str, str]] = {
     "start": {
-        "run": "run name", "total_steps": "optimizer steps of the whole run", "epochs": "passes over the data",
-        "steps_per_epoch": "optimizer steps per pass", "clips": "usable training clips",
-        "num_processes": "data-parallel processes", "trainable_params": "adapter parameters",
+        "run": "run name",
+        "total_steps": "optimizer steps of the whole run",
+        "epochs": "passes over the data",
+        "steps_per_epoch": "optimizer steps per pass",
+        "clips": "usable training clips",
+        "num_processes": "data-parallel processes",
+        "trainable_params": "adapter parameters",
         "resumed_from": "checkpoint step the run continues from, or 0",
     },
     "cache": {"done": "items encoded so far", "total": "items to encode", "reused": "items found in the cache"},
     "step": {
-        "step": "optimizer step just finished (1-based)", "epoch": "0-based pass over the data",
+        "step": "optimizer step just finished (1-based)",
+        "epoch": "0-based pass over the data",
         "loss": "mean flow-matching loss of the step over processes (the recipe's: mean over all latent elements)",
         "lr": "learning rate used by the step",
         "grad_norm": "L2 norm of the adapter gradients before clipping at max_grad_norm (clipping off: not clipped)",
         "step_time": "wall seconds of the step",
     },
     "checkpoint": {"step": "step saved", "path": "checkpoint folder"},
-    "sample": {"step": "step whose adapter rendered the samples (0: the base, before training)",
-               "path": "the samples/step-N folder", "videos": "the mp4 file names in it, one per sample prompt",
-               "prompts": "each video's prompt, in the same order", "seconds": "wall seconds of rendering them"},
-    "done": {"step": "last step", "state": "finished or stopped", "final_loss": "loss of the last step",
-             "adapter": "adapter folder",
-             "process_checksums": "digest of the adapter weights on each data-parallel process (all equal)"},
+    "sample": {
+        "step": "step whose adapter rendered the samples (0: the base, before training)",
+        "path": "the samples/step-N folder",
+        "videos": "the mp4 file names in it, one per sample prompt",
+        "prompts": "each video's prompt, in the same order",
+        "seconds": "wall seconds of rendering them",
+    },
+    "done": {
+        "step": "last step",
+        "state": "finished or stopped",
+        "final_loss": "loss of the last step",
+        "adapter": "adapter folder",
+        "process_checksums": "digest of the adapter weights on each data-parallel process (all equal)",
+    },
     "error": {"message": "one sentence saying what went wrong and how to fix it"},
-}  # fmt: skip
+}
 
 
 def sample_video_name(index: int) -> str:

@@ -50,8 +50,10 @@ def sample_prompts(cfg: TrainConfig) -> list[SamplePrompt]:
         chosen = [SamplePrompt(p["image"], p["prompt"]) for p in cfg.sample_prompts]
         missing = [p.image for p in chosen if not Path(p.image).expanduser().is_file()]
         if missing:
-            raise ValueError(f"sample_prompts: the first frame {missing[0]} does not exist; give an image or video "
-                             "file that does, or leave sample_prompts empty to use held-out clips.")  # fmt: skip
+            raise ValueError(
+                f"sample_prompts: the first frame {missing[0]} does not exist; give an image or video "
+                "file that does, or leave sample_prompts empty to use held-out clips."
+            )
         for sample in chosen:
             _check_image(sample.image)
         return chosen
@@ -63,8 +65,10 @@ def sample_prompts(cfg: TrainConfig) -> list[SamplePrompt]:
         items = [i for i in list_items(folder, cfg.caption_variant, cfg.prompt_prefix) if i.caption]
         if items:
             return [SamplePrompt(str(i.video), i.caption) for i in items[:DEFAULT_SAMPLES]]
-    raise ValueError(f"sample_every: {cfg.data} has no captioned clip to take sample prompts from; set "
-                     "sample_prompts or sample_every: 0.")  # fmt: skip
+    raise ValueError(
+        f"sample_every: {cfg.data} has no captioned clip to take sample prompts from; set "
+        "sample_prompts or sample_every: 0."
+    )
 
 
 def _check_image(path: str) -> None:
@@ -77,17 +81,25 @@ def _check_image(path: str) -> None:
     except (OSError, Image.DecompressionBombError):
         pixels = None
     if pixels is None or pixels > Image.MAX_IMAGE_PIXELS:
-        raise ValueError(f"sample_prompts: the first frame {path} is not an image of at most "
-                         f"{Image.MAX_IMAGE_PIXELS:,} pixels; give a PNG or JPEG frame (it is resized to the run's "
-                         "clip size).")  # fmt: skip
+        raise ValueError(
+            f"sample_prompts: the first frame {path} is not an image of at most "
+            f"{Image.MAX_IMAGE_PIXELS:,} pixels; give a PNG or JPEG frame (it is resized to the run's "
+            "clip size)."
+        )
 
 
 def sample_settings(cfg: TrainConfig) -> GenerateSettings:
     """The model's generation preset (its steps and guidance) at the training clip size: samples look like the
     data the run learns from, at the cost of one preset generation each."""
     values = preset_values(preset_for(cfg.model), cfg.model)
-    values.update(revision=cfg.revision, height=cfg.height, width=cfg.width, num_frames=cfg.num_frames,
-                  guardrail=False, seed=cfg.seed)  # fmt: skip
+    values.update(
+        revision=cfg.revision,
+        height=cfg.height,
+        width=cfg.width,
+        num_frames=cfg.num_frames,
+        guardrail=False,
+        seed=cfg.seed,
+    )
     return GenerateSettings(**values)
 
 
@@ -149,13 +161,26 @@ class Sampler:
                 for index, sample in enumerate(self.prompts):
                     frames = self._render_one(index)
                     write_video(folder / sample_video_name(index), frames, self.settings.fps)
-                    records.append({"video": sample_video_name(index), "prompt": sample.prompt, "image": sample.image,
-                                    "seed": self.settings.seed + index})  # fmt: skip
-            write_json_atomic(folder / SAMPLE_RECORD_FILE, {"step": step, "settings": vars(self.settings),
-                                                            "samples": records})  # fmt: skip
+                    records.append(
+                        {
+                            "video": sample_video_name(index),
+                            "prompt": sample.prompt,
+                            "image": sample.image,
+                            "seed": self.settings.seed + index,
+                        }
+                    )
+            write_json_atomic(
+                folder / SAMPLE_RECORD_FILE, {"step": step, "settings": vars(self.settings), "samples": records}
+            )
             seconds = round(time.perf_counter() - t0, 3)
-            events.emit("sample", step=step, path=str(folder), videos=[r["video"] for r in records],
-                        prompts=[r["prompt"] for r in records], seconds=seconds)  # fmt: skip
+            events.emit(
+                "sample",
+                step=step,
+                path=str(folder),
+                videos=[r["video"] for r in records],
+                prompts=[r["prompt"] for r in records],
+                seconds=seconds,
+            )
             log.info("samples of step %d in %s (%.1f s)", step, folder, seconds)
         self.accelerator.wait_for_everyone()
 
@@ -165,11 +190,18 @@ class Sampler:
         negative = self._prompt_embeds(self.negative) if self.negative is not None else None
         with self.accelerator.autocast(), frozen_dora_norms(pipe.transformer):
             output = pipe(
-                video=[first_frame(self.prompts[index].image)], prompt_embeds=self._prompt_embeds(self.embeds[index]),
-                negative_prompt_embeds=negative, height=s.height, width=s.width, num_frames=s.num_frames,
-                num_inference_steps=s.steps, guidance_scale=s.guidance, num_latent_conditional_frames=1,
-                output_type="np", generator=torch.Generator(device).manual_seed(s.seed + index),
-            )  # fmt: skip
+                video=[first_frame(self.prompts[index].image)],
+                prompt_embeds=self._prompt_embeds(self.embeds[index]),
+                negative_prompt_embeds=negative,
+                height=s.height,
+                width=s.width,
+                num_frames=s.num_frames,
+                num_inference_steps=s.steps,
+                guidance_scale=s.guidance,
+                num_latent_conditional_frames=1,
+                output_type="np",
+                generator=torch.Generator(device).manual_seed(s.seed + index),
+            )
         return (np.clip(output.frames[0], 0, 1) * 255).round().astype(np.uint8)
 
     def _prompt_embeds(self, raw: torch.Tensor) -> torch.Tensor:

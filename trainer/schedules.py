@@ -17,7 +17,9 @@ from typing import Literal
 LrScheduler = Literal["linear", "constant", "cosine"]
 
 
-def lr_factor(schedule: LrScheduler, warmup_steps: int, f_max: float, f_min: float, total: int) -> Callable[[int], float]:
+def lr_factor(
+    schedule: LrScheduler, warmup_steps: int, f_max: float, f_min: float, total: int
+) -> Callable[[int], float]:
     warmup = min(warmup_steps, max(total - 1, 0))
     decay_steps = max(total - 1 - warmup, 1)
 

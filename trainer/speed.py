@@ -94,7 +94,8 @@ def attention_backend(choice: str, device: torch.device, mixed_precision: str) -
 
 def _probe(name: str, device: torch.device, dtype: torch.dtype) -> bool:
     """Whether a kernel runs forward and backward at the transformer's head size on this GPU."""
-    from diffusers.models.attention_dispatch import attention_backend as use, dispatch_attention_fn
+    from diffusers.models.attention_dispatch import attention_backend as use
+    from diffusers.models.attention_dispatch import dispatch_attention_fn
 
     q = torch.randn(1, 256, 2, 128, device=device, dtype=dtype, requires_grad=True)
     try:

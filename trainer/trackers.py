@@ -33,8 +33,11 @@ def start(accelerator: Accelerator, cfg: TrainConfig, events):
         return events
     # TensorBoard flushes every 10 s rather than its default 120 s: a run that fails skips end_training, and
     # whatever is still buffered then never reaches the event file.
-    init_kwargs = {"tensorboard": {"flush_secs": 10}, "trackio": {"name": cfg.name},
-                   "wandb": {"name": cfg.name, "dir": str(cfg.run_dir / TRACKERS_DIR)}}  # fmt: skip
+    init_kwargs = {
+        "tensorboard": {"flush_secs": 10},
+        "trackio": {"name": cfg.name},
+        "wandb": {"name": cfg.name, "dir": str(cfg.run_dir / TRACKERS_DIR)},
+    }
     accelerator.init_trackers(PROJECT, config=hyperparameters(cfg), init_kwargs=init_kwargs)
     return TrackedEvents(events, accelerator)
 
@@ -53,8 +56,11 @@ class TrackedEvents:
     def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
         record = self._events.emit(kind, **fields)
         if kind == "step":
-            numbers = {k: v for k, v in fields.items()
-                       if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
+            numbers = {
+                k: v
+                for k, v in fields.items()
+                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
             self._accelerator.log(numbers, step=fields["step"])
         return record
 

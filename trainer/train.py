@@ -64,8 +64,12 @@ def run(cfg: TrainConfig, config_written: bool = False) -> int:
     written again; otherwise (a config file from elsewhere, or overrides) it is written here, once.
     """
     group_timeout = InitProcessGroupKwargs(timeout=datetime.timedelta(seconds=DDP_TIMEOUT_S))
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
-                              kwargs_handlers=[group_timeout], **trackers.accelerator_kwargs(cfg))  # fmt: skip
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        cpu=not torch.cuda.is_available(),
+        kwargs_handlers=[group_timeout],
+        **trackers.accelerator_kwargs(cfg),
+    )
     main = accelerator.is_main_process
     run_dir = cfg.run_dir
     if main and not config_written:
@@ -115,11 +119,19 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     lora_config = adapters.attach(pipe.transformer, cfg)
     speed.apply(pipe.transformer, cfg, device)  # attention kernel, checkpointing policy, regional compile
     params = adapters.trainable_parameters(pipe.transformer)
-    log.info("%s rank %d alpha %g: %d trainable parameters", cfg.adapter, cfg.rank, cfg.alpha, sum(p.numel() for p in params))
+    log.info(
+        "%s rank %d alpha %g: %d trainable parameters", cfg.adapter, cfg.rank, cfg.alpha, sum(p.numel() for p in params)
+    )
 
     # --- data (its clips were checked above)
-    plan = DataPlan(len(clips), accelerator.num_processes, accelerator.process_index, cfg.batch_size,
-                    cfg.gradient_accumulation, cfg.seed)  # fmt: skip
+    plan = DataPlan(
+        len(clips),
+        accelerator.num_processes,
+        accelerator.process_index,
+        cfg.batch_size,
+        cfg.gradient_accumulation,
+        cfg.seed,
+    )
     total = plan.total_steps(cfg.epochs, cfg.max_steps)
     sampler = samples.Sampler.prepare(cfg, pipe, accelerator, sample_prompts)  # before the cache drops encoders
     batches = cache.make_batches(cfg, pipe, clips, fingerprint, accelerator, events)
@@ -145,9 +157,17 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     status.step, status.total = start, total
     if main:
         write_status(run_dir, status)
-    events.emit("start", run=cfg.name, total_steps=total, epochs=math.ceil(total / plan.steps_per_epoch),
-                steps_per_epoch=plan.steps_per_epoch, clips=len(clips), num_processes=accelerator.num_processes,
-                trainable_params=sum(p.numel() for p in params), resumed_from=start)  # fmt: skip
+    events.emit(
+        "start",
+        run=cfg.name,
+        total_steps=total,
+        epochs=math.ceil(total / plan.steps_per_epoch),
+        steps_per_epoch=plan.steps_per_epoch,
+        clips=len(clips),
+        num_processes=accelerator.num_processes,
+        trainable_params=sum(p.numel() for p in params),
+        resumed_from=start,
+    )
 
     # --- loop (samples of the base first: the strip starts with "before training")
     if sampler and start == 0:
@@ -162,8 +182,12 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
         for micro in range(cfg.gradient_accumulation):
             epoch, indices = plan.micro_batch(step, micro)
             clean, embeds = batches.get(indices, epoch)
-            draw = cosmos.draw_flow_batch(clean.shape, cfg.conditional_frames, cfg.cfg_dropout,
-                                          step_generator(cfg.seed, step, accelerator.process_index, micro))  # fmt: skip
+            draw = cosmos.draw_flow_batch(
+                clean.shape,
+                cfg.conditional_frames,
+                cfg.cfg_dropout,
+                step_generator(cfg.seed, step, accelerator.process_index, micro),
+            )
             last_micro = micro == cfg.gradient_accumulation - 1
             with accelerator.no_sync(transformer) if not last_micro else contextlib.nullcontext():
                 with accelerator.autocast():
@@ -178,22 +202,45 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
         mean_loss = accelerator.reduce(loss_sum, "mean")
         cosmos.assert_finite(mean_loss, step)
         loss_value = float(mean_loss.item())
-        events.emit("step", step=step, epoch=epoch, loss=loss_value, lr=lr, grad_norm=float(grad_norm),
-                    step_time=round(time.perf_counter() - t0, 4))  # fmt: skip
+        events.emit(
+            "step",
+            step=step,
+            epoch=epoch,
+            loss=loss_value,
+            lr=lr,
+            grad_norm=float(grad_norm),
+            step_time=round(time.perf_counter() - t0, 4),
+        )
         status.step = step
         if main:
             write_status(run_dir, status)
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-            _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events,
-                        (lora_config, pipe, fingerprint, loss_value))
+            _checkpoint(
+                cfg,
+                accelerator,
+                transformer,
+                optimizer,
+                scheduler,
+                step,
+                events,
+                (lora_config, pipe, fingerprint, loss_value),
+            )
         if sampler and sampler.due(step, total):
             sampler.render(step, events)
 
     # --- finalize: a checkpoint of where we are, then the adapter and its card
     stopped = step < total
     if stopped or step > start:
-        _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, events,
-                    (lora_config, pipe, fingerprint, loss_value))
+        _checkpoint(
+            cfg,
+            accelerator,
+            transformer,
+            optimizer,
+            scheduler,
+            step,
+            events,
+            (lora_config, pipe, fingerprint, loss_value),
+        )
     unwrapped = accelerator.unwrap_model(transformer)
     checksums = accelerator.gather(_adapter_checksum(unwrapped).to(device)).cpu().tolist()
     adapter_dir = run_dir / ADAPTER_DIR
@@ -202,8 +249,14 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
         card = adapters.make_card(cfg, base, fingerprint, step, loss_value)
         adapters.save_adapter(adapter_dir, unwrapped, lora_config, card)
         status.state = RunState.STOPPED if stopped else RunState.FINISHED
-        events.emit("done", step=step, state=status.state.value, final_loss=loss_value, adapter=str(adapter_dir),
-                    process_checksums=checksums)  # fmt: skip
+        events.emit(
+            "done",
+            step=step,
+            state=status.state.value,
+            final_loss=loss_value,
+            adapter=str(adapter_dir),
+            process_checksums=checksums,
+        )
         write_status(run_dir, status)
         log.info("%s at step %d/%d; adapter in %s", status.state.value, step, total, adapter_dir)
         log.info(peak_memory_line(device))
@@ -220,8 +273,9 @@ def _checkpoint(cfg, accelerator, transformer, optimizer, scheduler, step, event
         state = adapters.adapter_state(accelerator.unwrap_model(transformer))
         base = cosmos.model_identity(cfg.model, cfg.model_revision, pipe.config._name_or_path)
         card = adapters.make_card(cfg, base, fingerprint, step, loss_value)
-        path = checkpoints.save(cfg.run_dir, step, state, optimizer, scheduler, {"run": cfg.name},
-                                metadata=lora_config.to_dict(), card=card)  # fmt: skip
+        path = checkpoints.save(
+            cfg.run_dir, step, state, optimizer, scheduler, {"run": cfg.name}, metadata=lora_config.to_dict(), card=card
+        )
         checkpoints.prune(cfg.run_dir, cfg.keep_checkpoints)
         events.emit("checkpoint", step=step, path=str(path))
         log.info("checkpoint %s", path)
@@ -239,13 +293,17 @@ def _adapter_checksum(transformer) -> torch.Tensor:
 
 def _user_message(exc: Exception, cfg: TrainConfig) -> str:
     if isinstance(exc, torch.OutOfMemoryError):
-        return (f"out of memory at {cfg.height}x{cfg.width}x{cfg.num_frames} frames, batch_size {cfg.batch_size}, "
-                f"rank {cfg.rank}: lower height, width, num_frames or batch_size, or set gradient_checkpointing: true")
+        return (
+            f"out of memory at {cfg.height}x{cfg.width}x{cfg.num_frames} frames, batch_size {cfg.batch_size}, "
+            f"rank {cfg.rank}: lower height, width, num_frames or batch_size, or set gradient_checkpointing: true"
+        )
     if isinstance(exc, (cosmos.ModelError, ValueError, FileNotFoundError, FloatingPointError)):
         return str(exc)
     if isinstance(exc, (torch.distributed.DistBackendError, TimeoutError)) or "timed out" in str(exc).lower():
-        return (f"the training processes lost each other ({type(exc).__name__}) and gave up after "
-                f"{DDP_TIMEOUT_S:g} s; check that every process is alive and run again")  # fmt: skip
+        return (
+            f"the training processes lost each other ({type(exc).__name__}) and gave up after "
+            f"{DDP_TIMEOUT_S:g} s; check that every process is alive and run again"
+        )
     return f"{type(exc).__name__}: {exc} (see train.log for the traceback)"
 
 
@@ -253,8 +311,9 @@ def _setup_logging(log_file: Path | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers,
-                        force=True)  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )
     # Only the file: a rank without one (not the main process) keeps its traceback on its stderr.
     traceback_log.handlers = [handlers[-1]] if log_file is not None else [logging.StreamHandler()]
     traceback_log.propagate = False

@@ -50,8 +50,11 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = _existing_file(path)
     image = _image_format(path)
     if image:  # ffmpeg decodes a still image as a 1-frame "video": say what the file really is
-        raise VideoError(path, f"is a {image} image, not a video",
-                         fix="convert the clip to mp4, or use the image as a first frame in Generate")  # fmt: skip
+        raise VideoError(
+            path,
+            f"is a {image} image, not a video",
+            fix="convert the clip to mp4, or use the image as a first frame in Generate",
+        )
     frames, errors = _decode(path)  # first: its ffmpeg messages are the clearest account of a bad file
     if errors:
         raise VideoError(path, f"does not decode cleanly ({errors})")
@@ -106,13 +109,35 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float) -> None:
     path = Path(path)
     partial = path.with_name(f".{path.name}.partial")
     command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-        "-r", str(Fraction(fps).limit_denominator(1001)), "-i", "-",
-        "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", H264_CRF,
-        "-movflags", "+faststart",  # index first, so the studio's browser player starts before the end loads
-        "-f", "mp4", str(partial),
-    ]  # fmt: skip
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(Fraction(fps).limit_denominator(1001)),
+        "-i",
+        "-",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        H264_CRF,
+        "-movflags",
+        "+faststart",  # index first, so the studio's browser player starts before the end loads
+        "-f",
+        "mp4",
+        str(partial),
+    ]
     done = subprocess.run(command, input=np.ascontiguousarray(frames).tobytes(), capture_output=True)
     if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
         partial.unlink(missing_ok=True)
@@ -129,8 +154,13 @@ def _existing_file(path: str | Path) -> Path:
     return path
 
 
-IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
-                    b"BM": "BMP"}  # fmt: skip
+IMAGE_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+}
 
 
 def _image_format(path: Path) -> str | None:
@@ -158,10 +188,24 @@ def _header(path: Path) -> dict:
 def _decode(path: Path) -> tuple[int, str]:
     """Decode every frame of the first video stream: (frames decoded, ffmpeg's first error or "")."""
     command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-        "-nostats", "-progress", "pipe:1",  # machine-readable "frame=N" lines on stdout
-        "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "null", "-",
-    ]  # fmt: skip
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-nostats",
+        "-progress",
+        "pipe:1",  # machine-readable "frame=N" lines on stdout
+        "-i",
+        str(path),
+        "-map",
+        "0:v:0",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "null",
+        "-",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, errors="replace")
     errors = _first_line(done.stderr) or (f"ffmpeg exited with {done.returncode}" if done.returncode else "")
     if "matches no streams" in done.stderr:  # ffmpeg's wording for '-map 0:v:0' finding nothing

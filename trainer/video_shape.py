@@ -20,8 +20,9 @@ def condition_frames(conditional_latent_frames: int) -> int:
     return TEMPORAL_STRIDE * (conditional_latent_frames - 1) + 1
 
 
-def video_shape_problems(height: int, width: int, num_frames: int,
-                         conditional_latent_frames: int = 1) -> list[tuple[str, str]]:  # fmt: skip
+def video_shape_problems(
+    height: int, width: int, num_frames: int, conditional_latent_frames: int = 1
+) -> list[tuple[str, str]]:
     """(field, what is wrong) for each reason this video shape cannot be trained on or generated; empty: fine.
 
     Other frame counts than 4k+1 are not refused by the pipeline: it silently repeats frames, hence the rule.
@@ -33,6 +34,7 @@ def video_shape_problems(height: int, width: int, num_frames: int,
     least = min_frames(conditional_latent_frames)
     if num_frames < least or (num_frames - 1) % TEMPORAL_STRIDE:
         why = f"{conditional_latent_frames} conditioning latent frame{'s' if conditional_latent_frames > 1 else ''}"
-        problems.append(("num_frames", f"must be 4k+1 and at least {least} with {why}, e.g. 9, 17 or 93 "
-                                       f"(got {num_frames})"))  # fmt: skip
+        problems.append(
+            ("num_frames", f"must be 4k+1 and at least {least} with {why}, e.g. 9, 17 or 93 (got {num_frames})")
+        )
     return problems

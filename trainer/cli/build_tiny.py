@@ -15,14 +15,18 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", type=Path, help="folder to write (created; must be empty or absent)")
-    parser.add_argument("--random", action="store_true",
-                        help="untrained random weights of the same architecture instead of the pretrained base")  # fmt: skip
+    parser.add_argument(
+        "--random",
+        action="store_true",
+        help="untrained random weights of the same architecture instead of the pretrained base",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     if args.out_dir.exists() and any(args.out_dir.iterdir()):
-        print(f"build-tiny: {args.out_dir} is not empty; choose a new folder so nothing is overwritten.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"build-tiny: {args.out_dir} is not empty; choose a new folder so nothing is overwritten.", file=sys.stderr
+        )
         return 2
     t0 = time.perf_counter()
     if args.random:

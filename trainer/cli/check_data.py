@@ -13,22 +13,27 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import get_args
 
-from trainer.tinyworld.builtin import resolve_data
 from trainer.config import CaptionVariant
 from trainer.datasets import DatasetError, ItemReport, check_items, detect_layout, list_items, relative_name
+from trainer.tinyworld.builtin import resolve_data
 
 CAPTION_WIDTH = 40  # characters of each caption shown in the table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH",
-                        help='Dataset folder in any accepted layout, or "sample" / "sample:held_out".')  # fmt: skip
+    parser.add_argument(
+        "path", metavar="PATH", help='Dataset folder in any accepted layout, or "sample" / "sample:held_out".'
+    )
     parser.add_argument("--json", action="store_true", help="Print the reports and a summary as JSON.")
     parser.add_argument("--height", type=_positive_int, help="Training height; smaller clips are noted.")
     parser.add_argument("--width", type=_positive_int, help="Training width; smaller clips are noted.")
     parser.add_argument("--num-frames", type=_positive_int, help="Frames each clip needs at least.")
-    parser.add_argument("--caption-variant", choices=get_args(CaptionVariant), default="long",
-                        help="Which prompt of captions/*.json to use.")  # fmt: skip
+    parser.add_argument(
+        "--caption-variant",
+        choices=get_args(CaptionVariant),
+        default="long",
+        help="Which prompt of captions/*.json to use.",
+    )
     parser.add_argument("--prompt-prefix", default="", help="Text put before every caption.")
 
 
@@ -49,9 +54,13 @@ def main(args: argparse.Namespace) -> int:
     reports = check_items(items, args.num_frames, args.height, args.width)
     bad = [r for r in reports if not r.usable]
     summary = {
-        "path": str(root), "layout": layout.value, "clips": len(reports),
-        "usable": len(reports) - len(bad), "not_usable": len(bad), "num_frames_checked": args.num_frames,
-    }  # fmt: skip
+        "path": str(root),
+        "layout": layout.value,
+        "clips": len(reports),
+        "usable": len(reports) - len(bad),
+        "not_usable": len(bad),
+        "num_frames_checked": args.num_frames,
+    }
     if args.json:
         entries = [{**asdict(r), "usable": r.usable} for r in reports]
         print(json.dumps({"items": entries, "summary": summary}, indent=2))

@@ -16,24 +16,48 @@ from trainer.cli.generate import parse_adapter
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", action="append", default=[], metavar="DIR[:SCALE]",
-                        help="an adapter folder, optionally with a strength (default 1.0); repeat for several")
-    parser.add_argument("--data", default="sample:held_out",
-                        help='held-out clips: a dataset folder, or "sample:held_out" (the built-in robot split)')
+    parser.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="DIR[:SCALE]",
+        help="an adapter folder, optionally with a strength (default 1.0); repeat for several",
+    )
+    parser.add_argument(
+        "--data",
+        default="sample:held_out",
+        help='held-out clips: a dataset folder, or "sample:held_out" (the built-in robot split)',
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--max-clips", type=int, default=0, help="score only the first N clips (0: all)")
-    parser.add_argument("--sheet", type=Path, default=None, metavar="PNG",
-                        help="also write a labelled image of the first clips: first frame, each variant, ground truth")
+    parser.add_argument(
+        "--sheet",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="also write a labelled image of the first clips: first frame, each variant, ground truth",
+    )
     parser.add_argument("--sheet-clips", type=int, default=2, help="clips on the --sheet image (default 2)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="also write the first clip's comparison there (one mp4 per variant, compare.mp4, and "
-                             "compare.json with the scores under \"evaluation\")")
-    parser.add_argument("--card", action="store_true",
-                        help="record the scores in each adapter's adapter_card.json (key \"evaluation\") and as its "
-                             "evaluation.json (which publish shows in the model card)")
-    parser.add_argument("--events", action="store_true",
-                        help="print JSON lines instead: progress events, then one done event with the scores (or "
-                             "an error event); the schema is trainer.run_folder.EVALUATE_EVENTS")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write the first clip's comparison there (one mp4 per variant, compare.mp4, and "
+        'compare.json with the scores under "evaluation")',
+    )
+    parser.add_argument(
+        "--card",
+        action="store_true",
+        help='record the scores in each adapter\'s adapter_card.json (key "evaluation") and as its '
+        "evaluation.json (which publish shows in the model card)",
+    )
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="print JSON lines instead: progress events, then one done event with the scores (or "
+        "an error event); the schema is trainer.run_folder.EVALUATE_EVENTS",
+    )
     generate_settings.add_arguments(parser)  # --model, --steps, --seed (loss and generation noise) ... --preset
 
 
@@ -62,8 +86,12 @@ def _evaluate(args: argparse.Namespace, events, fail) -> int:
     from trainer.generate import Renderer
     from trainer.video import VideoError
 
-    settings = EvalSettings(data=args.data, adapters=[parse_adapter(a) for a in args.adapter],
-                            max_clips=args.max_clips, **generate_settings.values_from_args(args))  # fmt: skip
+    settings = EvalSettings(
+        data=args.data,
+        adapters=[parse_adapter(a) for a in args.adapter],
+        max_clips=args.max_clips,
+        **generate_settings.values_from_args(args),
+    )
     problems = settings.problems()
     if problems:
         return fail("; ".join(map(str, problems)), 2)
@@ -85,11 +113,18 @@ def _evaluate(args: argparse.Namespace, events, fail) -> int:
             kept.append((clip, frames))
 
     try:
-        renderer = Renderer(settings.model, settings.revision or None, guardrail=settings.guardrail,
-                            precision=settings.precision)  # fmt: skip
+        renderer = Renderer(
+            settings.model, settings.revision or None, guardrail=settings.guardrail, precision=settings.precision
+        )
         writer = ComparisonWriter(renderer, args.out) if args.out else None
-        result = evaluate(settings, renderer, progress=progress, on_clip=keep if args.sheet else None,
-                          on_rendered=writer, step_progress=step_progress)  # fmt: skip
+        result = evaluate(
+            settings,
+            renderer,
+            progress=progress,
+            on_clip=keep if args.sheet else None,
+            on_rendered=writer,
+            step_progress=step_progress,
+        )
     except (ModelError, DatasetError, VideoError, ValueError) as exc:
         return fail(str(exc), 1)
     if writer:

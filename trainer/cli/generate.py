@@ -10,8 +10,13 @@ from trainer import generate_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", action="append", default=[], metavar="DIR[:SCALE]",
-                        help="an adapter folder, optionally with a strength (default 1.0); repeat for several")
+    parser.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="DIR[:SCALE]",
+        help="an adapter folder, optionally with a strength (default 1.0); repeat for several",
+    )
     cond = parser.add_mutually_exclusive_group(required=True)
     cond.add_argument("--image", help="condition on a first frame (1 latent frame): an image, or a video's first frame")
     cond.add_argument("--video", help="condition on a video's first clip: its first 5 frames (2 latent frames)")
@@ -45,9 +50,13 @@ def main(args: argparse.Namespace) -> int:
     from trainer.precision import peak_memory_line
 
     request = GenerateRequest(
-        prompt=args.prompt, out_dir=args.out, image=args.image or "", video=args.video or "",
-        adapters=[parse_adapter(a) for a in args.adapter], **generate_settings.values_from_args(args),
-    )  # fmt: skip
+        prompt=args.prompt,
+        out_dir=args.out,
+        image=args.image or "",
+        video=args.video or "",
+        adapters=[parse_adapter(a) for a in args.adapter],
+        **generate_settings.values_from_args(args),
+    )
     problems = request.problems()
     if problems:
         print("generate: " + "; ".join(map(str, problems)), file=sys.stderr)
@@ -59,8 +68,9 @@ def main(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        renderer = Renderer(request.model, request.revision or None, guardrail=request.guardrail,
-                            precision=request.precision)  # fmt: skip
+        renderer = Renderer(
+            request.model, request.revision or None, guardrail=request.guardrail, precision=request.precision
+        )
         record = renderer.render(request, progress)
     except (ModelError, ValueError) as exc:
         print(f"generate: {exc}", file=sys.stderr)

@@ -24,8 +24,12 @@ from trainer.datasets import Layout
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SOURCE", help="Dataset folder, .zip of one, or Hub dataset id.")
     parser.add_argument("--to", metavar="DIR", required=True, help="Folder to write videos/ and metas/ into.")
-    parser.add_argument("--caption-variant", choices=get_args(CaptionVariant), default="long",
-                        help="Which prompt of captions/*.json to import.")  # fmt: skip
+    parser.add_argument(
+        "--caption-variant",
+        choices=get_args(CaptionVariant),
+        default="long",
+        help="Which prompt of captions/*.json to import.",
+    )
     parser.add_argument("--prompt-prefix", default="", help="Text put before every caption.")
     import_lerobot.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of the report.")
@@ -63,8 +67,10 @@ def _refused(message: str, code: int, as_json: bool) -> int:
 
 def _print_report(report, caption_variant: str) -> None:
     captions = f", {caption_variant} captions" if report.layout == Layout.CAPTIONS_JSON.value else ""
-    print(f"Imported {_clips(report.clips)} from {report.source} ({report.layout} layout{captions}) into "
-          f"{report.destination}: {report.copied} copied, {report.clips - report.copied} already there.")  # fmt: skip
+    print(
+        f"Imported {_clips(report.clips)} from {report.source} ({report.layout} layout{captions}) into "
+        f"{report.destination}: {report.copied} copied, {report.clips - report.copied} already there."
+    )
     if report.missing_files:
         print(f"Not imported, the file is missing ({_clips(len(report.missing_files))}):")
         for path in report.missing_files:

@@ -21,15 +21,24 @@ OPTIONS = ("camera", "num_frames", "stride", "held_out_episodes")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("LeRobot datasets (a folder with meta/info.json)")
-    group.add_argument("--camera", help="Video feature to import, in full or its last part: "
-                       "observation.images.top or top (default: the first camera).")  # fmt: skip
-    group.add_argument("--num-frames", type=int, metavar="N",
-                       help=f"Frames per clip (default {DEFAULT_NUM_FRAMES}); train with this num_frames or "
-                       "fewer.")  # fmt: skip
+    group.add_argument(
+        "--camera",
+        help="Video feature to import, in full or its last part: "
+        "observation.images.top or top (default: the first camera).",
+    )
+    group.add_argument(
+        "--num-frames",
+        type=int,
+        metavar="N",
+        help=f"Frames per clip (default {DEFAULT_NUM_FRAMES}); train with this num_frames or fewer.",
+    )
     group.add_argument("--stride", type=int, metavar="N", help="Frames between clip starts (default: --num-frames).")
-    group.add_argument("--held-out-episodes", type=_amount, metavar="N",
-                       help=f"Whole episodes written to DIR/{HELD_OUT_DIR}/ for evaluate: a count, or a fraction "
-                       "below 1 (default 0).")  # fmt: skip
+    group.add_argument(
+        "--held-out-episodes",
+        type=_amount,
+        metavar="N",
+        help=f"Whole episodes written to DIR/{HELD_OUT_DIR}/ for evaluate: a count, or a fraction below 1 (default 0).",
+    )
 
 
 def route(args: argparse.Namespace) -> int | None:
@@ -39,10 +48,17 @@ def route(args: argparse.Namespace) -> int | None:
     given = [f"--{name.replace('_', '-')}" for name in OPTIONS if getattr(args, name) is not None]
     if given:
         one = len(given) == 1
-        fix = (f"leave {'it' if one else 'them'} out" if Path(args.source).exists() else
-               f"download it first: hf download {args.source} --repo-type dataset --local-dir FOLDER")  # fmt: skip
-        return _refused(args, f"{' '.join(given)} {'applies' if one else 'apply'} only to a LeRobot dataset folder "
-                              f"(one with meta/info.json), and {args.source} is not one; {fix}.", 2)  # fmt: skip
+        fix = (
+            f"leave {'it' if one else 'them'} out"
+            if Path(args.source).exists()
+            else f"download it first: hf download {args.source} --repo-type dataset --local-dir FOLDER"
+        )
+        return _refused(
+            args,
+            f"{' '.join(given)} {'applies' if one else 'apply'} only to a LeRobot dataset folder "
+            f"(one with meta/info.json), and {args.source} is not one; {fix}.",
+            2,
+        )
     return None
 
 
@@ -52,8 +68,9 @@ def main(args: argparse.Namespace) -> int:
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise LeRobotError(f"{dest} is not an empty folder; import a LeRobot dataset into a new one.")
         num_frames = DEFAULT_NUM_FRAMES if args.num_frames is None else args.num_frames
-        summary = import_dataset(args.source, dest, args.camera, num_frames, args.stride,
-                                 args.held_out_episodes or 0, args.prompt_prefix)  # fmt: skip
+        summary = import_dataset(
+            args.source, dest, args.camera, num_frames, args.stride, args.held_out_episodes or 0, args.prompt_prefix
+        )
     except LeRobotError as exc:
         return _refused(args, str(exc), exc.exit_code)
     except OSError as exc:  # disk full, no permission: nothing is left in DIR (clips are written beside it first)
@@ -61,8 +78,11 @@ def main(args: argparse.Namespace) -> int:
     lines = _report(args, summary, dest)
     code = 1 if summary.failed else 0
     # --json (what the studio reads): the report's first line and the others as details, one JSON object.
-    print(json.dumps({"exit_code": code, "message": lines[0], "details": lines[1:]}) if getattr(args, "json", False)
-          else "\n".join(lines))  # fmt: skip
+    print(
+        json.dumps({"exit_code": code, "message": lines[0], "details": lines[1:]})
+        if getattr(args, "json", False)
+        else "\n".join(lines)
+    )
     return code
 
 
@@ -75,13 +95,21 @@ def _refused(args: argparse.Namespace, message: str, code: int) -> int:
 
 def _report(args: argparse.Namespace, summary, dest: Path) -> list[str]:
     source, clips, episodes = summary.source, summary.clips, summary.episodes
-    lines = [f"Imported {_count(clips['train'], 'clip')} from {_count(len(episodes['train']), 'episode')} of "
-          f"{args.source} (LeRobot {source.version}, camera {summary.camera}, {summary.num_frames} frames, "
-          f"stride {summary.stride}) into {dest}"
-          + (f"; {_count(clips[HELD_OUT_DIR], 'clip')} from {_count(len(episodes[HELD_OUT_DIR]), 'held-out episode')}"
-             f" into {dest / HELD_OUT_DIR}." if clips[HELD_OUT_DIR] else ".")]  # fmt: skip
-    for title, entries in (("Not imported, shorter than --num-frames", summary.skipped),
-                           ("Not imported, the dataset needs fixing", summary.failed)):  # fmt: skip
+    lines = [
+        f"Imported {_count(clips['train'], 'clip')} from {_count(len(episodes['train']), 'episode')} of "
+        f"{args.source} (LeRobot {source.version}, camera {summary.camera}, {summary.num_frames} frames, "
+        f"stride {summary.stride}) into {dest}"
+        + (
+            f"; {_count(clips[HELD_OUT_DIR], 'clip')} from {_count(len(episodes[HELD_OUT_DIR]), 'held-out episode')}"
+            f" into {dest / HELD_OUT_DIR}."
+            if clips[HELD_OUT_DIR]
+            else "."
+        )
+    ]
+    for title, entries in (
+        ("Not imported, shorter than --num-frames", summary.skipped),
+        ("Not imported, the dataset needs fixing", summary.failed),
+    ):
         if entries:
             lines.append(f"{title} ({_count(len(entries), 'episode')}):")
             lines += [f"  episode {episode}: {why}" for episode, why in entries]

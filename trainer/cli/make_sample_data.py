@@ -55,6 +55,7 @@ def main(args: argparse.Namespace) -> int:
     total = clips + (held_out if args.world == "robot" else 0)
     shape = {"size": args.size, "num_frames": args.num_frames, "seed": args.seed}
     with tqdm(total=total, unit="clip", desc=f"{args.world} world") as progress:
+
         def advance(_key: str) -> None:
             progress.update()
 

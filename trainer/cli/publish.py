@@ -16,12 +16,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("adapter", type=Path, help="an adapter folder written by the trainer")
     parser.add_argument("--repo", required=True, help="the Hub model repository, owner/name (created if absent)")
     parser.add_argument("--private", action="store_true", help="create the repository private")
-    parser.add_argument("--evaluation", type=Path, default=None,
-                        help="`evaluate --json` output to show (default: evaluation.json in the adapter folder)")
-    parser.add_argument("--video", type=Path, default=None,
-                        help="a comparison video to show (default: compare.mp4 in the adapter folder)")
-    parser.add_argument("--dry-run", type=Path, default=None, metavar="DIR",
-                        help="write the files that would be uploaded to DIR; upload nothing")  # fmt: skip
+    parser.add_argument(
+        "--evaluation",
+        type=Path,
+        default=None,
+        help="`evaluate --json` output to show (default: evaluation.json in the adapter folder)",
+    )
+    parser.add_argument(
+        "--video",
+        type=Path,
+        default=None,
+        help="a comparison video to show (default: compare.mp4 in the adapter folder)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the files that would be uploaded to DIR; upload nothing",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

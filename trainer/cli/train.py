@@ -14,8 +14,13 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="a JSON or TOML config file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config key (VALUE is read as JSON when it parses, else as text)")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key (VALUE is read as JSON when it parses, else as text)",
+    )
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -33,7 +38,6 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     from trainer.config import ConfigError, load_config
-
     from trainer.run_folder import CONFIG_FILE
 
     try:

@@ -1,11 +1,11 @@
 """The embedded defaults that make the product work offline on a CPU.
 
-    builtin.py          the names "tiny" and "sample" and where they resolve (torch-free)
-    model.py            the tiny Cosmos Predict 2.5 pipeline: real architecture, toy sizes, built deterministically
-    pretrain.py         how assets/tiny-base/ was pre-trained (python -m trainer pretrain-tiny)
-    drawing.py          what both sample worlds share: the clip-shape rule, a supersampled canvas, outlines
-    robot_world.py      the two-armed pick-and-place world (the sample fine-tuning dataset)
-    hand_scorer.py      which arm moved in a robot-world video (evaluate's instruction-following score)
-    shapes_world.py     bouncing shapes with captions (the tiny base's pre-training world)
-    sample_datasets.py  both worlds written as datasets, with a manifest and a README
+builtin.py          the names "tiny" and "sample" and where they resolve (torch-free)
+model.py            the tiny Cosmos Predict 2.5 pipeline: real architecture, toy sizes, built deterministically
+pretrain.py         how assets/tiny-base/ was pre-trained (python -m trainer pretrain-tiny)
+drawing.py          what both sample worlds share: the clip-shape rule, a supersampled canvas, outlines
+robot_world.py      the two-armed pick-and-place world (the sample fine-tuning dataset)
+hand_scorer.py      which arm moved in a robot-world video (evaluate's instruction-following score)
+shapes_world.py     bouncing shapes with captions (the tiny base's pre-training world)
+sample_datasets.py  both worlds written as datasets, with a manifest and a README
 """

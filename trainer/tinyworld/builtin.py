@@ -40,8 +40,11 @@ def sample_root() -> Path:
     # A change to how the world is drawn or written gets a fresh folder, never a stale one.
     source = "".join(inspect.getsource(module) for module in (drawing, robot_world, sample_datasets))
     digest = hashlib.sha256((source + json.dumps(SAMPLE_SETTINGS)).encode()).hexdigest()[:12]
-    return build_once(cache_root() / f"sample-robot-{digest}", "manifest.json",
-                      lambda folder: sample_datasets.make_robot_dataset(folder, **SAMPLE_SETTINGS))  # fmt: skip
+    return build_once(
+        cache_root() / f"sample-robot-{digest}",
+        "manifest.json",
+        lambda folder: sample_datasets.make_robot_dataset(folder, **SAMPLE_SETTINGS),
+    )
 
 
 def resolve_data(data: str) -> Path:

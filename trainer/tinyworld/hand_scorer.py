@@ -19,8 +19,10 @@ DOMINANCE = 2.0  # the moving arm must change this many times more pixels than t
 
 def _arm_mask(frames: np.ndarray, hand: Hand) -> np.ndarray:
     pixels = frames.astype(np.float32)
-    near = [np.linalg.norm(pixels - np.array(rgb, np.float32), axis=-1) < ARM_COLOUR_TOLERANCE
-            for rgb in (ARM_RGB[hand], GRIPPER_RGB[hand])]
+    near = [
+        np.linalg.norm(pixels - np.array(rgb, np.float32), axis=-1) < ARM_COLOUR_TOLERANCE
+        for rgb in (ARM_RGB[hand], GRIPPER_RGB[hand])
+    ]
     return near[0] | near[1]
 
 

@@ -21,9 +21,15 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
-]  # fmt: skip
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 
 # Words the tiny tokenizer learns whole: the prompts of the built-in worlds and common video-caption words.
 _CORPUS = """
@@ -100,37 +106,74 @@ def build_components(spec: TinySpec = TinySpec()) -> dict:
     tokenizer = build_tokenizer(spec.vocab_size)
     torch.manual_seed(spec.seed)
     transformer = CosmosTransformer3DModel(
-        in_channels=17, out_channels=16, num_attention_heads=spec.dit_heads, attention_head_dim=spec.dit_head_dim,
-        num_layers=spec.dit_layers, mlp_ratio=4.0, text_embed_dim=spec.dit_text_dim,
-        adaln_lora_dim=spec.dit_adaln_lora_dim, max_size=(128, 240, 240), patch_size=(1, 2, 2),
-        rope_scale=(1.0, 3.0, 3.0), concat_padding_mask=True, extra_pos_embed_type=None,
-        use_crossattn_projection=True, crossattn_proj_in_channels=spec.text_layers * spec.text_hidden,
+        in_channels=17,
+        out_channels=16,
+        num_attention_heads=spec.dit_heads,
+        attention_head_dim=spec.dit_head_dim,
+        num_layers=spec.dit_layers,
+        mlp_ratio=4.0,
+        text_embed_dim=spec.dit_text_dim,
+        adaln_lora_dim=spec.dit_adaln_lora_dim,
+        max_size=(128, 240, 240),
+        patch_size=(1, 2, 2),
+        rope_scale=(1.0, 3.0, 3.0),
+        concat_padding_mask=True,
+        extra_pos_embed_type=None,
+        use_crossattn_projection=True,
+        crossattn_proj_in_channels=spec.text_layers * spec.text_hidden,
         encoder_hidden_states_channels=spec.dit_text_dim,
-    )  # fmt: skip
+    )
     vae = AutoencoderKLWan(
-        base_dim=spec.vae_base_dim, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1, attn_scales=[],
+        base_dim=spec.vae_base_dim,
+        z_dim=16,
+        dim_mult=[1, 2, 4, 4],
+        num_res_blocks=1,
+        attn_scales=[],
         temperal_downsample=[False, True, True],
-    )  # fmt: skip
+    )
     head_dim = spec.text_hidden // spec.text_heads
     third = head_dim // 2 // 3
     text_config = {
-        "vocab_size": len(tokenizer), "hidden_size": spec.text_hidden, "intermediate_size": spec.text_intermediate,
-        "num_hidden_layers": spec.text_layers, "num_attention_heads": spec.text_heads, "num_key_value_heads": 1,
-        "max_position_embeddings": 1024, "rope_parameters": {
-            "rope_type": "default", "rope_theta": 1000000.0,
-            "mrope_section": [head_dim // 2 - 2 * third, third, third]},
-        "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id, "bos_token_id": None,
-    }  # fmt: skip
-    vision_config = {"depth": 1, "hidden_size": 16, "intermediate_size": 32, "num_heads": 2,
-                     "out_hidden_size": spec.text_hidden, "fullatt_block_indexes": [0]}  # fmt: skip
-    config = Qwen2_5_VLConfig(text_config=text_config, vision_config=vision_config, vocab_size=len(tokenizer),
-                              bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
-                              pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+        "vocab_size": len(tokenizer),
+        "hidden_size": spec.text_hidden,
+        "intermediate_size": spec.text_intermediate,
+        "num_hidden_layers": spec.text_layers,
+        "num_attention_heads": spec.text_heads,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 1024,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1000000.0,
+            "mrope_section": [head_dim // 2 - 2 * third, third, third],
+        },
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": None,
+    }
+    vision_config = {
+        "depth": 1,
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_heads": 2,
+        "out_hidden_size": spec.text_hidden,
+        "fullatt_block_indexes": [0],
+    }
+    config = Qwen2_5_VLConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        vocab_size=len(tokenizer),
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
     scheduler = UniPCMultistepScheduler(
-        use_karras_sigmas=True, use_flow_sigmas=True, prediction_type="flow_prediction",
-        sigma_max=200.0, sigma_min=0.01,
-    )  # fmt: skip
+        use_karras_sigmas=True,
+        use_flow_sigmas=True,
+        prediction_type="flow_prediction",
+        sigma_max=200.0,
+        sigma_min=0.01,
+    )
     return dict(transformer=transformer, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
 
 
@@ -141,7 +184,8 @@ def build_tiny(out_dir: str | Path, spec: TinySpec = TinySpec()) -> Path:
 
 def save_pipeline(components: dict, out_dir: str | Path, spec: TinySpec = TinySpec()) -> Path:
     """Write five components in diffusers layout, with no safety checker in model_index.json."""
-    from trainer.cosmos import PIPELINE_CLASS, NoGuardrail, save_pipeline as save_pipeline_folder
+    from trainer.cosmos import PIPELINE_CLASS, NoGuardrail
+    from trainer.cosmos import save_pipeline as save_pipeline_folder
 
     out_dir = Path(out_dir)
     save_pipeline_folder(PIPELINE_CLASS(**components, safety_checker=NoGuardrail()), out_dir)

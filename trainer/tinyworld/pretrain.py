@@ -110,8 +110,9 @@ def init_vae(vae) -> None:
             torch.nn.init.zeros_(module.proj.weight)
 
 
-def train_vae(vae, frames: torch.Tensor, s: PretrainSettings, clip_frames: int, batch: int, steps: int,
-              phase: str) -> list[dict]:
+def train_vae(
+    vae, frames: torch.Tensor, s: PretrainSettings, clip_frames: int, batch: int, steps: int, phase: str
+) -> list[dict]:
     """Reconstruction (L1 + MSE) of random square crops of random windows of `clip_frames` frames, plus a small
     KL that keeps the latents bounded. The decoder sees the posterior mean: what the DiT trains on and makes."""
     generator = torch.Generator().manual_seed(s.seed * 7919 + clip_frames)
@@ -139,8 +140,16 @@ def train_vae(vae, frames: torch.Tensor, s: PretrainSettings, clip_frames: int, 
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         if step % 100 == 0 or step == steps:
-            history.append({"phase": phase, "step": step, "mse": round(mse.item(), 5), "l1": round(l1.item(), 5),
-                            "kl": round(kl.item(), 4), "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+            history.append(
+                {
+                    "phase": phase,
+                    "step": step,
+                    "mse": round(mse.item(), 5),
+                    "l1": round(l1.item(), 5),
+                    "kl": round(kl.item(), 4),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
             log(f"vae {phase} step {step}/{steps}: {history[-1]}")
     vae.eval()
     return history
@@ -157,8 +166,9 @@ def set_latent_statistics(vae, latents: torch.Tensor) -> None:
     """Per-channel mean and std of the shapes world's latents: normalised latents have unit variance."""
     mean = latents.mean(dim=(0, 2, 3, 4))
     std = latents.std(dim=(0, 2, 3, 4))
-    vae.register_to_config(latents_mean=[round(float(v), 6) for v in mean],
-                           latents_std=[round(float(v), 6) for v in std])  # fmt: skip
+    vae.register_to_config(
+        latents_mean=[round(float(v), 6) for v in mean], latents_std=[round(float(v), 6) for v in std]
+    )
 
 
 @torch.no_grad()
@@ -189,8 +199,12 @@ def robot_probe(vae, clips: int = 24, seed: int = 1) -> dict:
     frames = torch.from_numpy(np.stack([render_robot_clip(clip) for clip in robots]))
     recon = round_trip(vae, frames)
     hands = sum(which_hand_moved(recon[i].numpy()) == clip.hand for i, clip in enumerate(robots))
-    return {"clips": clips, "dataset_seed": seed, "round_trip_psnr_db": round(reconstruction_psnr(vae, frames), 2),
-            "arm_named_after_round_trip": hands}
+    return {
+        "clips": clips,
+        "dataset_seed": seed,
+        "round_trip_psnr_db": round(reconstruction_psnr(vae, frames), 2),
+        "arm_named_after_round_trip": hands,
+    }
 
 
 # ------------------------------------------------------------------------------------------------- DiT
@@ -241,8 +255,9 @@ def train_dit(transformer, latents: torch.Tensor, embeds: torch.Tensor, s: Pretr
         cosmos.assert_finite(loss, step)
         running.append(loss.item())
         if step % 100 == 0 or step == s.dit_steps:
-            history.append({"step": step, "loss": round(float(np.mean(running)), 5),
-                            "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+            history.append(
+                {"step": step, "loss": round(float(np.mean(running)), 5), "seconds": round(time.perf_counter() - t0, 1)}
+            )
             running = []
             log(f"dit step {step}/{s.dit_steps}: {history[-1]}")
     transformer.eval().requires_grad_(False)
@@ -251,11 +266,13 @@ def train_dit(transformer, latents: torch.Tensor, embeds: torch.Tensor, s: Pretr
 
 # ------------------------------------------------------------------------------------------------- checks
 PROMPT_PAIRS = (  # captions differing in one word: the DiT can only follow what the embeddings tell apart
-    ("The left arm picks up the red apple and places it in the bowl.",
-     "The right arm picks up the red apple and places it in the bowl."),
+    (
+        "The left arm picks up the red apple and places it in the bowl.",
+        "The right arm picks up the red apple and places it in the bowl.",
+    ),
     ("A red circle moves to the left.", "A red circle moves to the right."),
     ("A red circle moves to the left.", "A blue circle moves to the left."),
-)  # fmt: skip
+)
 
 
 @torch.no_grad()
@@ -265,8 +282,14 @@ def prompt_separation(pipe) -> list[dict]:
     for a, b in PROMPT_PAIRS:
         ea, eb = cosmos.encode_prompts(pipe, [a, b]).float()
         token = ((ea - eb).norm(dim=-1) / ea.norm(dim=-1)).max()
-        out.append({"a": a, "b": b, "relative_distance": round(float((ea - eb).norm() / ea.norm()), 4),
-                    "largest_token_distance": round(float(token), 4)})  # fmt: skip
+        out.append(
+            {
+                "a": a,
+                "b": b,
+                "relative_distance": round(float((ea - eb).norm() / ea.norm()), 4),
+                "largest_token_distance": round(float(token), 4),
+            }
+        )
     return out
 
 
@@ -274,8 +297,9 @@ def score(model_dir: Path, held_out_dir: Path, clips: int) -> dict:
     """trainer.evaluate on held-out shapes clips: validation loss and generated-vs-real error."""
     from trainer.evaluate import EvalSettings, evaluate
 
-    settings = EvalSettings.from_preset("tiny", model=str(model_dir), data=str(held_out_dir), max_clips=clips,
-                                        guardrail=False)  # our own toy weights: not NVIDIA's model
+    settings = EvalSettings.from_preset(
+        "tiny", model=str(model_dir), data=str(held_out_dir), max_clips=clips, guardrail=False
+    )  # our own toy weights: not NVIDIA's model
     result = evaluate(settings)
     return {"base": result["variants"]["base"], "reference": result["reference"], "settings": result["settings"]}
 
@@ -285,11 +309,14 @@ def score_all(out_dir: Path, work_dir: Path, s: PretrainSettings, spec: tiny.Tin
     from trainer.tinyworld.sample_datasets import make_shapes_dataset
 
     held_out_dir = work_dir / "shapes_held_out"
-    make_shapes_dataset(held_out_dir, clips=s.held_out_clips, size=SIZE, num_frames=NUM_FRAMES,
-                        seed=s.seed + HELD_OUT_SEED_OFFSET)  # fmt: skip
+    make_shapes_dataset(
+        held_out_dir, clips=s.held_out_clips, size=SIZE, num_frames=NUM_FRAMES, seed=s.seed + HELD_OUT_SEED_OFFSET
+    )
     random_dir = tiny.build_tiny(work_dir / "random-init", spec)
-    return {"pretrained": score(out_dir, held_out_dir, s.held_out_clips),
-            "random_init": score(random_dir, held_out_dir, s.held_out_clips)}
+    return {
+        "pretrained": score(out_dir, held_out_dir, s.held_out_clips),
+        "random_init": score(random_dir, held_out_dir, s.held_out_clips),
+    }
 
 
 def write_record(out_dir: Path, record: dict) -> None:
@@ -315,11 +342,14 @@ def _fit(s: PretrainSettings, vae, transformer, frames, vae_frames, latents, emb
     measured = {}
     trials = {
         "vae_image_steps": lambda n: train_vae(copy.deepcopy(vae), vae_frames, s, 1, s.vae_image_batch, n, "trial"),
-        "vae_video_steps": lambda n: train_vae(copy.deepcopy(vae), vae_frames, s, NUM_FRAMES, s.vae_video_batch, n,
-                                               "trial"),
+        "vae_video_steps": lambda n: train_vae(
+            copy.deepcopy(vae), vae_frames, s, NUM_FRAMES, s.vae_video_batch, n, "trial"
+        ),
     }
     if transformer is not None:
-        trials = {"dit_steps": lambda n: train_dit(copy.deepcopy(transformer), latents, embeds, replace(s, dit_steps=n))}
+        trials = {
+            "dit_steps": lambda n: train_dit(copy.deepcopy(transformer), latents, embeds, replace(s, dit_steps=n))
+        }
     for name, trial in trials.items():
         steps, per_step = fit_steps(trial, s.fit_seconds, FIT_SHARES[name])
         measured[name] = steps
@@ -355,8 +385,10 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     init_vae(vae)
     if s.fit_seconds > 0:
         s = _fit(s, vae, None, frames, vae_frames, None, None)
-    log(f"vae: {sum(p.numel() for p in vae.parameters()):,} parameters, "
-        f"{s.vae_image_steps} image + {s.vae_video_steps} video steps on {s.vae_world}")
+    log(
+        f"vae: {sum(p.numel() for p in vae.parameters()):,} parameters, "
+        f"{s.vae_image_steps} image + {s.vae_video_steps} video steps on {s.vae_world}"
+    )
     vae_history = train_vae(vae, vae_frames, s, 1, s.vae_image_batch, s.vae_image_steps, "images")
     vae_history += train_vae(vae, vae_frames, s, NUM_FRAMES, s.vae_video_batch, s.vae_video_steps, "videos")
     vae.requires_grad_(False)
@@ -368,8 +400,16 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     pipe = cosmos.PIPELINE_CLASS(**components, safety_checker=cosmos.NoGuardrail())
     mean, inv_std = cosmos.latent_normalisers(pipe, raw.device, raw.dtype)
     latents = (raw - mean) * inv_std
-    embeds = torch.cat([cosmos.encode_prompts(pipe, captions[i : i + 64], device=torch.device("cpu"))
-                        for i in range(0, len(captions), 64)]).float().to(device)  # fmt: skip
+    embeds = (
+        torch.cat(
+            [
+                cosmos.encode_prompts(pipe, captions[i : i + 64], device=torch.device("cpu"))
+                for i in range(0, len(captions), 64)
+            ]
+        )
+        .float()
+        .to(device)
+    )
     recon_psnr, probe = reconstruction_psnr(vae, held_frames), robot_probe(vae, s.probe_clips)
     log(f"vae held-out reconstruction PSNR {recon_psnr:.2f} dB; robot probe {probe}")
     t = lap("latents", t)
@@ -384,15 +424,27 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     tiny.save_pipeline(components, out_dir, spec)
     timings["pretraining"] = round(time.perf_counter() - t_start, 1)
     record = {
-        "settings": {**asdict(s), "fit_seconds": 0.0}, "fitted_to_seconds": s.fit_seconds or None,
-        "spec": asdict(spec), "timings_s": timings,
-        "vae": {"history": vae_history, "held_out_psnr_db": round(recon_psnr, 2), "robot_probe": probe,
-                "latents_mean": vae.config.latents_mean, "latents_std": vae.config.latents_std},
-        "dit": {"history": dit_history}, "held_out_scores": None, "prompt_separation": prompt_separation(pipe),
-        "parameters": {name: sum(p.numel() for p in components[name].parameters())
-                       for name in ("transformer", "vae", "text_encoder")},
-        "machine": machine(), "command": " ".join(["python -m trainer", *sys.argv[1:]]),
-    }  # fmt: skip
+        "settings": {**asdict(s), "fit_seconds": 0.0},
+        "fitted_to_seconds": s.fit_seconds or None,
+        "spec": asdict(spec),
+        "timings_s": timings,
+        "vae": {
+            "history": vae_history,
+            "held_out_psnr_db": round(recon_psnr, 2),
+            "robot_probe": probe,
+            "latents_mean": vae.config.latents_mean,
+            "latents_std": vae.config.latents_std,
+        },
+        "dit": {"history": dit_history},
+        "held_out_scores": None,
+        "prompt_separation": prompt_separation(pipe),
+        "parameters": {
+            name: sum(p.numel() for p in components[name].parameters())
+            for name in ("transformer", "vae", "text_encoder")
+        },
+        "machine": machine(),
+        "command": " ".join(["python -m trainer", *sys.argv[1:]]),
+    }
     write_record(out_dir, record)
     log(f"saved to {out_dir} in {timings['pretraining']:.0f} s")
     if s.score:

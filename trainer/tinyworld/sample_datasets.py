@@ -27,8 +27,14 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
 
     height, width = frames.shape[1:3]
     writer = imageio_ffmpeg.write_frames(
-        str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
-        macro_block_size=1, output_params=["-crf", str(VIDEO_CRF)],  # block size 1: 64x64 stays 64x64
+        str(path),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        quality=None,
+        macro_block_size=1,
+        output_params=["-crf", str(VIDEO_CRF)],  # block size 1: 64x64 stays 64x64
     )
     writer.send(None)
     for frame in frames:
@@ -50,11 +56,20 @@ def clip_seed(seed: int, index: int, held_out: bool = False) -> int:
 def _robot_entry(key: str, clip: RobotClip) -> dict:
     kind = OBJECT_KINDS[clip.target.kind]
     return {
-        "key": key, "seed": clip.seed, "caption": clip.caption, "object": clip.target.kind,
-        "colour": kind.colour, "shape": kind.shape, "hand": clip.hand, "band": clip.band,
-        "object_position": list(clip.target.position), "bowl_position": list(clip.bowl),
-        "distractors": [{"object": o.kind, "colour": OBJECT_KINDS[o.kind].colour, "position": list(o.position)}
-                        for o in clip.objects[1:]],
+        "key": key,
+        "seed": clip.seed,
+        "caption": clip.caption,
+        "object": clip.target.kind,
+        "colour": kind.colour,
+        "shape": kind.shape,
+        "hand": clip.hand,
+        "band": clip.band,
+        "object_position": list(clip.target.position),
+        "bowl_position": list(clip.bowl),
+        "distractors": [
+            {"object": o.kind, "colour": OBJECT_KINDS[o.kind].colour, "position": list(o.position)}
+            for o in clip.objects[1:]
+        ],
     }
 
 
@@ -64,8 +79,15 @@ def _check_counts(**counts: int) -> None:
             raise ValueError(f"{name} must be between 0 and {HELD_OUT_SEED_OFFSET - 1}, got {count}.")
 
 
-def make_robot_dataset(out_dir: str | Path, train_clips: int = 48, held_out_clips: int = 12, size: int = 64,
-                       num_frames: int = 17, seed: int = 0, on_clip: Callable[[str], None] | None = None) -> dict:
+def make_robot_dataset(
+    out_dir: str | Path,
+    train_clips: int = 48,
+    held_out_clips: int = 12,
+    size: int = 64,
+    num_frames: int = 17,
+    seed: int = 0,
+    on_clip: Callable[[str], None] | None = None,
+) -> dict:
     """Write OUT/train and OUT/held_out (canonical layout), OUT/manifest.json and OUT/README.md."""
     check_clip_shape(size, num_frames)
     _check_counts(train_clips=train_clips, held_out_clips=held_out_clips)
@@ -85,8 +107,14 @@ def make_robot_dataset(out_dir: str | Path, train_clips: int = 48, held_out_clip
     return manifest
 
 
-def make_shapes_dataset(out_dir: str | Path, clips: int = 256, size: int = 64, num_frames: int = 17, seed: int = 0,
-                        on_clip: Callable[[str], None] | None = None) -> dict:
+def make_shapes_dataset(
+    out_dir: str | Path,
+    clips: int = 256,
+    size: int = 64,
+    num_frames: int = 17,
+    seed: int = 0,
+    on_clip: Callable[[str], None] | None = None,
+) -> dict:
     """Write OUT/videos + OUT/metas (canonical layout), OUT/manifest.json and OUT/README.md."""
     check_clip_shape(size, num_frames)
     _check_counts(clips=clips)

@@ -16,8 +16,14 @@ from trainer.tinyworld.drawing import RGB, SUPERSAMPLE, Canvas, check_clip_shape
 
 SHAPE_KINDS = ("circle", "square", "triangle")
 SHAPE_COLOURS: dict[str, RGB] = {
-    "red": (225, 40, 40), "green": (50, 190, 70), "blue": (50, 100, 240), "yellow": (245, 220, 50),
-    "purple": (150, 70, 210), "orange": (250, 140, 30), "white": (240, 240, 240), "pink": (250, 130, 190),
+    "red": (225, 40, 40),
+    "green": (50, 190, 70),
+    "blue": (50, 100, 240),
+    "yellow": (245, 220, 50),
+    "purple": (150, 70, 210),
+    "orange": (250, 140, 30),
+    "white": (240, 240, 240),
+    "pink": (250, 130, 190),
 }
 MAX_SHAPES = 3
 SHAPE_RADIUS = (0.07, 0.15)
@@ -26,8 +32,16 @@ SLOW_SPEED = 0.025  # below this a shape "drifts", above it "moves"
 GROWTH_PROBABILITY, GROWTH_PER_FRAME = 0.3, (1.015, 1.035)  # radius factor per frame (inverted to shrink)
 BACKGROUND_LEVEL, BACKGROUND_TINT = (15, 100), 30  # dark, slightly tinted: every shape colour stands out
 PLAIN_BACKGROUND_PROBABILITY = 0.5  # otherwise a vertical gradient
-DIRECTIONS = ("to the right", "down and to the right", "down", "down and to the left",
-              "to the left", "up and to the left", "up", "up and to the right")  # by 45° sector, y pointing down
+DIRECTIONS = (
+    "to the right",
+    "down and to the right",
+    "down",
+    "down and to the left",
+    "to the left",
+    "up and to the left",
+    "up",
+    "up and to the right",
+)  # by 45° sector, y pointing down
 
 
 @dataclass(frozen=True)
@@ -57,10 +71,12 @@ def _sample_shape(rng: np.random.Generator, colour: str, num_frames: int) -> Mov
     largest = radius * max(1.0, growth ** (num_frames - 1))
     heading, speed = rng.uniform(0, 2 * math.pi), rng.uniform(*SPEED)
     return MovingShape(
-        kind=SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))], colour=colour,
+        kind=SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))],
+        colour=colour,
         start=uniform_point(rng, (largest, 1 - largest), (largest, 1 - largest)),
         velocity=(round(speed * math.cos(heading), 5), round(speed * math.sin(heading), 5)),
-        radius=round(radius, 4), growth=round(growth, 5),
+        radius=round(radius, 4),
+        growth=round(growth, 5),
     )
 
 

@@ -44,12 +44,19 @@ def _background(rng: np.random.Generator, size: int) -> Image.Image:
 def _element(rng: np.random.Generator) -> dict:
     kind = ELEMENTS[int(rng.integers(len(ELEMENTS)))]
     return {
-        "kind": kind, "colour": random_colour(rng), "accent": random_colour(rng),
-        "centre": rng.uniform(0.05, 0.95, 2), "velocity": rng.uniform(-SPEED, SPEED, 2),
-        "angle": rng.uniform(0, 2 * math.pi), "turn": rng.uniform(-TURN, TURN),
-        "radius": rng.uniform(0.04, 0.2), "width": rng.uniform(0.015, 0.09), "length": rng.uniform(0.15, 0.6),
-        "bend": rng.uniform(0.3, 2.5), "bend_speed": rng.uniform(-0.2, 0.2),
-    }  # fmt: skip
+        "kind": kind,
+        "colour": random_colour(rng),
+        "accent": random_colour(rng),
+        "centre": rng.uniform(0.05, 0.95, 2),
+        "velocity": rng.uniform(-SPEED, SPEED, 2),
+        "angle": rng.uniform(0, 2 * math.pi),
+        "turn": rng.uniform(-TURN, TURN),
+        "radius": rng.uniform(0.04, 0.2),
+        "width": rng.uniform(0.015, 0.09),
+        "length": rng.uniform(0.15, 0.6),
+        "bend": rng.uniform(0.3, 2.5),
+        "bend_speed": rng.uniform(-0.2, 0.2),
+    }
 
 
 def _draw(canvas: Canvas, e: dict, t: int) -> None:
