@@ -194,7 +194,7 @@ def test_strokes_world_is_deterministic_and_varied():
 def test_fit_steps_fills_the_share_of_the_budget_at_the_measured_step_time():
     import time
 
-    from trainer.tinyworld.pretrain import fit_steps
+    from trainer.pretrain_tiny.pretrain import fit_steps
 
     calls = []
 
@@ -254,3 +254,21 @@ def test_pretrain_tiny_any_world_writes_a_loadable_base_and_its_report(tmp_path)
     assert "the strokes world" in report and "not measured (pre-trained with `score: false`)" in report
     bad = run_trainer("pretrain-tiny", str(tmp_path / "x"), "--vae-world", "robots", timeout=120)
     assert bad.returncode == 2 and "--vae-world must be one of shapes, strokes" in bad.stderr
+
+
+def test_rescore_scores_with_the_settings_the_base_was_pretrained_with(tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    from trainer.pretrain_tiny import scoring
+    from trainer.pretrain_tiny.settings import PretrainSettings
+
+    recorded = asdict(PretrainSettings(held_out_clips=3, seed=5, conditional_frames=((1, 0.25),)))
+    record = {"settings": recorded, "spec": {}, "timings_s": {}, "held_out_scores": None}
+    (tmp_path / "pretraining.json").write_text(json.dumps(record))
+    seen = {}
+    monkeypatch.setattr(scoring, "score_all", lambda out, work, s, spec: seen.setdefault("s", s) and {"ok": 1})
+    monkeypatch.setattr(scoring.tiny, "TinySpec", lambda **spec: spec)
+    monkeypatch.setattr(scoring, "write_record", lambda out, r: None)
+    monkeypatch.setattr(scoring, "machine", lambda: {})
+    scoring.rescore(tmp_path, tmp_path / "work")
+    assert seen["s"] == PretrainSettings(held_out_clips=3, seed=5, conditional_frames=((1, 0.25),))

@@ -18,7 +18,7 @@ SKIPPED = {"conditional_frames"}  # the recipe's, not a knob
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from trainer.tinyworld.pretrain import PretrainSettings
+    from trainer.pretrain_tiny.settings import PretrainSettings
 
     parser.add_argument("out_dir", type=Path, help="folder to write the pipeline to (must be empty or absent)")
     for field in fields(PretrainSettings):
@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from trainer.tinyworld.pretrain import VAE_WORLDS, PretrainSettings, pretrain, rescore
+    from trainer.pretrain_tiny.pretrain import pretrain
+    from trainer.pretrain_tiny.scoring import rescore
+    from trainer.pretrain_tiny.settings import VAE_WORLDS, PretrainSettings
 
     if args.vae_world not in VAE_WORLDS:
         print(f"pretrain-tiny: --vae-world must be one of {', '.join(VAE_WORLDS)}.", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 builtin.py          the names "tiny" and "sample" and where they resolve (torch-free)
 model.py            the tiny Cosmos Predict 2.5 pipeline: real architecture, toy sizes, built deterministically
-pretrain.py         how assets/tiny-base/ was pre-trained (python -m trainer pretrain-tiny)
+(pre-training of assets/tiny-base/ lives a floor above, in trainer/pretrain_tiny/)
 drawing.py          what both sample worlds share: the clip-shape rule, a supersampled canvas, outlines
 robot_world.py      the two-armed pick-and-place world (the sample fine-tuning dataset)
 hand_scorer.py      which arm moved in a robot-world video (evaluate's instruction-following score)

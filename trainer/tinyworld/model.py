@@ -2,7 +2,7 @@
 
 Same classes, same layout on disk and same code path as `nvidia/Cosmos-Predict2.5-2B`; only the sizes differ.
 Building is deterministic (fixed seed, a tokenizer trained in-process on a fixed corpus), so two builds give
-identical weights. `build_tiny` writes these random weights; `trainer/tinyworld/pretrain.py` pre-trains the same
+identical weights. `build_tiny` writes these random weights; `trainer/pretrain_tiny/` pre-trains the same
 components on the shapes world into `trainer/tinyworld/assets/tiny-base/`, which is what `model: "tiny"` loads.
 """
 

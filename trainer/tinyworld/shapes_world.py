@@ -1,6 +1,6 @@
 """The shapes world: bouncing circles, squares and triangles on a dark background, described in a caption.
 
-It pre-trains the tiny base model (trainer.tinyworld.pretrain) and on purpose holds no robot, table or bowl, so
+It pre-trains the tiny base model (trainer.pretrain_tiny) and on purpose holds no robot, table or bowl, so
 what an adapter adds on the robot world is visible. Deterministic (numpy + PIL, no torch).
 """
 

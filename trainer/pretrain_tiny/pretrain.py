@@ -15,65 +15,22 @@ to a time budget from measured step times; the record holds the counts used, for
 from __future__ import annotations
 
 import copy
-import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from trainer import cosmos
+from trainer.pretrain_tiny.data import NUM_FRAMES, SIZE, shapes_world, strokes_world
+from trainer.pretrain_tiny.report import machine
+from trainer.pretrain_tiny.scoring import prompt_separation, rescore, write_record
+from trainer.pretrain_tiny.settings import FIT_SHARES, FIT_TRIAL_STEPS, HELD_OUT_SEED_OFFSET, PretrainSettings, log
 from trainer.tinyworld import model as tiny
-from trainer.tinyworld.pretrain_data import NUM_FRAMES, SIZE, shapes_world, strokes_world
-from trainer.tinyworld.pretrain_report import machine, report_markdown
 from trainer.tinyworld.sample_datasets import clip_seed
-
-HELD_OUT_SEED_OFFSET = 1  # held-out shapes clips come from dataset seed + 1: no clip seed in common
-VAE_WORLDS = ("shapes", "strokes")
-FIT_SHARES = {"vae_image_steps": 0.3, "vae_video_steps": 0.4, "dit_steps": 0.3}  # of fit_seconds
-FIT_TRIAL_STEPS = 8  # steps timed on a throw-away copy to fit a phase's step count
-
-
-@dataclass
-class PretrainSettings:
-    clips: int = 1024
-    held_out_clips: int = 16
-    seed: int = 0
-    # "shapes": the VAE learns from the DiT's shapes clips; "strokes": from the strokes world
-    # (trainer.tinyworld.strokes_world), any colour and thin limbs, which the robot scenes need.
-    vae_world: str = "shapes"
-    vae_clips: int = 1024  # strokes clips (vae_world "strokes")
-    vae_base_dim: int = 8  # the VAE's width (TinySpec.vae_base_dim)
-    # The VAE learns in two phases. Images first (single frames: the causal VAE encodes frame 0 alone, and
-    # the spatial layers are shared), cheap enough for many clips per step; then whole 17-frame windows, so
-    # every chunk of the causal cache is trained (measured: trained on 5 or 9 frames, frames 9+ decode badly).
-    vae_image_steps: int = 800
-    vae_image_batch: int = 16
-    vae_video_steps: int = 900
-    vae_video_batch: int = 2
-    vae_crop: int = 32  # the VAE is fully convolutional: square crops teach it the whole frame, 4x cheaper
-    vae_lr: float = 5e-4  # measured: at 2e-3 even 8 clips stay on the mean-frame plateau
-    vae_kl_weight: float = 1e-4
-    dit_steps: int = 1500
-    dit_batch: int = 8
-    dit_lr: float = 1e-3
-    dit_warmup: int = 100
-    dit_weight_decay: float = 1e-3
-    conditional_frames: tuple[tuple[int, float], ...] = ((1, 0.5), (2, 0.5))  # as the fine-tuning recipe
-    cfg_dropout: float = 0.2
-    threads: int = 1  # measured: on a shared 2-core machine 2 threads ran 3-6x slower than 1 under load
-    device: str = "cpu"
-    fit_seconds: float = 0.0  # > 0: fit the three phases' step counts to this many seconds (FIT_SHARES)
-    score: bool = True  # score on held-out shapes clips after saving (needs ffmpeg: writes mp4 clips)
-    workers: int = 1  # processes that render the worlds
-    probe_clips: int = 24  # robot clips the VAE's round trip is probed on (robot_probe)
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # ------------------------------------------------------------------------------------------------- data, fit
@@ -262,78 +219,6 @@ def train_dit(transformer, latents: torch.Tensor, embeds: torch.Tensor, s: Pretr
             log(f"dit step {step}/{s.dit_steps}: {history[-1]}")
     transformer.eval().requires_grad_(False)
     return history
-
-
-# ------------------------------------------------------------------------------------------------- checks
-PROMPT_PAIRS = (  # captions differing in one word: the DiT can only follow what the embeddings tell apart
-    (
-        "The left arm picks up the red apple and places it in the bowl.",
-        "The right arm picks up the red apple and places it in the bowl.",
-    ),
-    ("A red circle moves to the left.", "A red circle moves to the right."),
-    ("A red circle moves to the left.", "A blue circle moves to the left."),
-)
-
-
-@torch.no_grad()
-def prompt_separation(pipe) -> list[dict]:
-    """Per pair: relative L2 distance of the whole embedding, and of the most different token."""
-    out = []
-    for a, b in PROMPT_PAIRS:
-        ea, eb = cosmos.encode_prompts(pipe, [a, b]).float()
-        token = ((ea - eb).norm(dim=-1) / ea.norm(dim=-1)).max()
-        out.append(
-            {
-                "a": a,
-                "b": b,
-                "relative_distance": round(float((ea - eb).norm() / ea.norm()), 4),
-                "largest_token_distance": round(float(token), 4),
-            }
-        )
-    return out
-
-
-def score(model_dir: Path, held_out_dir: Path, clips: int) -> dict:
-    """trainer.evaluate on held-out shapes clips: validation loss and generated-vs-real error."""
-    from trainer.evaluate import EvalSettings, evaluate
-
-    settings = EvalSettings.from_preset(
-        "tiny", model=str(model_dir), data=str(held_out_dir), max_clips=clips, guardrail=False
-    )  # our own toy weights: not NVIDIA's model
-    result = evaluate(settings)
-    return {"base": result["variants"]["base"], "reference": result["reference"], "settings": result["settings"]}
-
-
-def score_all(out_dir: Path, work_dir: Path, s: PretrainSettings, spec: tiny.TinySpec) -> dict:
-    """The pretrained and a randomly initialised pipeline on held-out shapes clips (written as a dataset)."""
-    from trainer.tinyworld.sample_datasets import make_shapes_dataset
-
-    held_out_dir = work_dir / "shapes_held_out"
-    make_shapes_dataset(
-        held_out_dir, clips=s.held_out_clips, size=SIZE, num_frames=NUM_FRAMES, seed=s.seed + HELD_OUT_SEED_OFFSET
-    )
-    random_dir = tiny.build_tiny(work_dir / "random-init", spec)
-    return {
-        "pretrained": score(out_dir, held_out_dir, s.held_out_clips),
-        "random_init": score(random_dir, held_out_dir, s.held_out_clips),
-    }
-
-
-def write_record(out_dir: Path, record: dict) -> None:
-    (out_dir / "pretraining.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out_dir / "PRETRAINING.md").write_text(report_markdown(record))
-
-
-def rescore(out_dir: Path, work_dir: Path) -> dict:
-    """Score a base pre-trained with `score: false` (say on a machine without ffmpeg) and complete its report."""
-    record = json.loads((out_dir / "pretraining.json").read_text())
-    s = PretrainSettings(**{**record["settings"], "conditional_frames": PretrainSettings.conditional_frames})
-    t0 = time.perf_counter()
-    record["held_out_scores"] = score_all(out_dir, work_dir, s, tiny.TinySpec(**record["spec"]))
-    record["timings_s"]["scoring"] = round(time.perf_counter() - t0, 1)
-    record["scoring_machine"] = machine()
-    write_record(out_dir, record)
-    return record
 
 
 # ------------------------------------------------------------------------------------------------- the run

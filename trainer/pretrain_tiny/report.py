@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 
-from trainer.tinyworld.pretrain_data import NUM_FRAMES, SIZE
+from trainer.pretrain_tiny.data import NUM_FRAMES, SIZE
 
 
 def machine() -> dict:

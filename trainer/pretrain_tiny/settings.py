@@ -1,0 +1,51 @@
+"""What one pre-training run is told: every PretrainSettings field is a `pretrain-tiny` option, and the record
+(pretraining.json) keeps them all for an exact rerun."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+HELD_OUT_SEED_OFFSET = 1  # held-out shapes clips come from dataset seed + 1: no clip seed in common
+VAE_WORLDS = ("shapes", "strokes")
+FIT_SHARES = {"vae_image_steps": 0.3, "vae_video_steps": 0.4, "dit_steps": 0.3}  # of fit_seconds
+FIT_TRIAL_STEPS = 8  # steps timed on a throw-away copy to fit a phase's step count
+
+
+@dataclass
+class PretrainSettings:
+    clips: int = 1024
+    held_out_clips: int = 16
+    seed: int = 0
+    # "shapes": the VAE learns from the DiT's shapes clips; "strokes": from the strokes world
+    # (trainer.tinyworld.strokes_world), any colour and thin limbs, which the robot scenes need.
+    vae_world: str = "shapes"
+    vae_clips: int = 1024  # strokes clips (vae_world "strokes")
+    vae_base_dim: int = 8  # the VAE's width (TinySpec.vae_base_dim)
+    # The VAE learns in two phases. Images first (single frames: the causal VAE encodes frame 0 alone, and
+    # the spatial layers are shared), cheap enough for many clips per step; then whole 17-frame windows, so
+    # every chunk of the causal cache is trained (measured: trained on 5 or 9 frames, frames 9+ decode badly).
+    vae_image_steps: int = 800
+    vae_image_batch: int = 16
+    vae_video_steps: int = 900
+    vae_video_batch: int = 2
+    vae_crop: int = 32  # the VAE is fully convolutional: square crops teach it the whole frame, 4x cheaper
+    vae_lr: float = 5e-4  # measured: at 2e-3 even 8 clips stay on the mean-frame plateau
+    vae_kl_weight: float = 1e-4
+    dit_steps: int = 1500
+    dit_batch: int = 8
+    dit_lr: float = 1e-3
+    dit_warmup: int = 100
+    dit_weight_decay: float = 1e-3
+    conditional_frames: tuple[tuple[int, float], ...] = ((1, 0.5), (2, 0.5))  # as the fine-tuning recipe
+    cfg_dropout: float = 0.2
+    threads: int = 1  # measured: on a shared 2-core machine 2 threads ran 3-6x slower than 1 under load
+    device: str = "cpu"
+    fit_seconds: float = 0.0  # > 0: fit the three phases' step counts to this many seconds (FIT_SHARES)
+    score: bool = True  # score on held-out shapes clips after saving (needs ffmpeg: writes mp4 clips)
+    workers: int = 1  # processes that render the worlds
+    probe_clips: int = 24  # robot clips the VAE's round trip is probed on (robot_probe)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
