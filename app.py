@@ -11,8 +11,11 @@ import argparse
 import atexit
 import os
 
+from studio.access import DEFAULT_MAX_DOWNLOAD_GB, Access, is_public
 from studio.paths import local_folders_default
 from studio.workspace import default_workspace, open_studio
+
+PUBLIC_WORKSPACE_GB = 20.0  # the workspace quota of a public studio unless the owner sets one
 
 
 def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
@@ -26,6 +29,14 @@ def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
             raise ValueError("--auth / STUDIO_AUTH must be user:password (several separated by commas)")
         pairs.append((user, password))
     return pairs
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false")
+
+
+def _env_list(name: str) -> list[str]:
+    return [entry.strip() for entry in os.environ.get(name, "").split(",") if entry.strip()]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--read-only",
         action="store_true",
-        default=os.environ.get("STUDIO_READ_ONLY", "") not in ("", "0", "false"),
+        default=_env_flag("STUDIO_READ_ONLY"),
         help="browse, compare and download only: no training, import, caption "
         "edit or delete; default: $STUDIO_READ_ONLY",
     )
@@ -72,11 +83,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-workspace-gb",
         type=float,
-        default=None,
+        default=float(os.environ["STUDIO_MAX_WORKSPACE_GB"]) if os.environ.get("STUDIO_MAX_WORKSPACE_GB") else None,
         metavar="GB",
         help="a workspace holding this much takes no new imports, runs or generations (deleting "
-        "still works); default: no limit",
+        f"still works); 0: no limit; default: $STUDIO_MAX_WORKSPACE_GB, else {PUBLIC_WORKSPACE_GB:g} on a public "
+        "studio (a Space, a --host other than loopback, --share) and no limit on 127.0.0.1",
     )
+    _access_arguments(parser)
     parser.add_argument(
         "--generation-timeout",
         type=float,
@@ -98,14 +111,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(str(exc))
     if args.local_folders is None:
         args.local_folders = local_folders_default(args.host, dict(os.environ)) and not args.share
+    public = is_public(args.host, dict(os.environ), args.share)
+    if args.max_workspace_gb is None:
+        args.max_workspace_gb = PUBLIC_WORKSPACE_GB if public else 0
+    args.access = Access(
+        public=public,
+        signed_in=bool(args.auth),
+        models=tuple(args.allow_model),
+        datasets=tuple(args.allow_dataset),
+        max_download_gb=args.max_download_gb,
+        guardrail_optional=args.allow_guardrail_off,
+    )
     return args
+
+
+def _access_arguments(parser: argparse.ArgumentParser) -> None:
+    """Who may do what on a public studio (studio.access); each also a Space variable."""
+    parser.add_argument(
+        "--allow-model",
+        action="append",
+        default=_env_list("STUDIO_ALLOW_MODELS"),
+        metavar="ID[@REVISION]",
+        help="a Hub model visitors may use besides the tiny model, NVIDIA's at its pinned revision and what is "
+        "cached (repeat it; $STUDIO_ALLOW_MODELS, comma-separated)",
+    )
+    parser.add_argument(
+        "--allow-dataset",
+        action="append",
+        default=_env_list("STUDIO_ALLOW_DATASETS"),
+        metavar="ID",
+        help="a Hub dataset visitors may import besides what is cached (repeat it; $STUDIO_ALLOW_DATASETS)",
+    )
+    parser.add_argument(
+        "--max-download-gb",
+        type=float,
+        default=float(os.environ.get("STUDIO_MAX_DOWNLOAD_GB") or DEFAULT_MAX_DOWNLOAD_GB),
+        metavar="GB",
+        help="largest Hub model or dataset beyond the allow-list a signed-in user may have downloaded on a "
+        f"public studio; default: $STUDIO_MAX_DOWNLOAD_GB, else {DEFAULT_MAX_DOWNLOAD_GB:g}",
+    )
+    parser.add_argument(
+        "--allow-guardrail-off",
+        action="store_true",
+        default=_env_flag("STUDIO_ALLOW_GUARDRAIL_OFF"),
+        help="let callers of a public studio turn NVIDIA's guardrail off (the licence decision is then yours "
+        "for every visitor); default: $STUDIO_ALLOW_GUARDRAIL_OFF, else off",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Before gradio is imported: it sets GRADIO_TEMP_DIR.
     studio = open_studio(
-        args.workspace, read_only=args.read_only, allow_local_folders=args.local_folders, max_gb=args.max_workspace_gb
+        args.workspace,
+        read_only=args.read_only,
+        allow_local_folders=args.local_folders,
+        max_gb=args.max_workspace_gb or None,
+        access=args.access,
     )
     studio.generation.timeout = args.generation_timeout
     studio.keep_days = args.keep_generations_days

@@ -138,6 +138,8 @@ class DatasetController:
             source = str(self.path(source))
         elif not HUB_ID.match(source) or Path(source).exists():
             source = str(self.paths.local_folder(source))
+        else:
+            self.ws.access.check_hub_dataset(source)
         return self._import(source, dest, options)
 
     def import_lerobot(

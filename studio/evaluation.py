@@ -81,7 +81,8 @@ class Evaluator:
         problems = settings_problems(settings, 1)
         if problems:
             raise EvaluationError("Fix the settings: " + "; ".join(map(str, problems)) + ".")
-        self.paths.model(settings["model"])
+        self.paths.model(settings["model"], settings["revision"])
+        self.ws.access.check_guardrail(settings["model"], settings["guardrail"])
         too_big = generation_size_problem(settings["height"], settings["width"], settings["num_frames"], cuda_visible())
         if too_big:
             raise EvaluationError(too_big[0].upper() + too_big[1:] + ".")

@@ -1,5 +1,6 @@
 """The workspace's folders and who may change them: the `Workspace` every controller is given, and the studio's
-refusals. No controller imports studio.workspace (which builds the controllers), so this stands apart.
+refusals (`Refused` itself is studio.access's, with who may do what). No controller imports studio.workspace
+(which builds the controllers), so this stands apart.
 """
 
 from __future__ import annotations
@@ -7,16 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.access import Access, Refused
 from trainer.datasets import DatasetError
 from trainer.run_folder import RUNS_DIR
-
-
-class Refused(ValueError):
-    """A request the studio will not carry out; the message is one sentence for the user (no server paths).
-
-    The controllers' own errors derive from it; data problems are trainer.datasets.DatasetError. A tab catches
-    REFUSALS, both."""
-
 
 # What a tab shows as one warning: the studio's own refusals and the data checks' (each one sentence).
 REFUSALS = (Refused, DatasetError)
@@ -38,6 +32,7 @@ class Workspace:
     read_only: bool = False  # browse, compare and download only: no training, import, edit or delete
     allow_local_folders: bool = False  # whether requests may read server folders outside the workspace
     max_bytes: int | None = None  # a workspace holding this much takes no new data (deleting still works)
+    access: Access = Access()  # who may do what (visitor, signed-in user, owner): studio.access
 
     def require_writable(self, action: str) -> None:
         """Refuse `action` (e.g. "training") in a read-only studio, whoever asks and however."""

@@ -199,7 +199,7 @@ class JobManager:
         if problems:
             raise ConfigError(problems, f"run {config.name!r}")
         self.paths.dataset(config.data)  # before anything is written: the trainer will read it
-        self.paths.model(config.model)
+        self.paths.model(config.model, config.revision)
         size = size_problem(config.height, config.width, config.num_frames, gpu=cuda_visible())
         if size:
             raise ConfigError([Problem("height", size)], f"run {config.name!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from studio.access import LOOPBACK_HOSTS
 from studio.folders import Refused, Workspace
 from trainer.tinyworld.builtin import is_sample, resolve_data
 from trainer.user_cache import cache_root
@@ -22,7 +23,6 @@ from trainer.user_cache import cache_root
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 OUTSIDE = "a folder outside the workspace"
 # The folders of an absolute path in free text ("/srv/data/x.mp4" -> "x.mp4"); not a URL's "//" or "host/x".
 ABSOLUTE_DIRS = re.compile(r"(?<![\w:/.~<>-])/(?:[^\s/'\"`]+/)+")
@@ -138,9 +138,12 @@ class PathPolicy:
             pinned.append({**pair, "image": str(full)})
         return pinned
 
-    def model(self, value: str) -> str:
-        """A model value: "tiny" or a Hub id always; a server folder only with --allow-local-folders."""
-        if is_local_model(value) and not self.workspace.allow_local_folders:
+    def model(self, value: str, revision: str = "") -> str:
+        """A model value: a server folder only with --allow-local-folders; "tiny" or a Hub id as the studio's
+        access policy allows this caller (studio.access: the allow-list, the download bound)."""
+        if not is_local_model(value):
+            self.workspace.access.check_model(value, revision)
+        elif not self.workspace.allow_local_folders:
             raise PathRefused(
                 'model: reading a model folder of the server is turned off here; use "tiny" or a Hub model id.'
             )

@@ -12,6 +12,7 @@ from studio.adapter_registry import AdapterError, AdapterRegistry
 def publish_adapter(registry: AdapterRegistry, name: str | None, repo: str | None, private: bool, api=None) -> str:
     """Upload the named adapter to `repo`; returns the repository URL. AdapterError says why it cannot."""
     registry.ws.require_writable("publishing to the Hub")  # it uploads with the server's own Hub token
+    registry.ws.access.check_publish()
     from trainer.publish import PublishError, plan, publish
 
     if not name:

@@ -96,7 +96,8 @@ def _bounds(studio: Studio, settings: dict[str, Any], mode: str) -> None:
     if problems:
         raise _user_error("Fix the settings: " + "; ".join(map(str, problems)) + ".")
     try:
-        studio.datasets.paths.model(settings["model"])
+        studio.datasets.paths.model(settings["model"], settings["revision"])
+        studio.workspace.access.check_guardrail(settings["model"], settings["guardrail"])
     except REFUSALS as exc:
         raise _user_error(str(exc)) from None
     problem = generation_size_problem(settings["height"], settings["width"], settings["num_frames"], cuda_visible())
@@ -295,7 +296,15 @@ def _setting(name: str, value: Any, **kw: Any):
     return gr.Number(value, precision=precision, minimum=low, maximum=high, **common)
 
 
-def _settings() -> dict[str, Any]:
+def _guardrail(studio: Studio, value: bool):
+    """The guardrail checkbox; on a public studio locked on, saying why (studio.access)."""
+    locked = studio.workspace.access.guardrail_note()
+    if locked:
+        return _setting("guardrail", True, interactive=False, info=locked)
+    return _setting("guardrail", value)
+
+
+def _settings(studio: Studio) -> dict[str, Any]:
     start = preset_values(START_PRESET)
     prompt = gr.Textbox(label="prompt", lines=2, elem_id="gen-prompt")
     ui = {"prompt": prompt, "negative_prompt": _setting("negative_prompt", start["negative_prompt"], lines=1)}
@@ -329,7 +338,7 @@ def _settings() -> dict[str, Any]:
                 info=SETTINGS["model"]["help"],
             )
             ui["revision"] = _setting("revision", start["revision"])
-            ui["guardrail"] = _setting("guardrail", start["guardrail"])
+            ui["guardrail"] = _guardrail(studio, start["guardrail"])
             ui["precision"] = gr.Dropdown(
                 list(PRECISIONS),
                 value=start["precision"],
@@ -415,7 +424,7 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     with gr.Tab("Generate & compare", id="generate") as tab:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                cond, opts = _conditioning(studio), _settings()
+                cond, opts = _conditioning(studio), _settings(studio)
             with gr.Column(scale=2):
                 var = _variants(studio)
                 evaluation = tab_evaluate.controls(studio)

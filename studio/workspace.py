@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from studio.access import Access
 from studio.folders import Workspace
 
 if TYPE_CHECKING:
@@ -49,13 +50,14 @@ def prepare(
     read_only: bool = False,
     allow_local_folders: bool = False,
     max_gb: float | None = None,
+    access: Access = Access(),
 ) -> Workspace:
     """Create the workspace folders and point Gradio's temp folder into it.
 
     Call before importing gradio: some gradio modules read GRADIO_TEMP_DIR once, at import time.
     """
     max_bytes = int(max_gb * 2**30) if max_gb else None
-    ws = Workspace(Path(path).expanduser().resolve(), read_only, allow_local_folders, max_bytes)
+    ws = Workspace(Path(path).expanduser().resolve(), read_only, allow_local_folders, max_bytes, access)
     for folder in (ws.runs, ws.datasets, ws.adapters, ws.generations, ws.exports, ws.gradio_temp):
         folder.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(ws.gradio_temp)
@@ -98,6 +100,7 @@ def open_studio(
     read_only: bool = False,
     allow_local_folders: bool = False,
     max_gb: float | None = None,
+    access: Access = Access(),
 ) -> Studio:
     """Prepare the workspace and its controllers (re-attaching to a run that is still training)."""
     from studio.adapter_registry import AdapterRegistry
@@ -106,7 +109,7 @@ def open_studio(
     from studio.jobs import JobManager
     from studio.run_view import RunMonitor
 
-    ws = prepare(path, read_only, allow_local_folders, max_gb)
+    ws = prepare(path, read_only, allow_local_folders, max_gb, access)
     jobs = JobManager(ws)
     studio = Studio(
         ws, jobs, RunMonitor(jobs), DatasetController(ws, jobs), AdapterRegistry(ws), GenerationClient(ws, jobs)

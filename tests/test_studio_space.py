@@ -1,0 +1,195 @@
+"""A public Space left running: what an anonymous visitor (and a signed-in user) may make the owner pay for.
+
+The studio runs as on a Space (SPACE_ID set) and is called through gradio_client, as tests/test_studio_visitor.py
+does: the owner's licence (the guardrail), their Hub token and bandwidth (models, Hub datasets, Publish), their disk
+(unpacked imports, the quota, text sizes), what is served, and whether messages are true. studio.access holds the
+visitor / signed-in user / owner policy; its size bound is checked here with a stand-in Hub listing.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from conftest import write_clip_dataset
+from test_studio_app import running_app
+from test_studio_visitor import PUBLIC, assert_only_refusals_logged, refused
+
+from studio.access import Access, AccessRefused, Role
+from trainer.config import DEFAULT_HUB_MODEL
+
+NVIDIA = DEFAULT_HUB_MODEL
+
+
+def generation(**changes) -> dict:
+    """/generate's arguments for a first frame from the built-in sample, with `changes`."""
+    from gradio_client import handle_file
+
+    from trainer.tinyworld.builtin import resolve_data
+
+    frame = next((resolve_data("sample") / "videos").glob("*.mp4"))
+    base = dict(
+        mode="first clip (video)",
+        image=None,
+        video=handle_file(str(frame)),
+        prompt="A robot arm picks up a cube.",
+        negative_prompt="",
+        seed=0,
+        steps=2,
+        guidance=1.0,
+        height=64,
+        width=64,
+        num_frames=9,
+        fps=8,
+        model="tiny",
+        revision="",
+        guardrail=True,
+        precision="auto",
+        adapters=[],
+        strengths={"headers": ["adapter", "strength"], "data": []},
+    )
+    return base | changes
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    """A public studio, no sign-in, an empty Hugging Face cache: the defaults a new Space owner gets."""
+    from gradio_client import Client
+
+    root = tmp_path_factory.mktemp("space")
+    ws = root / "ws"
+    write_clip_dataset(ws / "datasets" / "alpha", clips=1)
+    env = {**PUBLIC, "HF_HOME": str(root / "hf")}
+    with running_app(ws, root / "app.log", (), env) as url:
+        yield Client(url, verbose=False), ws
+    assert_only_refusals_logged(root / "app.log")
+
+
+def test_a_visitor_cannot_turn_the_guardrail_off_for_nvidias_model(space):
+    client, ws = space
+    guardrail = "guardrail: this public studio keeps NVIDIA's guardrail on (its Open Model License ends the owner's "
+    assert refused(client, "/generate", **generation(model=NVIDIA, guardrail=False)).startswith(guardrail)
+    assert refused(client, "/evaluate", **eval_args(model=NVIDIA, guardrail=False)).startswith(guardrail)
+    # The control is locked on and says why.
+    (control,) = [c for c in client.config["components"] if c.get("props", {}).get("elem_id") == "gen-guardrail"]
+    assert control["props"]["interactive"] is False and control["props"]["value"] is True
+    assert "Open Model License ends the owner's rights" in control["props"]["info"]
+    assert not [p for p in (ws / "generations").iterdir() if p.is_dir() and p.name != "inputs"]
+
+
+def eval_args(**changes) -> dict:
+    settings = {k: v for k, v in generation(**changes).items() if k not in ("mode", "image", "video", "prompt")}
+    return settings | {"eval_data": "sample:held_out", "eval_clips": 1}
+
+
+def test_a_visitor_uses_only_the_allowed_models_and_datasets(space):
+    client, ws = space
+    from test_studio_app import SHORT_RUN
+
+    message = refused(client, "/generate", **generation(model="someone/arbitrary-repo"))
+    assert message == (
+        "model: 'someone/arbitrary-repo' is not among the models this public studio offers; use 'tiny' or "
+        f"'{NVIDIA}' (the owner adds others with --allow-model)."
+    )
+    # NVIDIA's model only at its pinned revision.
+    assert refused(client, "/generate", **generation(model=NVIDIA, revision="main")).startswith(
+        f"model: '{NVIDIA}' is not among the models"
+    )
+    _, problems, _ = client.predict(
+        name="probe", data="sample", **{**SHORT_RUN, "model": "someone/x"}, api_name="/start_training"
+    )
+    assert "model: 'someone/x' is not among the models this public studio offers" in problems
+    assert not (ws / "runs" / "probe").exists()
+    message = refused(client, "/use_dataset", "Hub dataset", "", [], "someone/data", "data")
+    assert message.endswith(
+        "Hub dataset 'someone/data' is not among the datasets this public studio offers; upload a .zip instead "
+        "(the owner adds Hub datasets with --allow-dataset)."
+    )
+    assert not (ws / "datasets" / "data").exists()
+
+
+def test_a_visitor_cannot_publish_with_the_owners_token(space):
+    client, _ = space
+    assert refused(client, "/publish_adapter", "any", "someone/x", True) == (
+        "Publishing to the Hub uses the owner's token, so this public studio allows it only to signed-in users; "
+        "the owner turns sign-in on with --auth (STUDIO_AUTH)."
+    )
+
+
+@pytest.fixture(scope="module")
+def team_space(tmp_path_factory):
+    """The same public studio behind --auth: its users are the owner's team."""
+    from gradio_client import Client
+
+    root = tmp_path_factory.mktemp("team")
+    env = {**PUBLIC, "HF_HOME": str(root / "hf")}
+    with running_app(root / "ws", root / "app.log", ("--auth", "ada:lovelace"), env) as url:
+        yield Client(url, auth=("ada", "lovelace"), verbose=False)
+    assert_only_refusals_logged(root / "app.log")
+
+
+def test_a_signed_in_user_may_publish_but_not_bypass_the_guardrail(team_space):
+    client = team_space
+    assert refused(client, "/publish_adapter", "", "someone/x", True) == "Choose an adapter to publish first."
+    assert refused(client, "/generate", **generation(model=NVIDIA, guardrail=False)).startswith("guardrail: ")
+    # Beyond the allow-list the Hub's listing must show the size first; offline it cannot.
+    message = refused(client, "/generate", **generation(model="someone/arbitrary-repo"))
+    assert message.startswith("model: cannot check the size of 'someone/arbitrary-repo' on the Hub")
+
+
+def listing(*sizes: int):
+    """A stand-in HfApi whose repositories hold files of these sizes."""
+    info = lambda repo_id, revision=None, files_metadata=False: SimpleNamespace(  # noqa: E731
+        siblings=[SimpleNamespace(size=s) for s in sizes]
+    )
+    return SimpleNamespace(model_info=info, dataset_info=info)
+
+
+def test_the_policy_by_role(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    owner, visitor = Access(), Access(public=True)
+    user = Access(public=True, signed_in=True, max_download_gb=1)
+    assert [a.role for a in (owner, visitor, user)] == [Role.OWNER, Role.VISITOR, Role.USER]
+    owner.check_model("someone/anything", "main")
+    owner.check_guardrail(NVIDIA, False)
+    owner.check_publish()
+    visitor.check_model(NVIDIA)
+    visitor.check_model("tiny")
+    visitor.check_guardrail("tiny", False)
+    with pytest.raises(AccessRefused, match="^guardrail: "):
+        visitor.check_guardrail(NVIDIA, False)
+    Access(public=True, guardrail_optional=True).check_guardrail(NVIDIA, False)  # the owner opened it
+    Access(public=True, models=("someone/mine@v1",)).check_model("someone/mine", "v1")
+    with pytest.raises(AccessRefused, match="not among the models"):
+        Access(public=True, models=("someone/mine@v1",)).check_model("someone/mine", "v2")
+    # What is already in the cache costs no download: any caller may use it.
+    (tmp_path / "hf" / "hub" / "models--someone--cached" / "refs").mkdir(parents=True)
+    (tmp_path / "hf" / "hub" / "models--someone--cached" / "refs" / "main").write_text("abc")
+    visitor.check_model("someone/cached")
+    user.check_model("someone/small", api=listing(2**29, 2**28))
+    with pytest.raises(AccessRefused) as big:
+        user.check_hub_dataset("someone/big", api=listing(2**30, 2**29))
+    assert str(big.value) == (
+        "Hub dataset: 'someone/big' holds 1.5 GB, more than the 1 GB this studio downloads (--max-download-gb); "
+        "pick a smaller one."
+    )
+    Access(public=True, datasets=("someone/big",)).check_hub_dataset("someone/big")  # the owner listed it
+
+
+def test_the_defaults_on_a_space_and_on_loopback(monkeypatch):
+    import app
+
+    for name in ("SPACE_ID", "STUDIO_MAX_WORKSPACE_GB", "GRADIO_SERVER_NAME", "STUDIO_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    local = app.parse_args([])
+    assert local.access.role is Role.OWNER and local.max_workspace_gb == 0 and local.local_folders
+    monkeypatch.setenv("SPACE_ID", PUBLIC["SPACE_ID"])
+    space = app.parse_args([])
+    assert space.access.role is Role.VISITOR and space.max_workspace_gb == app.PUBLIC_WORKSPACE_GB
+    assert not space.local_folders and not space.access.guardrail_optional
+    assert app.parse_args(["--auth", "a:b"]).access.role is Role.USER
+    monkeypatch.delenv("SPACE_ID")
+    assert app.parse_args(["--host", "0.0.0.0"]).access.role is Role.VISITOR
+    opened = app.parse_args(["--host", "0.0.0.0", "--max-workspace-gb", "0", "--allow-guardrail-off"])
+    assert opened.max_workspace_gb == 0 and opened.access.guardrail_optional
