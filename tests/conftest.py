@@ -92,3 +92,11 @@ def read_events(run_dir: Path) -> list[dict]:
     from trainer.run_folder import read_events as read
 
     return read(run_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory) -> Path:
+    """A tiny random Qwen2.5-VL folder (tests/vlmfactory.py), built once per session."""
+    from tests.vlmfactory import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))

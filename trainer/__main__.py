@@ -17,6 +17,7 @@ COMMANDS = {
         "Write the embedded tiny pipeline (or --random weights) to a diffusers folder.",
     ),
     "check-data": ("trainer.cli.check_data", "Validate a dataset and print a per-clip report."),
+    "caption": ("trainer.cli.caption", "Write the missing captions of a dataset with a vision-language model."),
     "import-data": ("trainer.cli.import_data", "Copy a dataset into the canonical videos/ + metas/ layout."),
     "make-sample-data": ("trainer.cli.make_sample_data", "Write the procedural sample robot dataset."),
     "train": ("trainer.cli.train", "Train a LoRA/DoRA adapter from a config file."),

@@ -71,15 +71,17 @@ def resolve_model(model: str, revision: str | None) -> Path:
         if not (local / "model_index.json").exists():
             raise ModelError(f"{local} has no model_index.json; point model at a diffusers pipeline folder.")
         return local
-    return _download(model, resolve_revision(model, revision))
+    return download_snapshot(model, resolve_revision(model, revision))
 
 
-def _download(repo_id: str, revision: str | None) -> Path:
+def download_snapshot(repo_id: str, revision: str | None, allow_patterns: list[str] | None = None) -> Path:
+    """The Hub snapshot of `repo_id` at `revision` (only the files matching allow_patterns when given), downloaded
+    with progress when not cached; ModelError names what went wrong and the fix."""
     from huggingface_hub import errors as hub
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, revision=revision))
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns))
     except hub.HFValidationError:
         raise ModelError(f"model {repo_id!r} is neither a local folder nor a Hub model id (owner/name).") from None
     except hub.GatedRepoError:

@@ -29,15 +29,16 @@ CARD_SETTINGS = ("model", "steps", "guidance", "seed", "height", "width", "num_f
 
 
 class EventPrinter:
-    """Writes EVALUATE_EVENTS as JSON lines to `out` (stdout by default)."""
+    """Writes the events of `schema` (EVALUATE_EVENTS by default) as JSON lines to `out` (stdout by default)."""
 
-    def __init__(self, out: TextIO | None = None):
+    def __init__(self, out: TextIO | None = None, schema: dict[str, dict[str, str]] = EVALUATE_EVENTS):
         self.out = out or sys.stdout
+        self.schema = schema
 
     def emit(self, event: str, **fields: Any) -> None:
-        undeclared = sorted(set(fields) - set(EVALUATE_EVENTS[event]))
+        undeclared = sorted(set(fields) - set(self.schema[event]))
         if undeclared:
-            raise ValueError(f"{event} event fields {undeclared} are not in trainer.run_folder.EVALUATE_EVENTS")
+            raise ValueError(f"{event} event fields {undeclared} are not declared in trainer.run_folder")
         self.out.write(json.dumps({"event": event, **fields}, default=str) + "\n")
         self.out.flush()
 

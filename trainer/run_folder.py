@@ -94,6 +94,30 @@ EVALUATE_EVENTS: dict[str, dict[str, str]] = {
     "error": {"message": "one sentence saying what went wrong and how to fix it"},
 }
 
+# `python -m trainer caption --events`: one JSON object per line on stdout, each with `event`; the last one is
+# done or error. A cancelled run ends with an error event; every caption file it wrote is complete.
+CAPTION_EVENTS: dict[str, dict[str, str]] = {
+    "start": {
+        "clips": "clips to caption in this run",
+        "skipped": "clips left as they are (they have a caption, or a proposal when captioning into a folder)",
+        "model": "the captioning model: a Hub id or a folder",
+        "revision": "the model revision asked for, or null",
+        "out_dir": "where the caption files go: the dataset folder, or the --to folder",
+    },
+    "progress": {
+        "clip": "clips done (1-based)",
+        "clips": "clips to caption in this run",
+        "key": "the clip's key",
+        "path": "the caption file written, relative to out_dir (null when the clip failed)",
+        "captions": "what was written: {variant: text}",
+        "problem": "why this clip got no caption (it does not decode, the model wrote nothing), or null",
+        "seconds": "wall seconds since the model was loaded",
+        "eta": "estimated seconds left",
+    },
+    "done": {"written": "caption files written", "failed": "clips that got no caption", "out_dir": "as in start"},
+    "error": {"message": "one sentence saying what went wrong and how to fix it"},
+}
+
 # The generation worker's answers (`python -m trainer.worker`), one JSON object per line on its stdout; each
 # has `id` (the request's) and `event`.
 WORKER_EVENTS: dict[str, dict[str, str]] = {
