@@ -163,7 +163,9 @@ class DatasetController:
 
     def _import(self, source: str, dest: Path, options: tuple[str, ...] = ()) -> ImportResult:
         self.datasets_dir.mkdir(parents=True, exist_ok=True)
-        argv = launcher.trainer_command("import-data", ["--json", "--to", str(dest), *options], [source])
+        room = self.ws.room()  # a .zip is refused while it unpacks past the quota, nothing left behind
+        bound = [] if room is None else ["--max-unpacked-gb", f"{room / 2**30:.6f}"]
+        argv = launcher.trainer_command("import-data", ["--json", "--to", str(dest), *bound, *options], [source])
         try:
             done = launcher.run(argv, self.workspace, self.datasets_dir / IMPORT_LOG, IMPORT_TIMEOUT_S)
         except subprocess.TimeoutExpired:

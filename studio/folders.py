@@ -52,6 +52,10 @@ class Workspace:
                 f"{action} is refused; delete old runs, datasets or generations first."
             )
 
+    def room(self) -> int | None:
+        """Bytes the workspace may still take before its quota (None: no quota): what an import may unpack to."""
+        return None if self.max_bytes is None else max(self.max_bytes - workspace_bytes(self.root), 0)
+
     @property
     def runs(self) -> Path:
         return self.root / RUNS_DIR

@@ -18,6 +18,7 @@ import pandas as pd
 
 from studio.evaluation import HELD_OUT_SAMPLE, MAX_CLIPS
 from studio.folders import REFUSALS
+from studio.named_number import named_number
 from studio.named_outputs import NamedOutputs
 from studio.workspace import Studio
 from trainer.generate_settings import SETTING_NAMES
@@ -127,7 +128,7 @@ def controls(studio: Studio) -> SimpleNamespace:
                 info="Clips none of the variants trained on.",
                 elem_id="eval-data",
             )
-            clips = gr.Number(
+            clips = named_number(
                 2,
                 precision=0,
                 minimum=1,

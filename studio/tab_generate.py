@@ -16,12 +16,13 @@ from studio import tab_evaluate
 from studio.folders import REFUSALS
 from studio.generation_client import base_model_mismatch, settings_problems
 from studio.jobs import cuda_visible
+from studio.named_number import named_number
 from studio.named_outputs import NamedOutputs
 from studio.synced_playback import synced_playback
 from studio.train_form import CUSTOM_SIZE, SIZE_PRESETS, size_label
 from studio.workspace import Studio
-from trainer.bounds import generation_size_problem, strength_problem
-from trainer.config import DEFAULT_HUB_MODEL
+from trainer.bounds import MAX_TEXT, generation_size_problem, long_text_problem, strength_problem
+from trainer.config import DEFAULT_HUB_MODEL, Problem
 from trainer.generate_settings import (
     PRECISIONS,
     PRESET_HELP,
@@ -89,10 +90,12 @@ def _strengths(table: Any) -> dict[str, float]:
 
 
 # --- handlers (module level, `studio` bound with _bound) -------------------------------------------------
-def _bounds(studio: Studio, settings: dict[str, Any], mode: str) -> None:
-    """The request's settings (GenerateSettings' checks), a model this studio may load, and a size within this
-    machine's budget (trainer.bounds)."""
+def _bounds(studio: Studio, settings: dict[str, Any], mode: str, prompt: str) -> None:
+    """The request's settings (GenerateSettings' checks) and prompt, a model this studio may load (and the
+    guardrail it keeps), and a size within this machine's budget (trainer.bounds)."""
     problems = settings_problems(settings, CONDITIONAL_LATENT_FRAMES[mode])
+    long = long_text_problem(prompt)
+    problems += [Problem("prompt", long)] if long else []
     if problems:
         raise _user_error("Fix the settings: " + "; ".join(map(str, problems)) + ".")
     try:
@@ -113,7 +116,7 @@ def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
     if not condition:
         raise _user_error(f"Give a {mode.split(' (')[0]}: upload one or pick a dataset clip.")
     settings = {name: form[name] for name in SETTING_NAMES} | {"model": form["model"] or TINY_MODEL}
-    _bounds(studio, settings, mode)
+    _bounds(studio, settings, mode, form["prompt"] or "")
     picked = list(dict.fromkeys(form["adapters"] or []))
     chosen = {a.name: a for a in studio.adapters.variants() if a.name in picked}
     for name in (n for n in picked if n not in chosen):  # gone since the page listed it (a pruned checkpoint)
@@ -293,7 +296,7 @@ def _setting(name: str, value: Any, **kw: Any):
         return gr.Textbox(value, **common)
     low, high = meta["bounds"]
     precision = 0 if isinstance(meta["default"], int) else None
-    return gr.Number(value, precision=precision, minimum=low, maximum=high, **common)
+    return named_number(value, precision=precision, minimum=low, maximum=high, **common)
 
 
 def _guardrail(studio: Studio, value: bool):
@@ -306,7 +309,7 @@ def _guardrail(studio: Studio, value: bool):
 
 def _settings(studio: Studio) -> dict[str, Any]:
     start = preset_values(START_PRESET)
-    prompt = gr.Textbox(label="prompt", lines=2, elem_id="gen-prompt")
+    prompt = gr.Textbox(label="prompt", lines=2, max_length=MAX_TEXT, elem_id="gen-prompt")
     ui = {"prompt": prompt, "negative_prompt": _setting("negative_prompt", start["negative_prompt"], lines=1)}
     with gr.Row():
         ui["preset"] = gr.Dropdown(

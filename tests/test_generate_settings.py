@@ -80,7 +80,7 @@ def test_bounds_and_types_are_named_by_field():
     problems = [str(p) for p in GenerateSettings(steps=0, guidance=0.5, fps=0, seed=-1, model=" ").problems()]
     assert problems == [
         'model: must be "tiny", a local folder or a Hub id (got empty)',
-        "seed: must be at least 0 (got -1)",
+        "seed: must be between 0 and 4294967295 (got -1)",
         "steps: must be between 1 and 200 (got 0)",
         "guidance: must be between 1 and 30 (got 0.5)",
         "fps: must be between 1 and 240 (got 0)",

@@ -8,6 +8,9 @@ visitor / signed-in user / owner policy; its size bound is checked here with a s
 
 from __future__ import annotations
 
+import os
+import zipfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -78,8 +81,9 @@ def test_a_visitor_cannot_turn_the_guardrail_off_for_nvidias_model(space):
 
 
 def eval_args(**changes) -> dict:
-    settings = {k: v for k, v in generation(**changes).items() if k not in ("mode", "image", "video", "prompt")}
-    return settings | {"eval_data": "sample:held_out", "eval_clips": 1}
+    """/evaluate's arguments: the generation settings, one held-out clip of the sample, with `changes`."""
+    settings = {k: v for k, v in generation().items() if k not in ("mode", "image", "video", "prompt")}
+    return settings | {"eval_data": "sample:held_out", "eval_clips": 1} | changes
 
 
 def test_a_visitor_uses_only_the_allowed_models_and_datasets(space):
@@ -193,3 +197,71 @@ def test_the_defaults_on_a_space_and_on_loopback(monkeypatch):
     assert app.parse_args(["--host", "0.0.0.0"]).access.role is Role.VISITOR
     opened = app.parse_args(["--host", "0.0.0.0", "--max-workspace-gb", "0", "--allow-guardrail-off"])
     assert opened.max_workspace_gb == 0 and opened.access.guardrail_optional
+
+
+# --- bounds ---------------------------------------------------------------------------------------------------
+def zip_of_zeros(path: Path, mib: int) -> Path:
+    """A small archive holding `mib` MiB of zeros as one clip: cheap to build, far larger unpacked."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("videos/clip00.mp4", "w") as out:
+        for _ in range(mib):
+            out.write(bytes(2**20))
+    return path
+
+
+def test_an_archive_unpacking_to_far_more_than_it_weighs_is_refused(space, tmp_path):
+    client, ws = space
+    from gradio_client import handle_file
+
+    bomb = zip_of_zeros(tmp_path / "bomb.zip", 40)
+    assert bomb.stat().st_size < 2**20
+    message = refused(client, "/use_dataset", "upload (.zip, or .mp4 + .txt)", "", [handle_file(str(bomb))], "", "b")
+    assert "bomb.zip unpacks to more than 50 times its " in message
+    assert message.endswith(
+        "which no dataset of videos does; nothing was imported: zip the .mp4 clips and .txt captions themselves."
+    )
+    assert sorted(p.name for p in (ws / "datasets").iterdir() if p.suffix != ".log") == ["alpha"]
+
+
+def test_an_import_stops_at_its_bounds_and_leaves_nothing(tmp_path):
+    from trainer.importing import ImportRefused, UnpackBounds, import_dataset
+
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for key in ("a", "b", "c"):
+            zf.writestr(f"videos/{key}.mp4", os.urandom(2**20))  # incompressible: only the byte bound stops it
+    into = tmp_path / "datasets"
+    with pytest.raises(ImportRefused, match=r"^data.zip unpacks to more than 2.0 MB, the most this import may take"):
+        import_dataset(str(archive), into / "data", bounds=UnpackBounds(max_bytes=2 * 2**20))
+    with pytest.raises(ImportRefused, match=r"^data.zip holds 3 files, more than the 2 one import may hold"):
+        import_dataset(str(archive), into / "data", bounds=UnpackBounds(max_files=2))
+    assert list(into.iterdir()) == []
+
+
+def test_a_prompt_is_bounded_before_it_reaches_the_model(space):
+    client, ws = space
+    from trainer.bounds import MAX_TEXT
+
+    message = refused(client, "/generate", **generation(prompt="x" * (MAX_TEXT + 1)))
+    assert (
+        message == f"Fix the settings: prompt: text of at most {MAX_TEXT} characters (got {MAX_TEXT + 1}); shorten it."
+    )
+
+
+# --- messages -------------------------------------------------------------------------------------------------
+def test_every_number_is_bounded_with_its_name(space):
+    client, ws = space
+    from test_studio_app import SHORT_RUN
+
+    assert (
+        refused(client, "/generate", **generation(seed=10**30)) == "seed: must be between 0 and 4294967295 (got 1e+30)."
+    )
+    assert refused(client, "/evaluate", **eval_args(eval_clips=10**6)).startswith("clips: must be between 1 and ")
+    _, problems, _ = client.predict(
+        name="big-seed", data="sample", **{**SHORT_RUN, "seed": 10**30}, api_name="/start_training"
+    )
+    assert f"- `seed`: must be at most 4294967295 (got {10**30})" in problems
+    _, problems, _ = client.predict(
+        name="big-seed", data="sample", **{**SHORT_RUN, "checkpoint_every": 10**12}, api_name="/start_training"
+    )
+    assert f"- `checkpoint_every`: must be at most {2**31 - 1} (got {10**12})" in problems
+    assert not (ws / "runs" / "big-seed").exists()

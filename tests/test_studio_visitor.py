@@ -180,8 +180,8 @@ def test_an_unbounded_generation_is_refused(site):
         strengths={"headers": ["adapter", "strength"], "data": []},
     )
     assert refused(client, "/generate", steps=100000, model="tiny", **base) == (
-        "Value 100000 is greater than maximum value 200."
-    )  # the steps box's bound, from trainer.config
+        "steps: must be between 1 and 200 (got 100000)."
+    )  # the steps box's bound, from trainer.generate_settings
     message = refused(client, "/generate", steps=2, model=str(resolve_data("sample")), **base)
     assert "reading a model folder of the server is turned off" in message
     message = refused(client, "/generate", steps=2, model="tiny", **{**base, "height": 4096, "width": 4096})

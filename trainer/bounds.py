@@ -51,6 +51,13 @@ MAX_TEXT = 4000  # characters of any text value: a path, a prompt
 MAX_SAMPLE_PROMPTS = 16  # each is a generation at every sample step
 
 
+def long_text_problem(value: str) -> str | None:
+    """Why one text value (a prompt, a caption) is too long to pass to a model, or None."""
+    if len(value) > MAX_TEXT:
+        return f"text of at most {MAX_TEXT} characters (got {len(value)}); shorten it"
+    return None
+
+
 def text_problems(config) -> list[tuple[str, str]]:
     """(field, message) for each field of a TrainConfig holding text over MAX_TEXT, and for sample_prompts over
     MAX_SAMPLE_PROMPTS samples."""
@@ -78,6 +85,9 @@ def _texts(value) -> list[str]:
         return [t for v in value for t in (v.values() if isinstance(v, dict) else [v]) if isinstance(t, str)]
     return []
 
+
+MAX_SEED = 2**32 - 1  # what every seeding library takes (numpy's bound); a larger one overflowed in the child
+MAX_INT = 2**31 - 1  # any other whole-number field without a bound of its own
 
 MAX_STRENGTH = 10.0  # an adapter's strength (LoRA scale): 0-2 in practice, negative to subtract it
 

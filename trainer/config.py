@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from trainer.bounds import MAX_SAMPLE_PROMPTS, size_problem, text_problems
+from trainer.bounds import MAX_INT, MAX_SAMPLE_PROMPTS, MAX_SEED, size_problem, text_problems
 from trainer.run_folder import write_json_atomic
 from trainer.schedules import LrScheduler
 from trainer.tinyworld.builtin import TINY_MODEL
@@ -130,7 +130,7 @@ class TrainConfig:
     cache: CacheMode = _f("auto", "auto: encode latents and prompts once to disk and train from the cache.")
     cache_windows: int = _f(4, "Cached windows per clip longer than num_frames (temporal augmentation).", max=64)
     # --- run management ---------------------------------------------------------------------------
-    seed: int = _f(0, "Random seed for noise, timesteps, dropout and data order.")
+    seed: int = _f(0, "Random seed for noise, timesteps, dropout and data order.", max=MAX_SEED)
     checkpoint_every: int = _f(500, "Write a resumable checkpoint every N steps; 0 only at the end.")
     keep_checkpoints: int = _f(3, "Checkpoints kept (oldest removed first); 0 keeps all.")
     resume: str = _f("", 'Continue a run: "latest", or a checkpoint folder path.')
@@ -407,7 +407,8 @@ def _bound_problems(c: TrainConfig, reported: set[str]) -> list[Problem]:
     apply a CPU's where they know no GPU is there)."""
     out = []
     for f in fields(TrainConfig):
-        top, value = f.metadata.get("max"), getattr(c, f.name)
+        value = getattr(c, f.name)
+        top = f.metadata.get("max", MAX_INT if isinstance(value, int) and not isinstance(value, bool) else None)
         if top is not None and f.name not in reported and isinstance(value, (int, float)) and value > top:
             out.append(Problem(f.name, f"must be at most {top} (got {value!r})"))
     out += [Problem(name, message) for name, message in text_problems(c) if name not in reported]

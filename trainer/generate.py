@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from trainer import cosmos
+from trainer.bounds import long_text_problem
 from trainer.config import Problem
 from trainer.dora_inference import frozen_dora_norms
 from trainer.generate_settings import GenerateSettings
@@ -91,6 +92,8 @@ class GenerateRequest(GenerateSettings):
             p += _clip_problems(self.video)
         if not self.prompt.strip():
             p.append(Problem("prompt", "must not be empty"))
+        if long_text_problem(self.prompt):
+            p.append(Problem("prompt", long_text_problem(self.prompt)))
         return p + super().problems(self.conditional_latent_frames) + adapter_problems(self.adapters)
 
 

@@ -16,7 +16,7 @@ import argparse
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from trainer.bounds import MAX_INFERENCE_STEPS
+from trainer.bounds import MAX_INFERENCE_STEPS, MAX_SEED
 from trainer.config import Problem
 from trainer.tinyworld.builtin import TINY_MODEL
 from trainer.video_shape import video_shape_problems
@@ -47,7 +47,7 @@ class GenerateSettings:
         "model",
     )
     negative_prompt: str = _f("", "What the generation should avoid (used with guidance above 1).", "sampling")
-    seed: int = _f(0, "Seeds the initial noise: every variant starts from the same noise.", "sampling", (0, None))
+    seed: int = _f(0, "Seeds the initial noise: every variant starts from the same noise.", "sampling", (0, MAX_SEED))
     steps: int = _f(36, "Denoising steps.", "sampling", (1, MAX_INFERENCE_STEPS))
     guidance: float = _f(
         7.0, "Classifier-free guidance scale; 1.0 turns guidance off (half the work).", "sampling", (1.0, 30.0)
@@ -80,10 +80,14 @@ class GenerateSettings:
 
 def _range_text(low: float | None, high: float | None) -> str:
     if high is None:
-        return f"at least {low:g}"
+        return f"at least {_number(low)}"
     if low is None:
-        return f"at most {high:g}"
-    return f"between {low:g} and {high:g}"
+        return f"at most {_number(high)}"
+    return f"between {_number(low)} and {_number(high)}"
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 SETTING_NAMES = tuple(f.name for f in fields(GenerateSettings))

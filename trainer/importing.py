@@ -23,6 +23,20 @@ from trainer.datasets import DatasetError, Item, Layout, detect_layout, list_ite
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_FILES = ["*.mp4", "*.MP4", "*.txt", "*.json", "*.csv"]  # a dataset repo may also hold large unrelated files
+# Videos are compressed already: a dataset's zip unpacks to about its own size (captions a few times theirs). An
+# archive unpacking to far more than it weighs (2 MB of zeros to 2 GiB) is no dataset and is refused, whatever
+# room there is; below RATIO_FLOOR bytes the ratio is not checked (a few small captions may compress well).
+MAX_RATIO = 50
+RATIO_FLOOR = 16 * 2**20
+CHUNK = 2**20
+
+
+@dataclass(frozen=True)
+class UnpackBounds:
+    """What one archive may unpack to, checked while extracting (an archive's own sizes may lie)."""
+
+    max_bytes: int | None = None  # None: no bound but the ratio's
+    max_files: int = 100_000
 
 
 class ImportRefused(Exception):
@@ -50,11 +64,17 @@ class ImportReport:
         return not self.missing_files and not self.uncaptioned
 
 
-def import_dataset(source: str, dest: Path, caption_variant: str = "long", prompt_prefix: str = "") -> ImportReport:
+def import_dataset(
+    source: str,
+    dest: Path,
+    caption_variant: str = "long",
+    prompt_prefix: str = "",
+    bounds: UnpackBounds = UnpackBounds(),
+) -> ImportReport:
     """Import SOURCE into `dest`; raises ImportRefused (or DatasetError / OSError) with the reason."""
     dest = Path(dest)
     _check_destination(dest)
-    with _opened_source(source, dest) as (root, owned):
+    with _opened_source(source, dest, bounds) as (root, owned):
         _check_not_inside(dest, root, source)
         items = list_items(root, caption_variant, prompt_prefix)
         if not items:
@@ -76,7 +96,7 @@ def import_dataset(source: str, dest: Path, caption_variant: str = "long", promp
 
 # --- where the data comes from ---------------------------------------------------------------------
 @contextlib.contextmanager
-def _opened_source(source: str, dest: Path) -> Iterator[tuple[Path, bool]]:
+def _opened_source(source: str, dest: Path, bounds: UnpackBounds) -> Iterator[tuple[Path, bool]]:
     """The dataset folder SOURCE names, and whether it is a temporary copy whose files may be moved."""
     path = Path(source)
     if path.is_dir():
@@ -87,7 +107,7 @@ def _opened_source(source: str, dest: Path) -> Iterator[tuple[Path, bool]]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Unpacked next to DIR: on DIR's file system the clips are then moved in, not copied a second time.
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.unzip-") as unpacked:
-            _extract_zip(path, Path(unpacked))
+            _extract_zip(path, Path(unpacked), bounds)
             yield _dataset_root(Path(unpacked)), True
     elif HUB_ID.match(source):
         yield _download(source), False
@@ -95,11 +115,18 @@ def _opened_source(source: str, dest: Path) -> Iterator[tuple[Path, bool]]:
         raise ImportRefused(f"{source} is not a folder, a .zip file or a Hub dataset id (owner/name).", 2)
 
 
-def _extract_zip(archive: Path, into: Path) -> None:
-    """Unpack every member below `into`, refusing the whole archive if any entry points elsewhere (zip-slip)."""
+def _extract_zip(archive: Path, into: Path, bounds: UnpackBounds = UnpackBounds()) -> None:
+    """Unpack every member below `into`, refusing the whole archive if any entry points elsewhere (zip-slip) or
+    it unpacks to more than `bounds` allow (the caller removes `into`: nothing is left behind)."""
     try:
         with zipfile.ZipFile(archive) as zf:
             members = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+            if len(members) > bounds.max_files:
+                raise ImportRefused(
+                    f"{archive.name} holds {len(members)} files, more than the {bounds.max_files} one import may "
+                    "hold; nothing was imported: split it into smaller datasets.",
+                    2,
+                )
             unsafe = [m.filename for m in members if _leaves_folder(m.filename)]
             if unsafe:
                 raise ImportRefused(
@@ -108,15 +135,50 @@ def _extract_zip(archive: Path, into: Path) -> None:
                     2,
                 )
             base = into.resolve()
+            meter = _UnpackMeter(archive, bounds)
+            meter.add(sum(m.file_size for m in members))  # what the archive says, refused before any write
+            meter.written = 0
             for member in members:
                 target = (into / member.filename.replace("\\", "/")).resolve()  # zips made on Windows use "\\"
                 if not target.is_relative_to(base):  # belt and braces: the check above should have caught it
                     raise ImportRefused(f"{archive}: entry {member.filename} leaves the unpack folder.", 2)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(member) as src, target.open("wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                    while chunk := src.read(CHUNK):  # counted as written: the sizes in the archive may lie
+                        meter.add(len(chunk))
+                        dst.write(chunk)
     except zipfile.BadZipFile as exc:
         raise ImportRefused(f"{archive} is not a readable .zip ({exc}); re-create the archive.", 2) from None
+
+
+class _UnpackMeter:
+    """Counts the bytes an archive unpacks to and stops at its bounds with one sentence."""
+
+    def __init__(self, archive: Path, bounds: UnpackBounds):
+        self.archive, self.bounds, self.written = archive, bounds, 0
+        self.packed = max(archive.stat().st_size, 1)
+
+    def add(self, count: int) -> None:
+        self.written += count
+        limit = self.bounds.max_bytes
+        if limit is not None and self.written > limit:
+            raise ImportRefused(
+                f"{self.archive.name} unpacks to more than {_size(limit)}, the most this import may take; nothing "
+                "was imported: import a smaller dataset, or free space in the workspace.",
+                2,
+            )
+        if self.written > max(RATIO_FLOOR, MAX_RATIO * self.packed):
+            raise ImportRefused(
+                f"{self.archive.name} unpacks to more than {MAX_RATIO} times its {_size(self.packed)}, which no "
+                "dataset of videos does; nothing was imported: zip the .mp4 clips and .txt captions themselves.",
+                2,
+            )
+
+
+def _size(count: int) -> str:
+    if count >= 2**30:
+        return f"{count / 2**30:.2f} GB"
+    return f"{count / 2**20:.1f} MB" if count >= 2**20 else f"{count / 2**10:.0f} KB"
 
 
 def _leaves_folder(name: str) -> bool:

@@ -31,19 +31,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Which prompt of captions/*.json to import.",
     )
     parser.add_argument("--prompt-prefix", default="", help="Text put before every caption.")
+    parser.add_argument(
+        "--max-unpacked-gb",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="A .zip unpacking to more is refused while it is extracted (default: no bound but the ratio's: an "
+        "archive unpacking to over 50 times its size is refused anyway).",
+    )
+    parser.add_argument(
+        "--max-files", type=int, default=100_000, help="A .zip holding more files is refused before extracting."
+    )
     import_lerobot.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of the report.")
 
 
 def main(args: argparse.Namespace) -> int:
     from trainer.datasets import DatasetError
-    from trainer.importing import ImportRefused, import_dataset
+    from trainer.importing import ImportRefused, UnpackBounds, import_dataset
 
     if (lerobot_exit := import_lerobot.route(args)) is not None:
         return lerobot_exit
     dest = Path(args.to)
     try:
-        report = import_dataset(args.source, dest, args.caption_variant, args.prompt_prefix)
+        max_bytes = None if args.max_unpacked_gb is None else int(args.max_unpacked_gb * 2**30)
+        bounds = UnpackBounds(max_bytes, args.max_files)
+        report = import_dataset(args.source, dest, args.caption_variant, args.prompt_prefix, bounds)
     except ImportRefused as exc:
         return _refused(str(exc), exc.exit_code, args.json)
     except DatasetError as exc:
