@@ -62,7 +62,7 @@ def build(work: Path) -> None:
     import torch
 
     sys.path.insert(0, str(REPO))
-    from bench.bench import build_full_pipeline, write_clips
+    from bench.inputs import build_full_pipeline, write_clips
 
     configs = reduced_configs(work / "configs")
     torch.set_default_dtype(torch.bfloat16)  # initialise in bf16: an fp32 init of the 2B transformer alone is 8 GB

@@ -19,9 +19,10 @@ from typing import Any
 
 from studio import launcher
 from studio.adapter_registry import AdapterRegistry
+from studio.child_processes import last_lines
 from studio.folders import Refused
 from studio.generation_client import GenerationClient, base_model_mismatch, settings_problems
-from studio.jobs import cuda_visible, last_lines
+from studio.jobs import cuda_visible
 from studio.paths import PathPolicy, is_inside
 from trainer.bounds import generation_size_problem
 from trainer.generate_settings import SETTING_NAMES

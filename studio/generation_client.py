@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio import launcher
+from studio.child_processes import last_lines
 from studio.folders import Refused, Workspace
-from studio.jobs import JobManager, cuda_visible, last_lines
+from studio.jobs import JobManager, cuda_visible
 from studio.paths import as_workspace
 from trainer.config import Problem
 from trainer.generate_settings import SETTING_NAMES, GenerateSettings, type_problems

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from studio import launcher as launching
+from studio.child_processes import last_lines, process_alive, signal_group
 from studio.folders import Refused, Workspace
 from studio.launcher import cuda_visible, trainer_argv  # noqa: F401 (trainer_argv: the default launcher)
 from studio.paths import PathPolicy, as_workspace, check_name
@@ -51,37 +52,6 @@ class JobBusy(JobError):
 
 class NoCheckpoint(JobError):
     """Resume asked of a run that has no complete checkpoint: it can only start over, which the user confirms."""
-
-
-def process_alive(pid: int) -> bool:
-    """Whether `pid` is a live trainer process (not a zombie, not an unrelated process that reused the pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists but belongs to another user
-    proc = Path(f"/proc/{pid}")
-    if not Path("/proc/self").exists():
-        return True  # no /proc (macOS): os.kill is all we can know
-    try:
-        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        cmdline = (proc / "cmdline").read_bytes()
-    except (OSError, IndexError):
-        return False  # it exited between the two checks
-    # Both the accelerate launcher and the trainer itself have "trainer" in their arguments.
-    return state != "Z" and b"trainer" in cmdline
-
-
-def last_lines(path: Path, count: int) -> list[str]:
-    """The last `count` non-empty lines of a text file ([] when it does not exist); reads only its end."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 64 * 1024))
-            text = fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    return [line for line in text.splitlines() if line.strip()][-count:]
 
 
 @dataclass
@@ -334,13 +304,7 @@ class JobManager:
                 group = os.getpgid(pid)  # a re-attached run: the group of the pid it reported
             except ProcessLookupError:
                 return  # it already ended; the next refresh records how
-        try:
-            if group == os.getpgrp():
-                os.kill(pid, sig)  # a trainer started from the studio's own shell: never signal the studio itself
-            else:
-                os.killpg(group, sig)
-        except ProcessLookupError:
-            pass  # it already ended; the next refresh records how
+        signal_group(pid, group, sig)
 
     # --- watching -----------------------------------------------------------------------------------
     def _refresh(self) -> None:

@@ -1,8 +1,7 @@
 """Gradio handler outputs by name instead of by position.
 
 A handler returns a dict {output name: value} (a name left out is not updated); `NamedOutputs` turns that into
-the positional tuple Gradio wants, in the order the outputs were declared, and `read` turns an API result
-(gradio_client returns a tuple) back into a dict. Nobody counts positions. Inputs by name need no helper:
+the positional tuple Gradio wants, in the order the outputs were declared. Nobody counts positions. Inputs by name need no helper:
 Gradio's `inputs_kwargs={name: component}` passes them as keyword arguments.
 """
 
@@ -46,6 +45,23 @@ class NamedOutputs:
             raise KeyError(f"{handler} returned outputs {sorted(unknown)} it does not declare")
         return tuple(values.get(name, gr.skip()) for name in self.names)
 
-    def read(self, result: tuple | list) -> dict[str, Any]:
-        """An API caller's result as {output name: value}."""
-        return dict(zip(self.names, result, strict=True))
+
+def bind(fn: Callable[..., Any], first: Any) -> Callable[..., Any]:
+    """`fn` with its first parameter (the studio, or tab_evaluate's Page) bound to `first`, as a plain (generator)
+    function: Gradio finds a gr.Request parameter by the type hints of a function, which a functools.partial does
+    not expose."""
+    if inspect.isgeneratorfunction(fn):
+
+        def bound(*args, **kwargs):
+            yield from fn(first, *args, **kwargs)
+    else:
+
+        def bound(*args, **kwargs):
+            return fn(first, *args, **kwargs)
+
+    signature = inspect.signature(fn)
+    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    name = next(iter(signature.parameters))
+    bound.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != name}
+    bound.__name__ = fn.__name__
+    return bound

@@ -159,7 +159,7 @@ def table() -> gr.Dataframe:
 
 
 def wire(page: Page, demo: gr.Blocks, ui: dict[str, Any], bound) -> None:
-    """Connect the controls; `ui` holds every component of the tab by name, `bound(fn, page)` binds the page."""
+    """Connect the controls; `ui` holds every component of the tab by name, `bound(fn, page)` binds the page (named_outputs.bind)."""
     studio = page.studio
     outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})
     ui["eval_go"].click(

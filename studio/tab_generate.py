@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from functools import partial
 from pathlib import Path
@@ -13,12 +12,14 @@ import gradio as gr
 import pandas as pd
 
 from studio import tab_evaluate
+from studio import tab_generate_conditioning as conditioning
 from studio.folders import REFUSALS
 from studio.generation_client import base_model_mismatch, settings_problems
 from studio.jobs import cuda_visible
 from studio.named_number import named_number
-from studio.named_outputs import NamedOutputs
+from studio.named_outputs import NamedOutputs, bind
 from studio.synced_playback import synced_playback
+from studio.tab_generate_conditioning import CLIP, CONDITIONAL_LATENT_FRAMES, FRAME
 from studio.train_form import CUSTOM_SIZE, SIZE_PRESETS, size_label
 from studio.workspace import Studio
 from trainer.bounds import MAX_TEXT, generation_size_problem, long_text_problem, strength_problem
@@ -33,12 +34,8 @@ from trainer.generate_settings import (
     preset_values,
 )
 from trainer.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
-from trainer.tinyworld.builtin import SAMPLE_DATA, TINY_MODEL
-from trainer.video import VideoError, probe_video
+from trainer.tinyworld.builtin import TINY_MODEL
 
-FRAME, CLIP = "first frame (image)", "first clip (video)"
-CONDITIONAL_LATENT_FRAMES = {FRAME: 1, CLIP: 2}
-INPUTS_DIR = "inputs"  # frames taken from dataset clips, under <workspace>/generations/
 STRENGTH_COLUMNS = ["adapter", "strength"]
 SUMMARY_COLUMNS = ["variant", "strength", "seconds", *CARD_SUMMARY_KEYS]
 SETTINGS = field_help()
@@ -89,7 +86,7 @@ def _strengths(table: Any) -> dict[str, float]:
     return out
 
 
-# --- handlers (module level, `studio` bound with _bound) -------------------------------------------------
+# --- handlers (module level, `studio` bound with named_outputs.bind) --------------------------------------
 def _bounds(studio: Studio, settings: dict[str, Any], mode: str, prompt: str) -> None:
     """The request's settings (GenerateSettings' checks) and prompt, a model this studio may load (and the
     guardrail it keeps), and a size within this machine's budget (trainer.bounds)."""
@@ -202,35 +199,6 @@ def sync_strengths(selected, table):
     return pd.DataFrame([(n, current.get(n, 1.0)) for n in selected or []], columns=STRENGTH_COLUMNS)
 
 
-def list_clips(studio: Studio, name: str):
-    try:
-        keys = studio.datasets.clips(name)
-    except REFUSALS as exc:
-        gr.Warning(str(exc))
-        return gr.update(choices=[], value=None)
-    return gr.update(choices=keys, value=keys[0] if keys else None)
-
-
-def pick(studio: Studio, mode: str, name: str, key: str, index: int) -> dict[str, Any]:
-    """Fill the first frame (a PNG of frame `index`) or the first clip from a dataset clip, and its caption."""
-    if not key:
-        return {}
-    try:
-        path, caption = studio.datasets.clip(name, key)
-        frames = gr.update(maximum=max(probe_video(path).frames - 1, 1))
-        if mode == CLIP:
-            return {"video": str(path), "prompt": caption, "frame": frames}
-        out = studio.generation.out_root / INPUTS_DIR / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return {"image": str(studio.datasets.frame_image(name, key, index, out)), "prompt": caption, "frame": frames}
-    except (*REFUSALS, VideoError) as exc:
-        gr.Warning(str(exc))
-        return {}
-
-
-def switch_mode(mode: str):
-    return gr.update(visible=mode == FRAME), gr.update(visible=mode == CLIP), gr.update(visible=mode == FRAME)
-
-
 def apply_size(label: str):
     return list(SIZE_PRESETS[label]) if label in SIZE_PRESETS else [gr.skip()] * 3
 
@@ -240,52 +208,7 @@ def apply_preset(name: str):
     return [values[n] for n in TUNED]
 
 
-def _bound(fn, studio: Studio):
-    """`fn` with `studio` bound, as a plain (generator) function: Gradio finds a gr.Request parameter by the type
-    hints of a function, which a functools.partial does not expose."""
-    if inspect.isgeneratorfunction(fn):
-
-        def bound(*args, **kwargs):
-            yield from fn(studio, *args, **kwargs)
-    else:
-
-        def bound(*args, **kwargs):
-            return fn(studio, *args, **kwargs)
-
-    signature = inspect.signature(fn)
-    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
-    first = next(iter(signature.parameters))  # the studio, or tab_evaluate's Page
-    bound.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != first}
-    bound.__name__ = fn.__name__
-    return bound
-
-
 # --- layout and wiring ------------------------------------------------------------------------------------
-def _conditioning(studio: Studio) -> SimpleNamespace:
-    mode = gr.Radio(
-        [FRAME, CLIP],
-        value=FRAME,
-        label="condition on",
-        elem_id="gen-mode",
-        info="The first frame (1 latent frame), or the first clip of 5 frames (2 latent frames).",
-    )
-    with gr.Row(equal_height=True):
-        dataset = gr.Dropdown(
-            studio.datasets.choices(), value=SAMPLE_DATA, label="from dataset", allow_custom_value=True, scale=2
-        )
-        clip = gr.Dropdown([], label="clip", scale=2, allow_custom_value=True, elem_id="gen-clip")
-        frame = gr.Slider(0, 16, value=0, step=1, label="frame", scale=2)
-    with gr.Row():
-        image = gr.Image(type="filepath", label="first frame (upload or pick above)", height=200, elem_id="gen-image")
-        video = gr.Video(
-            label="first clip: a video whose first 5 frames condition (upload or pick above)",
-            height=200,
-            visible=False,
-            elem_id="gen-video",
-        )
-    return SimpleNamespace(mode=mode, dataset=dataset, clip=clip, frame=frame, image=image, video=video)
-
-
 def _setting(name: str, value: Any, **kw: Any):
     """The input of one GenerateSettings field: its name, help, bounds and type from the field's metadata."""
     meta = SETTINGS[name]
@@ -427,7 +350,7 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     with gr.Tab("Generate & compare", id="generate") as tab:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                cond, opts = _conditioning(studio), _settings(studio)
+                cond, opts = conditioning.layout(studio), _settings(studio)
             with gr.Column(scale=2):
                 var = _variants(studio)
                 evaluation = tab_evaluate.controls(studio)
@@ -437,22 +360,15 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})
     # concurrency_limit=None: a second request waits inside the client (and says so) instead of in Gradio's queue.
     var.go.click(
-        outputs.wrap(_bound(generate, studio)),
+        outputs.wrap(bind(generate, studio)),
         inputs_kwargs={name: ui[name] for name in INPUTS},
         outputs=outputs.components,
         api_name="generate",
         concurrency_limit=None,
     )
-    var.cancel.click(_bound(cancel, studio), None, var.status, api_name="cancel_generation")
+    var.cancel.click(bind(cancel, studio), None, var.status, api_name="cancel_generation")
     var.adapters.change(sync_strengths, [var.adapters, var.strengths], var.strengths, **private)
-    picked = NamedOutputs(**{name: ui[name] for name in ("image", "video", "prompt", "frame")})
-    choose = picked.wrap(partial(pick, studio))
-    where = [cond.mode, cond.dataset, cond.clip, cond.frame]
-    cond.mode.change(switch_mode, cond.mode, [cond.image, cond.video, cond.frame], **private).then(
-        choose, where, picked.components, **private
-    )
-    cond.dataset.change(partial(list_clips, studio), cond.dataset, cond.clip, **private)
-    gr.on([cond.clip.change, cond.frame.release], choose, where, picked.components, **private)
+    conditioning.wire(studio, cond, ui)
     sizes = [ui["height"], ui["width"], ui["num_frames"]]
     ui["size"].input(apply_size, ui["size"], sizes, **private)
     gr.on([c.change for c in sizes], size_label, sizes, ui["size"], show_progress="hidden", **private)
@@ -460,13 +376,13 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         lambda name: gr.update(info=PRESET_HELP[name]), ui["preset"], ui["preset"], **private
     )
     page = tab_evaluate.Page(studio, owner=_owner, strengths=_strengths, results=_results, user_error=_user_error)
-    tab_evaluate.wire(page, demo, ui, _bound)
+    tab_evaluate.wire(page, demo, ui, bind)
     refresh = partial(adapter_choices, studio)
     var.refresh.click(refresh, None, var.adapters, api_name="refresh_adapters")
     demo.load(refresh, None, var.adapters, **private)
     tab.select(refresh, None, var.adapters, **private)  # a run may have finished since the page loaded
     gr.on([var.refresh.click, demo.load, tab.select], partial(unusable_note, studio), None, var.unusable, **private)
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, cond.dataset, **private).then(
-        partial(list_clips, studio), cond.dataset, cond.clip, **private
+        partial(conditioning.list_clips, studio), cond.dataset, cond.clip, **private
     )
     return {"dataset": cond.dataset}

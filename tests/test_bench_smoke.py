@@ -46,7 +46,7 @@ def test_smoke_reports_cached_and_uncached_step_times_and_their_ratio(tmp_path):
 def test_bench_configs_build_the_real_component_sizes():
     """Counted on the meta device (nothing allocated): reference notes §1."""
     sys.path.insert(0, str(REPO))
-    from bench.bench import build_full_pipeline
+    from bench.inputs import build_full_pipeline
 
     pipe = build_full_pipeline(torch.device("meta"), torch.bfloat16)
     count = {

@@ -15,7 +15,7 @@ import torch
 from conftest import REPO, read_events, run_trainer, tiny_config, write_clip_dataset, write_config
 from safetensors.torch import load_file
 
-from trainer import adapters, cache, cosmos
+from trainer import adapters, cache, cache_identity, cosmos
 from trainer.batches import LiveBatches, load_clips
 from trainer.config import config_from_dict
 from trainer.data_plan import step_generator, window_start
@@ -140,7 +140,7 @@ def test_components_fingerprint_follows_the_weights(tmp_path):
     os.utime(weights, ns=(0, 0))
     after = cache.components_fingerprint(pipe, cache.frozen_projection(pipe.transformer))
     assert before["vae"] != after["vae"] and before["text_encoder"] == after["text_encoder"]
-    assert cache._digest(before) != cache._digest(after)
+    assert cache_identity.digest(before) != cache_identity.digest(after)
 
 
 # --------------------------------------------------------------------------------------------- end to end

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.tab_train import TICK_OUTPUTS
+from studio.tab_train_runs import TICK_OUTPUTS
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90

@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from studio import tab_train
+from studio import tab_train_runs
 from studio.adapter_registry import AdapterRegistry
 from studio.dataset_controller import DatasetController
 from studio.folders import Workspace
@@ -88,7 +88,7 @@ def test_a_malformed_metrics_line_is_named_and_skipped(studio):
         fh.write('{"event": "step", "step": "nine", "loss": 0.1, "time": 9}\n{"event": "step", "ste\n')
         fh.write(json.dumps({"event": "step", "step": 3, "loss": 0.25, "time": 10}) + "\n")
     for _ in range(2):  # also after a restart of the studio: a new monitor reads the file from its start
-        shown = tab_train.tick(studio, "a", None)
+        shown = tab_train_runs.tick(studio, "a", None)
         headline, error, loss = shown["headline"], shown["error"], shown["loss_plot"]
         assert headline == "**a** · stopped · step 3/9 · final loss 0.2500"
         assert error == (
@@ -104,13 +104,13 @@ def test_a_torn_status_file_is_reported_and_resume_refuses(studio, warnings):
     run = make_run(studio)
     checkpoint(run, 2)
     (run / STATUS_FILE).write_text('{"state": "fini')
-    headline, error = (tab_train.tick(studio, "a", None)[k] for k in ("headline", "error"))
+    headline, error = (tab_train_runs.tick(studio, "a", None)[k] for k in ("headline", "error"))
     assert headline == "**a** · unknown · step 2/9 · final loss 0.5000"  # what metrics.jsonl still says
     assert error == (
         "\n\n**Could not read:**\n- status.json is not valid JSON at line 1, column 11 (a write was "
         "cut off, or the file was edited)"
     )
-    tab_train.run_command(studio, "resume", "a")
+    tab_train_runs.run_command(studio, "resume", "a")
     assert warnings == [
         "Run 'a' cannot be resumed: status.json is not valid JSON at line 1, column 11 (a write was "
         "cut off, or the file was edited); start a new run."
@@ -121,13 +121,13 @@ def test_a_torn_status_file_is_reported_and_resume_refuses(studio, warnings):
 def test_a_garbage_config_file_is_reported_and_resume_refuses(studio, warnings):
     run = make_run(studio, state="finished")
     (run / CONFIG_FILE).write_bytes(b"\x00\x13garbage")
-    headline, error = (tab_train.tick(studio, "a", None)[k] for k in ("headline", "error"))
+    headline, error = (tab_train_runs.tick(studio, "a", None)[k] for k in ("headline", "error"))
     assert headline == "**a** · finished · step 2/9 · final loss 0.5000"
     assert error == (
         "\n\n**Could not read:**\n- config.json is not valid JSON at line 1, column 1 (a write was cut "
         "off, or the file was edited)"
     )
-    tab_train.run_command(studio, "resume", "a")
+    tab_train_runs.run_command(studio, "resume", "a")
     assert warnings == [
         "Run 'a' cannot be resumed: config.json is not valid JSON at line 1, column 1 (a write was "
         "cut off, or the file was edited); start a new run."
@@ -136,7 +136,7 @@ def test_a_garbage_config_file_is_reported_and_resume_refuses(studio, warnings):
 
 def test_a_finished_run_is_not_resumed(studio, warnings):
     make_run(studio, state="finished")
-    tab_train.run_command(studio, "resume", "a")
+    tab_train_runs.run_command(studio, "resume", "a")
     assert warnings == ["Run 'a' already finished; start a new run to train further."]
 
 
@@ -146,10 +146,10 @@ def test_a_trainer_killed_mid_checkpoint_resumes_from_the_last_complete_one(stud
     (run / STATUS_FILE).write_text(json.dumps({"state": "running", "step": 3, "total": 9, "pid": int(gone.stdout)}))
     kept = checkpoint(run, 2)
     checkpoint(run, 4, complete=False)  # SIGKILL while step-4 was being written: only its hidden folder exists
-    headline, error = (tab_train.tick(studio, "a", None)[k] for k in ("headline", "error"))
+    headline, error = (tab_train_runs.tick(studio, "a", None)[k] for k in ("headline", "error"))
     assert headline == "**a** · failed · step 3/9 · final loss 0.3333 · exit code unknown"
     assert error == "**Failed:** the training process ended without reporting (exit code unknown)"
-    tab_train.run_command(studio, "resume", "a")
+    tab_train_runs.run_command(studio, "resume", "a")
     assert warnings == ["Run 'a' resumes from its latest checkpoint."]
     assert json.loads((run / CONFIG_FILE).read_text())["resume"] == "latest"  # the trainer takes step-2
     assert (kept / "DONE").exists() and (kept / "adapter_state.safetensors").read_bytes() == b"weights"
@@ -157,12 +157,12 @@ def test_a_trainer_killed_mid_checkpoint_resumes_from_the_last_complete_one(stud
 
 def test_no_checkpoint_asks_before_starting_over(studio, warnings):
     run = make_run(studio, state="failed", step=3)
-    _, start_over = tab_train.run_command(studio, "resume", "a")
+    _, start_over = tab_train_runs.run_command(studio, "resume", "a")
     assert warnings == [
         "Run 'a' has no checkpoint to resume from (it saves one every 2 steps); confirm to start it over from step 0."
     ]
     assert start_over == gr.update(visible=True) and studio.jobs.current() is None
-    tab_train.run_command(studio, "start_over", "a")
+    tab_train_runs.run_command(studio, "start_over", "a")
     assert warnings[-1] == "Run 'a' starts over from step 0."
     assert json.loads((run / CONFIG_FILE).read_text()).get("resume", "") == ""
 
@@ -205,10 +205,10 @@ def test_a_studio_killed_mid_run_finds_the_run_again_and_sees_it_finish(tmp_path
     old.kill()  # SIGKILL: no atexit, no cleanup
     old.wait(5)
 
-    view = tab_train.tick(studio, "a", None)  # a new studio on the same workspace
+    view = tab_train_runs.tick(studio, "a", None)  # a new studio on the same workspace
     assert view["headline"].startswith("**a** · training · step ") and view["error"] == ""
     deadline = time.monotonic() + 30
-    while (view := tab_train.tick(studio, "a", None))["numbers"].get("state") == "running":
+    while (view := tab_train_runs.tick(studio, "a", None))["numbers"].get("state") == "running":
         assert time.monotonic() < deadline, view["headline"]
         time.sleep(0.1)
     assert view["headline"] == "**a** · finished · step 100/100 · final loss 0.0100"

@@ -51,7 +51,7 @@ def studio(tmp_path):
 
 
 def test_tick_returns_the_strip_first_step_next_to_the_latest(studio):
-    from studio.tab_train import TICK_OUTPUTS, tick
+    from studio.tab_train_runs import TICK_OUTPUTS, tick
 
     _write_run(studio.workspace.root)
     shown = tick(studio, "sampled", None)
@@ -80,7 +80,7 @@ def test_tick_returns_the_strip_first_step_next_to_the_latest(studio):
 
 
 def test_sample_and_checkpoint_steps_are_marked_on_the_smoothed_loss(studio):
-    from studio.tab_train import tick
+    from studio.tab_train_runs import tick
 
     _write_run(studio.workspace.root)
     plot = tick(studio, "sampled", None)["loss_plot"]

@@ -26,11 +26,8 @@ one of which each epoch trains on (temporal augmentation, as in the live path).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import re
 import shutil
 import sys
 import time
@@ -48,19 +45,20 @@ from tqdm import tqdm
 
 from trainer import cosmos
 from trainer.batches import Clip, LiveBatches, clip_video
+from trainer.cache_identity import (
+    FORMAT,
+    PROMPT_TOKENS,
+    CacheError,
+    components_fingerprint,
+    digest,
+    write_atomic,
+)
 from trainer.config import TrainConfig
 from trainer.data_plan import window_candidates, window_start
-from trainer.datasets import sha256_file
 from trainer.user_cache import cache_root
 
-FORMAT = 1  # bump when what is stored, or how it is computed, changes: older entries are then never read
-PROMPT_TOKENS = 512  # cosmos.encode_prompts pads/truncates every caption to this many tokens
 EVENT_INTERVAL_S = 1.0
 log = logging.getLogger("trainer")
-
-
-class CacheError(ValueError):
-    """A cache that cannot be built or read, with the folder and the fix."""
 
 
 def cached_starts(frames: int, num_frames: int, choices: int) -> list[int]:
@@ -69,82 +67,6 @@ def cached_starts(frames: int, num_frames: int, choices: int) -> list[int]:
     if last <= 0:
         return [0]
     return window_candidates(frames, num_frames, choices) if choices < last + 1 else list(range(last + 1))
-
-
-# --------------------------------------------------------------------------------------------- identity
-def _file_digest(path: Path, memo: dict) -> str:
-    real = path.resolve()
-    if real.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", real.name):
-        return real.name  # the Hugging Face cache names every blob by its content hash
-    stat = real.stat()
-    stamp = [stat.st_size, stat.st_mtime_ns]
-    known = memo.get(str(real))
-    if known and known[:2] == stamp:
-        return known[2]
-    if stat.st_size > 1 << 30:
-        log.info("cache: hashing %s (%.1f GB) once to identify the model", real, stat.st_size / 1e9)
-    memo[str(real)] = [*stamp, sha256_file(real)]
-    return memo[str(real)][2]
-
-
-def folder_digest(folder: Path, memo: dict) -> str:
-    """sha256 over every file of a component folder (names and contents); hidden files are ignored."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder)
-        if not any(part.startswith(".") for part in rel.parts):
-            digest.update(f"{rel.as_posix()}\t{_file_digest(path, memo)}\n".encode())
-    return digest.hexdigest()
-
-
-def tensor_digest(tensor: torch.Tensor) -> str:
-    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-    return hashlib.sha256(flat.view(torch.uint8).numpy().tobytes()).hexdigest()
-
-
-def _digest(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def components_fingerprint(pipe, projection: nn.Linear | None, identity: str | None = None) -> dict:
-    """Everything about the model that changes the cached tensors. `identity` replaces the file digests for a
-    pipeline that was built in memory (the benchmark's random weights)."""
-    import diffusers
-    import transformers
-
-    ident = {
-        "format": FORMAT,
-        "prompt_tokens": PROMPT_TOKENS,
-        "diffusers": diffusers.__version__,
-        "transformers": transformers.__version__,
-        "vae_dtype": str(pipe.vae.dtype),
-        "text_encoder_dtype": str(pipe.text_encoder.dtype),
-        "prompt_map": tensor_digest(projection.weight) if projection is not None else "raw",
-    }
-    if identity is not None:
-        return {**ident, "identity": identity}
-    root = Path(getattr(pipe, "name_or_path", "") or "")
-    memo_path = cache_root() / "latents" / "file-digests.json"
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    for name in ("vae", "text_encoder", "tokenizer"):
-        if not (root / name).is_dir():
-            raise CacheError(
-                f"the pipeline's {name} folder {root / name} does not exist, so the latent cache cannot "
-                "tell which weights it holds; set cache: off."
-            )
-        ident[name] = folder_digest(root / name, memo)
-    _write_atomic(memo_path, lambda tmp: tmp.write_text(json.dumps(memo)))
-    return ident
-
-
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------- projection
@@ -209,7 +131,7 @@ class LatentCache:
         self.cfg, self.clips = cfg, clips
         self.projection = frozen_projection(pipe.transformer)
         ident = components_fingerprint(pipe, self.projection, identity)
-        self.folder = (root or cache_root() / "latents") / _digest(ident)[:24]
+        self.folder = (root or cache_root() / "latents") / digest(ident)[:24]
         self._identity = ident
         sha = {item["key"]: item["video_sha256"] for item in fingerprint["items"]}
         self.windows: list[list[tuple[int, Path]]] = []
@@ -221,7 +143,7 @@ class LatentCache:
         self.prompts = {c.caption: self._file("prompts", c.caption) for c in clips}
 
     def _file(self, kind: str, *key) -> Path:
-        return self.folder / kind / f"{_digest(kind, *key)[:32]}.safetensors"
+        return self.folder / kind / f"{digest(kind, *key)[:32]}.safetensors"
 
     @property
     def total(self) -> int:
@@ -240,7 +162,7 @@ class LatentCache:
         captions, videos = self.missing()
         total, reused = self.total, self.total - len(captions) - len(videos)
         self._check_space(pipe, len(captions), len(videos))
-        _write_atomic(self.folder / "model.json", lambda tmp: tmp.write_text(json.dumps(self._identity, indent=2)))
+        write_atomic(self.folder / "model.json", lambda tmp: tmp.write_text(json.dumps(self._identity, indent=2)))
         bar = tqdm(total=total, initial=reused, desc="cache", unit="item", disable=not progress, file=sys.stderr)
         ticker = _Ticker(events, total - reused, reused)
         if captions:
@@ -416,7 +338,7 @@ def _prefetch(fn: Callable, items: Iterable, depth: int = 2) -> Iterator:
 
 def _save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    _write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": str(FORMAT), **metadata}))
+    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": str(FORMAT), **metadata}))
 
 
 def _load(path: Path, name: str) -> torch.Tensor:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from trainer.bounds import MAX_INT, MAX_SAMPLE_PROMPTS, MAX_SEED, size_problem, text_problems
+from trainer.field_values import coerce
 from trainer.run_folder import write_json_atomic
 from trainer.schedules import LrScheduler
 from trainer.tinyworld.builtin import TINY_MODEL
@@ -207,7 +208,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> TrainConfig
             problems.append(Problem(key, f"unknown key{hint}"))
             continue
         try:
-            values[key] = _coerce(value, _resolve_type(types[key]))
+            values[key] = coerce(value, _resolve_type(types[key]))
         except (TypeError, ValueError) as exc:
             problems.append(Problem(key, str(exc)))
     cfg = TrainConfig(**values)
@@ -276,49 +277,6 @@ _TYPE_NAMES = {
 
 def _resolve_type(annotation: Any) -> Any:
     return _TYPE_NAMES[annotation] if isinstance(annotation, str) else annotation
-
-
-def _coerce(value: Any, typ: Any) -> Any:
-    """Check a raw JSON/TOML value against a field type, converting only where it loses nothing."""
-    if get_origin(typ) is Literal:
-        if value not in get_args(typ):
-            raise ValueError(f"must be one of {', '.join(map(repr, get_args(typ)))} (got {value!r})")
-        return value
-    if typ is bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"must be true or false (got {value!r})")
-        return value
-    if typ is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise TypeError(f"must be a whole number (got {value!r})")
-        return value
-    if typ is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"must be a number (got {value!r})")
-        return float(value)
-    if typ is str:
-        if not isinstance(value, str):
-            raise TypeError(f"must be text (got {value!r})")
-        return value
-    if typ == list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise TypeError(f"must be a list of names (got {value!r})")
-        return list(value)
-    if typ == dict[int, float]:
-        if not isinstance(value, dict):
-            raise TypeError(f"must be a table like {{1 = 0.5, 2 = 0.5}} (got {value!r})")
-        try:
-            return {int(k): float(v) for k, v in value.items()}
-        except (TypeError, ValueError):
-            raise TypeError(f"keys must be frame counts and values probabilities (got {value!r})") from None
-    if typ == list[dict[str, str]]:
-        tables = isinstance(value, list) and all(isinstance(v, dict) for v in value)
-        if not tables or not all(isinstance(x, str) for v in value for x in v.values()):
-            raise TypeError(f'must be a list of {{image = "...", prompt = "..."}} tables (got {value!r})')
-        return [dict(v) for v in value]
-    raise TypeError(f"unsupported type {typ}")  # pragma: no cover - a new field type needs a branch above
 
 
 def _validate(c: TrainConfig) -> list[Problem]:

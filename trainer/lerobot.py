@@ -28,9 +28,16 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from trainer import __version__
+from trainer.lerobot_files import (
+    LeRobotError,
+    episodes_table,
+    parquet_columns,
+    read_json,
+    read_jsonl,
+    read_parquet,
+)
 from trainer.video import VideoError, write_video
 
 INFO_FILE = "meta/info.json"
@@ -38,14 +45,6 @@ PROVENANCE_FILE = "provenance.json"
 HELD_OUT_DIR = "held_out"  # DIR/held_out/ beside DIR's own clips, as the sample's "sample:held_out" split
 SUPPORTED = ("v2.0", "v2.1", "v3.0")
 CONVERT_HINT = "convert it with LeRobot's conversion script to v2.1 or v3.0"
-
-
-class LeRobotError(ValueError):
-    """A LeRobot folder or option that cannot be used; one sentence naming the file or option and the fix."""
-
-    def __init__(self, message: str, exit_code: int = 2):
-        self.exit_code = exit_code
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def is_lerobot(path: str | Path) -> bool:
 
 def open_source(root: str | Path) -> Source:
     root = Path(root)
-    info = _read_json(root / INFO_FILE)
+    info = read_json(root / INFO_FILE)
     version = str(info.get("codebase_version", ""))
     if not version.startswith(("v2.", "v3.")):
         raise LeRobotError(
@@ -120,10 +119,10 @@ def pick_camera(source: Source, wanted: str | None) -> str:
 
 def read_tasks(source: Source) -> dict[int, str]:
     if source.version.startswith("v2."):
-        rows = _read_jsonl(source.root / "meta" / "tasks.jsonl")
+        rows = read_jsonl(source.root / "meta" / "tasks.jsonl")
         return {int(r["task_index"]): str(r["task"]) for r in rows if "task_index" in r and "task" in r}
     path = source.root / "meta" / "tasks.parquet"
-    table = _read_parquet(path)
+    table = read_parquet(path)
     # LeRobot writes the task text as the table's index; accept it as a column too.
     texts = table["task"] if "task" in table.columns else table.index
     if "task_index" not in table.columns:
@@ -135,7 +134,7 @@ def read_episodes(source: Source, camera: str) -> list[Episode]:
     """Every episode of the metadata, in episode order, with where its frames are in the camera's mp4."""
     v2 = source.version.startswith("v2.")
     where = source.root / "meta" / ("episodes.jsonl" if v2 else "episodes")
-    rows = _read_jsonl(where) if v2 else _episodes_table(source.root, camera).to_dict("records")
+    rows = read_jsonl(where) if v2 else episodes_table(source.root, camera).to_dict("records")
     try:
         episodes = [_episode(source, camera, row) for row in rows]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -168,8 +167,8 @@ def frame_tasks(source: Source) -> dict[int, np.ndarray]:
     columns = ["episode_index", "frame_index", "task_index"]
     parts = []
     for path in sorted((source.root / "data").glob("**/*.parquet")):
-        if set(columns) <= set(_parquet_columns(path)):
-            parts.append(_read_parquet(path, columns))
+        if set(columns) <= set(parquet_columns(path)):
+            parts.append(read_parquet(path, columns))
     if not parts:
         return {}
     frames = pd.concat(parts, ignore_index=True).sort_values(["episode_index", "frame_index"], kind="stable")
@@ -385,57 +384,3 @@ def _hub_id(root: Path) -> str | None:
         if part.startswith("datasets--"):
             return part.removeprefix("datasets--").replace("--", "/", 1)
     return None
-
-
-def _episodes_table(root: Path, camera: str) -> pd.DataFrame:
-    paths = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
-    if not paths:
-        raise LeRobotError(f"{root / 'meta' / 'episodes'} holds no parquet file; the v3.0 dataset is incomplete.")
-    video_columns = (f"videos/{camera}/{k}" for k in ("chunk_index", "file_index", "from_timestamp"))
-    needed = ["episode_index", "length", *video_columns]
-    parts = []
-    for path in paths:
-        present = _parquet_columns(path)
-        missing = [c for c in needed if c not in present]
-        if missing:
-            raise LeRobotError(f"{path} lacks the columns {', '.join(missing)}; the v3.0 dataset is incomplete.")
-        parts.append(_read_parquet(path, needed + (["tasks"] if "tasks" in present else [])))
-    return pd.concat(parts, ignore_index=True)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LeRobotError(f"{path} is missing; a LeRobot dataset folder holds meta/info.json.") from None
-    except (OSError, ValueError) as exc:
-        raise LeRobotError(f"{path} is not readable JSON ({exc}); fix or re-download it.") from None
-    if not isinstance(data, dict):
-        raise LeRobotError(f"{path} must hold a JSON object; fix or re-download it.")
-    return data
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-    except FileNotFoundError:
-        raise LeRobotError(f"{path} is missing; the v2.x dataset is incomplete: re-download it.") from None
-    except (OSError, ValueError) as exc:
-        raise LeRobotError(f"{path} is not readable JSON lines ({exc}); fix or re-download it.") from None
-
-
-def _parquet_columns(path: Path) -> list[str]:
-    try:
-        return list(pq.read_schema(path).names)
-    except (OSError, ValueError) as exc:
-        raise LeRobotError(f"{path} is not a readable parquet file ({exc}); re-download it.") from None
-
-
-def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path, columns=columns)
-    except FileNotFoundError:
-        raise LeRobotError(f"{path} is missing; the dataset is incomplete: re-download it.") from None
-    except (OSError, ValueError) as exc:
-        raise LeRobotError(f"{path} is not a readable parquet file ({exc}); re-download it.") from None
