@@ -128,6 +128,7 @@ class Runner:
 
     def __init__(self, mode: Mode, args, pipe, clips, fingerprint, device, cache_root: Path):
         self.mode, self.pipe, self.device, self.clips = mode, pipe, device, clips
+        _, self.spatial_scale = cosmos.vae_scale_factors(pipe.vae)
         self.cfg = cfg = train_config(args, mode)
         self.bf16 = args.bf16
         self.info: dict = {"mode": mode.name}
@@ -184,7 +185,14 @@ class Runner:
             clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(cfg.seed, i + 1, 0, 0)
         )
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            loss = cosmos.flow_matching_loss(self.pipe.transformer, clean, embeds, draw, cfg.conditional_frame_timestep)
+            loss = cosmos.flow_matching_loss(
+                self.pipe.transformer,
+                clean,
+                embeds,
+                draw,
+                cfg.conditional_frame_timestep,
+                spatial_scale=self.spatial_scale,
+            )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
         self.optimizer.step()
@@ -318,7 +326,7 @@ def main(argv=None) -> int:
         for mode in modes:
             pipe = new_pipe()
             tc = pipe.transformer.config
-            flops = dit_flops(tc, args.frames, args.height, args.width, args.rank)
+            flops = dit_flops(tc, args.frames, args.height, args.width, args.rank, cosmos.vae_scale_factors(pipe.vae))
             runner = Runner(mode, args, pipe, clips, fingerprint, device, Path(tmp) / "cache")
             print(f"bench: {mode.name}: {runner.info}", file=sys.stderr, flush=True)
             if args.smoke:

@@ -1,6 +1,7 @@
 """Model FLOPs of the Cosmos DiT (for MFU), counted from the transformer config. A multiply-add is 2 FLOPs.
 
-N = T x H/16 x W/16 video tokens (latent T = (F-1)//4 + 1, 8x VAE, 2x2 patches), D = heads x head_dim,
+N = T x H/(s·p) x W/(s·p) video tokens (latent T = (F-1)//t + 1; the VAE's t and s, 4 and 8 for Cosmos Predict
+2.5's, come from its config; p x p patches from the transformer's), D = heads x head_dim,
 S = 512 text tokens, E = text width into the blocks (1024), M = mlp_ratio x D, a = adaln_lora_dim, r = LoRA rank.
 
 Per block, forward:
@@ -36,11 +37,21 @@ PEAK_BF16 = [
 ]
 
 
-def dit_flops(config, frames: int, height: int, width: int, rank: int, text_tokens: int = TEXT_TOKENS) -> dict:
-    """{"forward", "train", "tokens"} for one sample; `config` is CosmosTransformer3DModel's config."""
+def dit_flops(
+    config,
+    frames: int,
+    height: int,
+    width: int,
+    rank: int,
+    vae_scales: tuple[int, int],
+    text_tokens: int = TEXT_TOKENS,
+) -> dict:
+    """{"forward", "train", "tokens"} for one sample; `config` is CosmosTransformer3DModel's config,
+    `vae_scales` the VAE's (temporal, spatial) compression (trainer.cosmos.vae_scale_factors)."""
     pt, ph, pw = config["patch_size"]
-    t = (frames - 1) // 4 + 1
-    n = (t // pt) * (height // 8 // ph) * (width // 8 // pw)
+    temporal, spatial = vae_scales
+    t = (frames - 1) // temporal + 1
+    n = (t // pt) * (height // spatial // ph) * (width // spatial // pw)
     d = config["num_attention_heads"] * config["attention_head_dim"]
     m, a, s = int(config["mlp_ratio"] * d), config["adaln_lora_dim"], text_tokens
     e = config["encoder_hidden_states_channels"] if config["use_crossattn_projection"] else config["text_embed_dim"]

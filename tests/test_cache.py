@@ -71,8 +71,11 @@ def test_cached_batches_give_the_live_tensors_and_losses(data, tmp_path, targets
             clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(0, step, 0, 0)
         )
         dropped += int(draw.drop_prompt.sum())
-        expected = cosmos.flow_matching_loss(live_pipe.transformer, live_clean, live_embeds, draw, 1e-4)
-        loss = cosmos.flow_matching_loss(pipe.transformer, clean, embeds, draw, 1e-4)
+        scale = cosmos.vae_scale_factors(live_pipe.vae)[1]
+        expected = cosmos.flow_matching_loss(
+            live_pipe.transformer, live_clean, live_embeds, draw, 1e-4, spatial_scale=scale
+        )
+        loss = cosmos.flow_matching_loss(pipe.transformer, clean, embeds, draw, 1e-4, spatial_scale=scale)
         assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert 0 < dropped < 6  # both a dropped (empty) prompt and a kept one were compared
 

@@ -16,7 +16,9 @@ from trainer.data_plan import DataPlan, step_generator
 CPU = torch.device("cpu")
 
 
-def recipe_loss(transformer, clean, embeds, noise, sigma, cond_frames, drop, cond_timestep) -> torch.Tensor:
+def recipe_loss(
+    transformer, clean, embeds, noise, sigma, cond_frames, drop, cond_timestep, spatial_scale
+) -> torch.Tensor:
     """The recipe's objective written out from the reference notes (§3), one sample at a time: x_t = sigma*noise +
     (1-sigma)*clean, the first k latent frames clean with timestep 1e-4, target noise - clean, and the squared
     error of the non-conditioned frames averaged over ALL latent elements (conditioned ones count as 0)."""
@@ -35,7 +37,7 @@ def recipe_loss(transformer, clean, embeds, noise, sigma, cond_frames, drop, con
             condition_mask=mask,
             timestep=timestep,
             encoder_hidden_states=context,
-            padding_mask=torch.zeros(1, 1, h * 8, w * 8),
+            padding_mask=torch.zeros(1, 1, h * spatial_scale, w * spatial_scale),
             return_dict=False,
         )[0]
         total = total + (((pred - (eps - x0)) ** 2) * (1 - mask)).sum()
@@ -46,6 +48,7 @@ def recipe_loss(transformer, clean, embeds, noise, sigma, cond_frames, drop, con
 def test_loss_is_the_recipes_mean_over_all_latent_elements():
     pipe = cosmos.load_pipeline("tiny")
     transformer = pipe.transformer.requires_grad_(False)
+    _, spatial_scale = cosmos.vae_scale_factors(pipe.vae)
     generator = torch.Generator().manual_seed(3)
     clean = torch.randn(2, 16, 5, 8, 8, generator=generator)
     embeds = torch.randn(2, 32, transformer.config.crossattn_proj_in_channels, generator=generator)
@@ -56,9 +59,9 @@ def test_loss_is_the_recipes_mean_over_all_latent_elements():
         drop_prompt=torch.tensor([False, True]),
     )
     with torch.no_grad():
-        loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4)
+        loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4, spatial_scale=spatial_scale)
         expected = recipe_loss(
-            transformer, clean, embeds, draw.noise, draw.sigma, draw.cond_frames, draw.drop_prompt, 1e-4
+            transformer, clean, embeds, draw.noise, draw.sigma, draw.cond_frames, draw.drop_prompt, 1e-4, spatial_scale
         )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     # Not the mean over the denoised elements only (4 + 3 of 5 frames per sample): that would be 10/7 larger.
@@ -81,7 +84,14 @@ def _first_step_grad_norm(cfg) -> float:
     draw = cosmos.draw_flow_batch(
         clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(cfg.seed, 1, 0, 0)
     )
-    cosmos.flow_matching_loss(pipe.transformer, clean, embeds, draw, cfg.conditional_frame_timestep).backward()
+    cosmos.flow_matching_loss(
+        pipe.transformer,
+        clean,
+        embeds,
+        draw,
+        cfg.conditional_frame_timestep,
+        spatial_scale=cosmos.vae_scale_factors(pipe.vae)[1],
+    ).backward()
     return math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in params if p.grad is not None))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from trainer import adapters, cosmos, speed
 from trainer.config import config_from_dict
 from trainer.data_plan import step_generator
+from trainer.tinyworld.builtin import tiny_model_dir
 
 CPU = torch.device("cpu")
 
 
 def _cfg(**overrides):
     return config_from_dict(tiny_config("unused", Path("unused"), **overrides))
+
+
+TINY_SPATIAL_SCALE = json.loads((tiny_model_dir() / "vae" / "config.json").read_text())["scale_factor_spatial"]
 
 
 def _model(cfg, device=CPU):
@@ -41,7 +46,7 @@ def _losses_and_grads(transformer, steps=2, device=CPU, autocast=False):
     for step in range(1, steps + 1):
         draw = cosmos.draw_flow_batch(clean.shape, {1: 0.5, 2: 0.5}, 0.2, step_generator(0, step, 0, 0))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4)
+            loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4, spatial_scale=TINY_SPATIAL_SCALE)
         loss.backward()
         losses.append(loss.item())
     return losses, [p.grad.clone() for p in adapters.trainable_parameters(transformer)]
@@ -89,7 +94,7 @@ def test_selective_checkpointing_recomputes_cross_attention_only(policy, recompu
     transformer = _model(_cfg(gradient_checkpointing=policy != "off", checkpointing_policy=policy))
     clean, embeds = _batch(transformer)
     draw = cosmos.draw_flow_batch(clean.shape, {1: 1.0}, 0.0, step_generator(0, 1, 0, 0))
-    loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4)
+    loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4, spatial_scale=TINY_SPATIAL_SCALE)
     with _CountAttention() as counter:
         loss.backward()
     assert counter.calls == recomputed_per_block * len(transformer.transformer_blocks)
@@ -137,7 +142,7 @@ def test_fused_adamw_takes_the_plain_steps(monkeypatch):
         for step in range(1, 4):
             clean, embeds = _batch(transformer)
             draw = cosmos.draw_flow_batch(clean.shape, {1: 0.5, 2: 0.5}, 0.2, step_generator(0, step, 0, 0))
-            loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4)
+            loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, 1e-4, spatial_scale=TINY_SPATIAL_SCALE)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()

@@ -208,8 +208,8 @@ def test_fit_steps_fills_the_share_of_the_budget_at_the_measured_step_time():
 
 
 def test_pretrain_tiny_any_world_writes_a_loadable_base_and_its_report(tmp_path):
-    """A few steps of every phase on the strokes world, unscored: the pipeline loads and the report says what
-    was measured and what was not."""
+    """A few steps of every phase, the VAE 4x on robot frames of seed 5, unscored: the pipeline loads and the
+    report says what was measured and what was not."""
     out = tmp_path / "base"
     args = [
         "pretrain-tiny",
@@ -219,8 +219,12 @@ def test_pretrain_tiny_any_world_writes_a_loadable_base_and_its_report(tmp_path)
         "--held-out-clips",
         "2",
         "--vae-world",
-        "strokes",
+        "robot",
         "--vae-clips",
+        "4",
+        "--vae-spatial",
+        "4",
+        "--dit-patch",
         "4",
         "--vae-base-dim",
         "8",
@@ -248,12 +252,17 @@ def test_pretrain_tiny_any_world_writes_a_loadable_base_and_its_report(tmp_path)
 
     PIPELINE_CLASS.from_pretrained(out, safety_checker=NoGuardrail())
     record = json.loads((out / "pretraining.json").read_text())
-    assert record["settings"]["vae_world"] == "strokes" and record["held_out_scores"] is None
+    assert record["settings"]["vae_world"] == "robot" and record["held_out_scores"] is None
+    assert record["spec"]["vae_spatial"] == 4 and record["spec"]["dit_patch"] == 4
     assert record["vae"]["robot_probe"]["clips"] == 2
     report = (out / "PRETRAINING.md").read_text()
-    assert "the strokes world" in report and "not measured (pre-trained with `score: false`)" in report
+    assert "robot-world clips of dataset seed 5, never their captions" in report
+    assert "4x space / 4x time" in report and "not measured (pre-trained with `score: false`)" in report
     bad = run_trainer("pretrain-tiny", str(tmp_path / "x"), "--vae-world", "robots", timeout=120)
-    assert bad.returncode == 2 and "--vae-world must be one of shapes, strokes" in bad.stderr
+    assert bad.returncode == 2 and "--vae-world must be one of robot, shapes, strokes" in bad.stderr
+    bad = run_trainer("pretrain-tiny", str(tmp_path / "x"), "--vae-world", "robot", "--vae-seed", "1", timeout=120)
+    assert bad.returncode == 2
+    assert "--vae-seed 1 is reserved: 0 makes the sample dataset's clips, 1 the probe's" in bad.stderr
 
 
 def test_rescore_scores_with_the_settings_the_base_was_pretrained_with(tmp_path, monkeypatch):

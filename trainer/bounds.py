@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from trainer.video_shape import SIZE_MULTIPLE, TEMPORAL_STRIDE
+
 # The largest clip a run may train on, in transformer tokens: the recipe's 432x768x93 on a GPU; on a CPU,
 # 240x432x33 (the largest size the tiny model is useful at, already minutes per step). Bounds like this stop one
 # request (the studio serves anyone who can open the page) from taking a server's memory before the first step.
@@ -16,8 +18,10 @@ CPU_MAX_SIZE = (240, 432, 33)
 
 
 def video_tokens(height: int, width: int, num_frames: int) -> int:
-    """Transformer tokens of one clip: the VAE compresses 8x in space and 4x in time, the patch is 1x2x2."""
-    return ((num_frames - 1) // 4 + 1) * max(height // 16, 0) * max(width // 16, 0)
+    """Transformer tokens of one clip, a budget measure checked before any model loads: SIZE_MULTIPLE pixels per
+    token side and TEMPORAL_STRIDE frames per latent frame (trainer.video_shape), true of the supported models."""
+    per_side = SIZE_MULTIPLE
+    return ((num_frames - 1) // TEMPORAL_STRIDE + 1) * max(height // per_side, 0) * max(width // per_side, 0)
 
 
 # Generation has its own bounds (no gradients, so the model's own 704x1280x93 fits a GPU); the worker and the

@@ -184,7 +184,11 @@ class LatentCache:
 
     def _check_space(self, pipe, captions: int, videos: int) -> None:
         cfg, config = self.cfg, pipe.transformer.config
-        latent = 16 * cosmos.latent_frames(cfg.num_frames) * (cfg.height // 8) * (cfg.width // 8)
+        temporal, spatial = cosmos.vae_scale_factors(pipe.vae)
+        channels = pipe.vae.config.z_dim
+        latent = (
+            channels * cosmos.latent_frames(cfg.num_frames, temporal) * (cfg.height // spatial) * (cfg.width // spatial)
+        )
         if self.projection is not None:
             prompt = PROMPT_TOKENS * self.projection.out_features * self.projection.weight.dtype.itemsize
         else:

@@ -21,7 +21,7 @@ from trainer.field_values import coerce
 from trainer.run_folder import write_json_atomic
 from trainer.schedules import LrScheduler
 from trainer.tinyworld.builtin import TINY_MODEL
-from trainer.video_shape import video_shape_problems
+from trainer.video_shape import TEMPORAL_STRIDE, video_shape_problems
 
 DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
 DEFAULT_HUB_REVISION = "diffusers/base/post-trained"
@@ -316,7 +316,7 @@ def _validate(c: TrainConfig) -> list[Problem]:
     need(c.max_steps >= 0, "max_steps", "must be 0 (use epochs) or more")
     need(c.max_steps > 0 or c.epochs >= 1, "epochs", "must be at least 1 when max_steps is 0")
     p += [Problem(name, message) for name, message in video_shape_problems(c.height, c.width, c.num_frames)]
-    latent_frames = (c.num_frames - 1) // 4 + 1
+    latent_frames = (c.num_frames - 1) // TEMPORAL_STRIDE + 1  # the model's own is checked once it is loaded
     need(bool(c.target_modules), "target_modules", "must name at least one layer")
     need(c.batch_size >= 1, "batch_size", "must be at least 1")
     need(c.gradient_accumulation >= 1, "gradient_accumulation", "must be at least 1")

@@ -251,7 +251,8 @@ def latent_normalisers(pipe, device, dtype) -> tuple[torch.Tensor, torch.Tensor]
 
 @torch.no_grad()
 def encode_video(pipe, video: torch.Tensor) -> torch.Tensor:
-    """Pixel video [B,3,F,H,W] in [-1,1] -> normalised clean latents [B,16,T,H/8,W/8] (VAE posterior mean)."""
+    """Pixel video [B,3,F,H,W] in [-1,1] -> normalised clean latents [B,16,T,H/s,W/s] (VAE posterior mean; s the
+    VAE's spatial compression, `vae_scale_factors`)."""
     vae = pipe.vae
     latents = vae.encode(video.to(vae.device, vae.dtype)).latent_dist.mean.float()
     mean, inv_std = latent_normalisers(pipe, latents.device, latents.dtype)
@@ -265,8 +266,27 @@ def encode_prompts(pipe, prompts: list[str], device=None) -> torch.Tensor:
     return pipe._get_prompt_embeds(prompt=prompts, device=device, dtype=pipe.text_encoder.dtype)
 
 
-def latent_frames(num_frames: int) -> int:
-    return (num_frames - 1) // 4 + 1
+def vae_scale_factors(vae) -> tuple[int, int]:
+    """(temporal, spatial) compression of a VAE, from its config: 4 and 8 for Cosmos Predict 2.5's Wan 2.1 VAE,
+    4 and 4 for the pretrained tiny base's, 4 and 16 for Wan 2.2's. Nothing else may assume a factor."""
+    return int(vae.config.scale_factor_temporal), int(vae.config.scale_factor_spatial)
+
+
+def latent_frames(num_frames: int, temporal_scale: int) -> int:
+    return (num_frames - 1) // temporal_scale + 1
+
+
+def video_shape_problem(pipe, height: int, width: int, num_frames: int) -> str | None:
+    """Why this model cannot take clips of this shape (its VAE's compression times its transformer's patch must
+    divide height and width; its VAE's temporal compression num_frames - 1), else None."""
+    temporal, spatial = vae_scale_factors(pipe.vae)
+    _, patch_h, patch_w = pipe.transformer.config.patch_size
+    multiple = spatial * max(patch_h, patch_w)
+    if height % multiple or width % multiple:
+        return f"height and width must be multiples of {multiple} for this model (got {height}x{width})"
+    if (num_frames - 1) % temporal:
+        return f"num_frames must be {temporal}k+1 for this model (got {num_frames})"
+    return None
 
 
 # --------------------------------------------------------------------------------------------- objective
@@ -295,14 +315,21 @@ def draw_flow_batch(
 
 
 def flow_matching_loss(
-    transformer, clean: torch.Tensor, prompt_embeds: torch.Tensor, draw: FlowBatch, conditional_frame_timestep: float
+    transformer,
+    clean: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    draw: FlowBatch,
+    conditional_frame_timestep: float,
+    *,
+    spatial_scale: int,
 ) -> torch.Tensor:
     """The recipe's rectified-flow loss: predict velocity noise - clean on the frames that are not conditions.
 
     Normalised as the recipe does: the mean over ALL latent elements [B,C,T,H,W], the conditioning frames
     contributing 0. So the value (and the gradient) of a draw with k conditioning frames is (T-k)/T of the
     per-denoised-element mean; this keeps loss curves comparable with the recipe's and the gradient scale
-    (clipped at max_grad_norm) the recipe's.
+    (clipped at max_grad_norm) the recipe's. `spatial_scale` is the VAE's (`vae_scale_factors`): the padding
+    mask is pixel-sized, as the pipeline builds it.
     """
     b, c, t, h, w = clean.shape
     device, dtype = clean.device, clean.dtype
@@ -315,7 +342,7 @@ def flow_matching_loss(
     timestep = cond_indicator * conditional_frame_timestep + (1 - cond_indicator) * sigma
     embeds = prompt_embeds * (~draw.drop_prompt.to(device)).to(prompt_embeds.dtype).view(b, 1, 1)
     model_dtype = next(p for p in transformer.parameters() if not p.requires_grad).dtype
-    padding_mask = clean.new_zeros(1, 1, h * 8, w * 8, dtype=model_dtype)
+    padding_mask = clean.new_zeros(1, 1, h * spatial_scale, w * spatial_scale, dtype=model_dtype)
     pred = transformer(
         hidden_states=hidden.to(model_dtype),
         condition_mask=cond_mask.to(model_dtype),

@@ -120,8 +120,11 @@ def encode_clips(pipe, clips: list[EvalClip]) -> list[tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def validation_loss(transformer, encoded: list[tuple[torch.Tensor, torch.Tensor]], seed: int) -> float:
-    """Mean flow-matching loss over clips x VAL_SIGMAS; the noise of clip i comes from seed and i alone."""
+def validation_loss(
+    transformer, encoded: list[tuple[torch.Tensor, torch.Tensor]], seed: int, spatial_scale: int
+) -> float:
+    """Mean flow-matching loss over clips x VAL_SIGMAS; the noise of clip i comes from seed and i alone.
+    `spatial_scale`: the VAE's spatial compression (cosmos.vae_scale_factors)."""
     transformer.requires_grad_(False)  # flow_matching_loss reads the model dtype from a frozen parameter
     device = next(transformer.parameters()).device
     losses = []
@@ -136,7 +139,9 @@ def validation_loss(transformer, encoded: list[tuple[torch.Tensor, torch.Tensor]
         )
         clean_k, embeds_k = clean.expand(k, *clean.shape[1:]).to(device), embeds.expand(k, *embeds.shape[1:]).to(device)
         with frozen_dora_norms(transformer):
-            loss = cosmos.flow_matching_loss(transformer, clean_k, embeds_k, draw, conditional_frame_timestep=1e-4)
+            loss = cosmos.flow_matching_loss(
+                transformer, clean_k, embeds_k, draw, conditional_frame_timestep=1e-4, spatial_scale=spatial_scale
+            )
         losses.append(float(loss))
     return statistics.fmean(losses)
 
@@ -222,7 +227,9 @@ def evaluate(
                 on_clip(clip, {**rendered, VAE_KEY: round_trip})
     for name, choice in variants:
         use_variant(pipe, choice, bool(settings.adapters))
-        scores[name]["val_loss"] = validation_loss(pipe.transformer, encoded, settings.seed)
+        scores[name]["val_loss"] = validation_loss(
+            pipe.transformer, encoded, settings.seed, cosmos.vae_scale_factors(pipe.vae)[1]
+        )
     use_variant(pipe, None, bool(settings.adapters))
     return {
         "variants": {name: _summary(s) | {"val_loss": s["val_loss"]} for name, s in scores.items()},

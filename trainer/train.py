@@ -112,6 +112,10 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     log.info("loading %s", cfg.model)
     pipe = cosmos.load_pipeline(cfg.model, cfg.model_revision, dtype=weight_dtype, encoders=cfg.cache == "off")
     pipe.vae.requires_grad_(False)
+    _, spatial_scale = cosmos.vae_scale_factors(pipe.vae)  # read before the cache may drop the VAE
+    shape_problem = cosmos.video_shape_problem(pipe, cfg.height, cfg.width, cfg.num_frames)
+    if shape_problem:
+        raise ValueError(f"height: {shape_problem}.")
     pipe.text_encoder.requires_grad_(False)
 
     # --- adapter: peft draws the initial A matrices from the global RNG, so seed it (same on every process)
@@ -191,7 +195,9 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
             last_micro = micro == cfg.gradient_accumulation - 1
             with accelerator.no_sync(transformer) if not last_micro else contextlib.nullcontext():
                 with accelerator.autocast():
-                    loss = cosmos.flow_matching_loss(transformer, clean, embeds, draw, cfg.conditional_frame_timestep)
+                    loss = cosmos.flow_matching_loss(
+                        transformer, clean, embeds, draw, cfg.conditional_frame_timestep, spatial_scale=spatial_scale
+                    )
                 accelerator.backward(loss / cfg.gradient_accumulation)
             loss_sum += loss.detach() / cfg.gradient_accumulation
         # The norm before clipping is logged either way; max_norm inf measures without changing the gradients.

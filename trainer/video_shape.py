@@ -6,7 +6,10 @@ use it, and none of them may depend on another for it.
 
 from __future__ import annotations
 
-SIZE_MULTIPLE = 16  # the VAE downsamples by 8 and the transformer patches by 2
+# Checked before any model is loaded (the config, the studio's forms), so stated for the supported models: pixels
+# per transformer token side (Cosmos Predict 2.5: an 8x VAE and 2x2 patches; the tiny base: 4x and 4x4) and the
+# VAE's temporal compression (4 for both). Once loaded, `trainer.cosmos.video_shape_problem` checks the model's own.
+SIZE_MULTIPLE = 16
 TEMPORAL_STRIDE = 4  # the VAE keeps frame 0 and compresses the rest by 4 in time
 
 

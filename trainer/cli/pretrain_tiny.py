@@ -37,10 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from trainer.pretrain_tiny.pretrain import pretrain
     from trainer.pretrain_tiny.scoring import rescore
-    from trainer.pretrain_tiny.settings import VAE_WORLDS, PretrainSettings
+    from trainer.pretrain_tiny.settings import RESERVED_ROBOT_SEEDS, VAE_WORLDS, PretrainSettings
 
     if args.vae_world not in VAE_WORLDS:
         print(f"pretrain-tiny: --vae-world must be one of {', '.join(VAE_WORLDS)}.", file=sys.stderr)
+        return 2
+    if args.vae_world == "robot" and args.vae_seed in RESERVED_ROBOT_SEEDS:
+        print(
+            f"pretrain-tiny: --vae-seed {args.vae_seed} is reserved: 0 makes the sample dataset's clips, 1 the "
+            "probe's; choose another seed.",
+            file=sys.stderr,
+        )
         return 2
     if args.rescore and not (args.out_dir / "pretraining.json").is_file():
         print(f"pretrain-tiny: {args.out_dir} holds no pretraining.json to rescore.", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""The pre-training worlds in memory: the shapes clips (with captions) and the strokes clips, rendered by
-several processes when asked. In memory, not as mp4 files: no H.264 round trip, and no ffmpeg needed."""
+"""The pre-training worlds in memory: the shapes clips (with captions), the strokes clips and robot clips'
+frames (no captions), rendered by several processes when asked. In memory, not as mp4 files: no H.264 round trip, and no ffmpeg needed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 
+from trainer.tinyworld.robot_world import render_robot_clip, sample_robot_clip
 from trainer.tinyworld.sample_datasets import clip_seed
 from trainer.tinyworld.shapes_world import render_shapes_clip, sample_shapes_clip, shapes_caption
 from trainer.tinyworld.strokes_world import render_strokes_clip
@@ -37,3 +38,12 @@ def shapes_world(clips: int, seed: int, workers: int = 1) -> tuple[torch.Tensor,
 def strokes_world(clips: int, seed: int, workers: int = 1) -> torch.Tensor:
     rendered = _render(render_strokes_clip, [clip_seed(seed, i) for i in range(clips)], workers)
     return torch.from_numpy(np.stack(rendered))
+
+
+def _robot_clip(seed: int) -> np.ndarray:
+    return render_robot_clip(sample_robot_clip(seed, SIZE, NUM_FRAMES))
+
+
+def robot_frames(clips: int, seed: int, workers: int = 1) -> torch.Tensor:
+    """The frames of the training split of robot dataset seed `seed`, uint8 [N, F, H, W, 3]; no captions."""
+    return torch.from_numpy(np.stack(_render(_robot_clip, [clip_seed(seed, i) for i in range(clips)], workers)))

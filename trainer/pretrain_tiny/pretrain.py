@@ -25,10 +25,17 @@ import numpy as np
 import torch
 
 from trainer import cosmos
-from trainer.pretrain_tiny.data import NUM_FRAMES, SIZE, shapes_world, strokes_world
+from trainer.pretrain_tiny.data import NUM_FRAMES, SIZE, robot_frames, shapes_world, strokes_world
 from trainer.pretrain_tiny.report import machine
 from trainer.pretrain_tiny.scoring import prompt_separation, rescore, write_record
-from trainer.pretrain_tiny.settings import FIT_SHARES, FIT_TRIAL_STEPS, HELD_OUT_SEED_OFFSET, PretrainSettings, log
+from trainer.pretrain_tiny.settings import (
+    FIT_SHARES,
+    FIT_TRIAL_STEPS,
+    HELD_OUT_SEED_OFFSET,
+    RESERVED_ROBOT_SEEDS,
+    PretrainSettings,
+    log,
+)
 from trainer.tinyworld import model as tiny
 from trainer.tinyworld.sample_datasets import clip_seed
 
@@ -114,7 +121,7 @@ def train_vae(
 
 @torch.no_grad()
 def encode_latents(vae, frames: torch.Tensor, batch: int = 8) -> torch.Tensor:
-    """Un-normalised posterior means [N, 16, T, H/8, W/8] of whole clips."""
+    """Un-normalised posterior means [N, 16, T, H/s, W/s] of whole clips (s: the VAE's spatial compression)."""
     chunks = [frames[i : i + batch].to(vae.device) for i in range(0, len(frames), batch)]
     return torch.cat([vae.encode(to_video(chunk)).latent_dist.mean for chunk in chunks])
 
@@ -203,7 +210,9 @@ def train_dit(transformer, latents: torch.Tensor, embeds: torch.Tensor, s: Pretr
         cursor += s.dit_batch
         clean = latents[index]
         draw = cosmos.draw_flow_batch(clean.shape, conditional, s.cfg_dropout, generator)
-        loss = cosmos.flow_matching_loss(model, clean, embeds[index], draw, conditional_frame_timestep=1e-4)
+        loss = cosmos.flow_matching_loss(
+            model, clean, embeds[index], draw, conditional_frame_timestep=1e-4, spatial_scale=s.vae_spatial
+        )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(transformer.parameters(), 1.0)
         optimizer.step()
@@ -244,7 +253,9 @@ def _fit(s: PretrainSettings, vae, transformer, frames, vae_frames, latents, emb
 
 def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     torch.set_num_threads(s.threads)
-    spec = replace(tiny.TinySpec(), vae_base_dim=s.vae_base_dim)
+    if s.vae_world == "robot" and s.vae_seed in RESERVED_ROBOT_SEEDS:
+        raise ValueError(f"vae_seed {s.vae_seed} is reserved (the sample dataset or the probe); choose another.")
+    spec = replace(tiny.TinySpec(), vae_base_dim=s.vae_base_dim, vae_spatial=s.vae_spatial, dit_patch=s.dit_patch)
     device = torch.device(s.device)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -261,6 +272,9 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     if s.vae_world == "strokes":
         log(f"data: {s.vae_clips} strokes clips for the VAE")
         vae_frames = strokes_world(s.vae_clips, s.seed, s.workers)
+    elif s.vae_world == "robot":
+        log(f"data: {s.vae_clips} robot clips of dataset seed {s.vae_seed} for the VAE (frames only)")
+        vae_frames = robot_frames(s.vae_clips, s.vae_seed, s.workers)
     frames, vae_frames = frames.to(device), vae_frames.to(device)
     t = lap("data", t)
 
@@ -275,6 +289,7 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
         f"{s.vae_image_steps} image + {s.vae_video_steps} video steps on {s.vae_world}"
     )
     vae_history = train_vae(vae, vae_frames, s, 1, s.vae_image_batch, s.vae_image_steps, "images")
+    log(f"vae after the images: robot probe {robot_probe(vae, s.probe_clips)}")
     vae_history += train_vae(vae, vae_frames, s, NUM_FRAMES, s.vae_video_batch, s.vae_video_steps, "videos")
     vae.requires_grad_(False)
     t = lap("vae", t)

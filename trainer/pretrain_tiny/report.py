@@ -40,6 +40,11 @@ def _machine_line(m: dict) -> str:
 
 
 def _vae_data(s: dict) -> str:
+    if s.get("vae_world", "shapes") == "robot":
+        return (
+            f"the frames of {s['vae_clips']} robot-world clips of dataset seed {s['vae_seed']}, never their "
+            "captions (the sample dataset is seed 0 and the probe below seed 1: no clip in common)"
+        )
     if s.get("vae_world", "shapes") == "strokes":
         return (
             f"the strokes world (`trainer.tinyworld.strokes_world`): {s['vae_clips']} clips of discs, rings, "
@@ -104,14 +109,15 @@ same weights.
 The shapes world (`trainer.tinyworld.shapes_world`, the clips `make_shapes_dataset` writes, rendered in
 memory): {s["clips"]} clips, seed {s["seed"]}, {SIZE}x{SIZE}, {NUM_FRAMES} frames at 8 fps, 1-3 circles,
 squares and triangles moving, bouncing, growing or shrinking, each clip captioned with what its shapes do. The
-VAE learned from {_vae_data(s)}. No robot, table or bowl: the robot world is the fine-tuning task. Scores
+VAE learned from {_vae_data(s)}. The DiT saw no robot, table or bowl and no caption naming an arm: the
+robot world's task (which arm moves, as the caption names it) is the fine-tuning task. Scores
 below are on {s["held_out_clips"]} held-out shapes clips (dataset seed {s["seed"] + 1}).
 
 ## Components ({sum(params.values()):,} parameters)
 | component | parameters | how it was made |
 |---|---:|---|
-| VAE (`AutoencoderKLWan`, base_dim {r["spec"]["vae_base_dim"]}, z_dim 16, 8x/4x) | {params["vae"]:,} | trained: images ({s["vae_image_steps"]} steps x {s["vae_image_batch"]} single frames), then videos ({s["vae_video_steps"]} steps x {s["vae_video_batch"]} clips of {NUM_FRAMES} frames); {min(s["vae_crop"], SIZE)}x{min(s["vae_crop"], SIZE)} crops, L1 + MSE + {s["vae_kl_weight"]:g} KL, AdamW lr {s["vae_lr"]:g} one-cycle |
-| DiT (`CosmosTransformer3DModel`, {r["spec"]["dit_layers"]} layers, {r["spec"]["dit_heads"]} heads x {r["spec"]["dit_head_dim"]}) | {params["transformer"]:,} | trained, every parameter: {s["dit_steps"]} steps x {s["dit_batch"]} clips, `cosmos.flow_matching_loss` (the fine-tuning objective: logit-normal sigma with shift 5, 1 or 2 clean condition frames, {s["cfg_dropout"]:g} prompt dropout), AdamW lr {s["dit_lr"]:g}, warm-up {s["dit_warmup"]}, cosine to 10 % |
+| VAE (`AutoencoderKLWan`, base_dim {r["spec"]["vae_base_dim"]}, z_dim 16, {r["spec"].get("vae_spatial", 8)}x space / 4x time) | {params["vae"]:,} | trained: images ({s["vae_image_steps"]} steps x {s["vae_image_batch"]} single frames), then videos ({s["vae_video_steps"]} steps x {s["vae_video_batch"]} clips of {NUM_FRAMES} frames); {min(s["vae_crop"], SIZE)}x{min(s["vae_crop"], SIZE)} crops, L1 + MSE + {s["vae_kl_weight"]:g} KL, AdamW lr {s["vae_lr"]:g} one-cycle |
+| DiT (`CosmosTransformer3DModel`, {r["spec"]["dit_layers"]} layers, {r["spec"]["dit_heads"]} heads x {r["spec"]["dit_head_dim"]}, patch 1x{r["spec"].get("dit_patch", 2)}x{r["spec"].get("dit_patch", 2)}) | {params["transformer"]:,} | trained, every parameter: {s["dit_steps"]} steps x {s["dit_batch"]} clips, `cosmos.flow_matching_loss` (the fine-tuning objective: logit-normal sigma with shift 5, 1 or 2 clean condition frames, {s["cfg_dropout"]:g} prompt dropout), AdamW lr {s["dit_lr"]:g}, warm-up {s["dit_warmup"]}, cosine to 10 % |
 | text encoder (`Qwen2_5_VLForConditionalGeneration`, {r["spec"]["text_layers"]} layers x {r["spec"]["text_hidden"]}) | {params["text_encoder"]:,} | random, seed {r["spec"]["seed"]}, fixed |
 | tokenizer, scheduler | - | byte-level BPE from `trainer/tinyworld/model.py`; the real `UniPCMultistepScheduler` config |
 

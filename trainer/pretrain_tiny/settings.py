@@ -7,7 +7,10 @@ import time
 from dataclasses import dataclass
 
 HELD_OUT_SEED_OFFSET = 1  # held-out shapes clips come from dataset seed + 1: no clip seed in common
-VAE_WORLDS = ("shapes", "strokes")
+VAE_WORLDS = ("robot", "shapes", "strokes")
+# Robot-world dataset seeds: 0 makes the sample dataset (data: "sample"), 1 the probe (robot_probe) and the
+# settings checks of docs/tiny-world.md. A VAE that learns the robot world's look learns it from another seed.
+RESERVED_ROBOT_SEEDS = (0, 1)
 FIT_SHARES = {"vae_image_steps": 0.3, "vae_video_steps": 0.4, "dit_steps": 0.3}  # of fit_seconds
 FIT_TRIAL_STEPS = 8  # steps timed on a throw-away copy to fit a phase's step count
 
@@ -18,10 +21,14 @@ class PretrainSettings:
     held_out_clips: int = 16
     seed: int = 0
     # "shapes": the VAE learns from the DiT's shapes clips; "strokes": from the strokes world
-    # (trainer.tinyworld.strokes_world), any colour and thin limbs, which the robot scenes need.
+    # (trainer.tinyworld.strokes_world); "robot": from the frames of robot clips of dataset seed vae_seed
+    # (never a caption: the DiT never sees them).
     vae_world: str = "shapes"
-    vae_clips: int = 1024  # strokes clips (vae_world "strokes")
+    vae_clips: int = 1024  # strokes or robot clips
+    vae_seed: int = 5  # the robot clips' dataset seed; never 0 (the sample dataset) nor 1 (the probe)
     vae_base_dim: int = 8  # the VAE's width (TinySpec.vae_base_dim)
+    vae_spatial: int = 8  # the VAE's spatial compression, 8 or 4 (TinySpec.vae_spatial)
+    dit_patch: int = 2  # the DiT's spatial patch (TinySpec.dit_patch); 4 with a 4x VAE keeps 8x/2's tokens
     # The VAE learns in two phases. Images first (single frames: the causal VAE encodes frame 0 alone, and
     # the spatial layers are shared), cheap enough for many clips per step; then whole 17-frame windows, so
     # every chunk of the causal cache is trained (measured: trained on 5 or 9 frames, frames 9+ decode badly).

@@ -50,11 +50,18 @@ The video shows smooth motion, high quality, static background, slow, fast, smal
 """
 
 
+# Spatial compression -> (dim_mult, temperal_downsample) of AutoencoderKLWan: every stage after the first halves
+# height and width, the flagged ones also time (the diffusers pipeline reads its factors from these flags too).
+VAE_LAYOUTS = {8: ((1, 2, 4, 4), (False, True, True)), 4: ((1, 2, 4), (True, True))}
+
+
 @dataclass(frozen=True)
 class TinySpec:
     """Sizes of the tiny pipeline. Constraints come from the real architecture: the DiT's RoPE splits
     attention_head_dim three ways (>= 12); the text projection input is text_layers x text_hidden; Qwen's
-    mrope_section must sum to text head_dim / 2; the VAE keeps z_dim 16 and 8x/4x compression.
+    mrope_section must sum to text head_dim / 2; the VAE keeps z_dim 16 and 4x temporal compression. Its spatial
+    compression is 8x (as the real model's) or 4x (one downsampling fewer: the pretrained tiny base, whose 64x64
+    frames would keep too little at 8x); `dit_patch` 4 with a 4x VAE keeps the 8x VAE's token count.
     Sized for CPU: the pretrained weights are ~8 MB, and a LoRA step on 64x64x17 clips takes well under a second.
     dit_text_dim differs from text_layers x text_hidden on purpose, as in the real model (1024 vs 100352)."""
 
@@ -64,6 +71,8 @@ class TinySpec:
     dit_text_dim: int = 32
     dit_adaln_lora_dim: int = 32
     vae_base_dim: int = 8
+    vae_spatial: int = 8  # 8 or 4: the VAE's spatial compression
+    dit_patch: int = 2  # the DiT's spatial patch (1, p, p)
     text_hidden: int = 32
     text_layers: int = 2
     text_heads: int = 2
@@ -115,7 +124,7 @@ def build_components(spec: TinySpec = TinySpec()) -> dict:
         text_embed_dim=spec.dit_text_dim,
         adaln_lora_dim=spec.dit_adaln_lora_dim,
         max_size=(128, 240, 240),
-        patch_size=(1, 2, 2),
+        patch_size=(1, spec.dit_patch, spec.dit_patch),
         rope_scale=(1.0, 3.0, 3.0),
         concat_padding_mask=True,
         extra_pos_embed_type=None,
@@ -123,13 +132,18 @@ def build_components(spec: TinySpec = TinySpec()) -> dict:
         crossattn_proj_in_channels=spec.text_layers * spec.text_hidden,
         encoder_hidden_states_channels=spec.dit_text_dim,
     )
+    if spec.vae_spatial not in VAE_LAYOUTS:
+        raise ValueError(f"vae_spatial must be one of {sorted(VAE_LAYOUTS)}, not {spec.vae_spatial}.")
+    dim_mult, temporal_downsample = VAE_LAYOUTS[spec.vae_spatial]
     vae = AutoencoderKLWan(
         base_dim=spec.vae_base_dim,
         z_dim=16,
-        dim_mult=[1, 2, 4, 4],
+        dim_mult=list(dim_mult),
         num_res_blocks=1,
         attn_scales=[],
-        temperal_downsample=[False, True, True],
+        temperal_downsample=list(temporal_downsample),
+        scale_factor_spatial=spec.vae_spatial,
+        scale_factor_temporal=4,
     )
     head_dim = spec.text_hidden // spec.text_heads
     third = head_dim // 2 // 3
