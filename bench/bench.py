@@ -185,14 +185,8 @@ class Runner:
             clean.shape, cfg.conditional_frames, cfg.cfg_dropout, step_generator(cfg.seed, i + 1, 0, 0)
         )
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            loss = cosmos.flow_matching_loss(
-                self.pipe.transformer,
-                clean,
-                embeds,
-                draw,
-                cfg.conditional_frame_timestep,
-                spatial_scale=self.spatial_scale,
-            )
+            model, timestep = self.pipe.transformer, cfg.conditional_frame_timestep
+            loss = cosmos.flow_matching_loss(model, clean, embeds, draw, timestep, spatial_scale=self.spatial_scale)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
         self.optimizer.step()
