@@ -51,8 +51,8 @@ from bench.inputs import (  # noqa: E402
 from bench.report import write_results  # noqa: E402
 from trainer import adapters, cache, cosmos, speed  # noqa: E402
 from trainer.batches import LiveBatches  # noqa: E402
-from trainer.config import TrainConfig  # noqa: E402
 from trainer.data_plan import step_generator  # noqa: E402
+from trainer.spec.config import TrainConfig  # noqa: E402
 
 
 @dataclass(frozen=True)

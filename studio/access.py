@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from trainer.config import DEFAULT_HUB_MODEL, resolve_revision
-from trainer.tinyworld.builtin import TINY_MODEL
+from trainer.spec.config import DEFAULT_HUB_MODEL, resolve_revision
+from trainer.spec.embedded import TINY_MODEL
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_MAX_DOWNLOAD_GB = 20.0  # a Hub model or dataset beyond the allow-list, for a signed-in user

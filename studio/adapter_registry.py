@@ -20,7 +20,7 @@ import pandas as pd
 
 from studio.folders import Refused, Workspace
 from studio.paths import PathPolicy, as_workspace, check_name, is_inside
-from trainer.run_folder import (
+from trainer.spec.run_folder import (
     ADAPTER_DIR,
     CARD_FILE,
     CARD_SUMMARY_KEYS,

@@ -26,7 +26,7 @@ from studio.folders import Workspace
 from studio.paths import HUB_ID, PathPolicy, as_workspace, check_name, is_inside
 from trainer.datasets import DatasetError, ItemReport, Layout, check_items, detect_layout, list_items, relative_name
 from trainer.lerobot import HELD_OUT_DIR, is_lerobot
-from trainer.tinyworld.builtin import SAMPLE_DATA, is_sample
+from trainer.spec.embedded import SAMPLE_DATA, is_sample
 from trainer.video import VideoError, read_frames
 
 if TYPE_CHECKING:

@@ -24,10 +24,10 @@ from studio.folders import Refused
 from studio.generation_client import GenerationClient, base_model_mismatch, settings_problems
 from studio.jobs import cuda_visible
 from studio.paths import PathPolicy, is_inside
-from trainer.bounds import generation_size_problem
-from trainer.generate_settings import SETTING_NAMES
-from trainer.run_folder import COMPARE_RECORD_FILE
-from trainer.tinyworld.builtin import is_sample
+from trainer.spec.bounds import generation_size_problem
+from trainer.spec.embedded import is_sample
+from trainer.spec.generate_settings import SETTING_NAMES
+from trainer.spec.run_folder import COMPARE_RECORD_FILE
 
 EVALUATE_LOG = "evaluate.log"  # under generations/, beside the worker's log
 MAX_CLIPS = 48  # an evaluation scores at most this many clips (every endpoint is public)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from studio.access import Access, Refused
 from trainer.datasets import DatasetError
-from trainer.run_folder import RUNS_DIR
+from trainer.spec.run_folder import RUNS_DIR
 
 # What a tab shows as one warning: the studio's own refusals and the data checks' (each one sentence).
 REFUSALS = (Refused, DatasetError)

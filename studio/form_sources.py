@@ -26,8 +26,8 @@ from studio.train_form import (
     to_form,
     unique_run_name,
 )
-from trainer.config import ConfigError, TrainConfig, config_from_dict, load_config
-from trainer.run_folder import CONFIG_FILE, RUNS_DIR, write_json_atomic
+from trainer.spec.config import ConfigError, TrainConfig, config_from_dict, load_config
+from trainer.spec.run_folder import CONFIG_FILE, RUNS_DIR, write_json_atomic
 
 PRESETS_DIR = "presets"
 MAX_PRESETS = 200  # a caller of the API cannot fill the workspace with presets

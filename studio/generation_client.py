@@ -27,8 +27,8 @@ from studio.child_processes import last_lines
 from studio.folders import Refused, Workspace
 from studio.jobs import JobManager, cuda_visible
 from studio.paths import as_workspace
-from trainer.config import Problem
-from trainer.generate_settings import SETTING_NAMES, GenerateSettings, type_problems
+from trainer.spec.config import Problem
+from trainer.spec.generate_settings import SETTING_NAMES, GenerateSettings, type_problems
 
 WORKER_LOG = "worker.log"
 STOP_GRACE_S = 5.0

@@ -2,7 +2,7 @@
 
 The studio never imports torch or training code: a run is `accelerate launch -m trainer train --config
 <run>/config.json` in its own process group, and all the studio knows about it comes from its run folder
-(trainer.run_folder) and its exit code. Relative paths in a config (output_dir, data) mean paths in the workspace:
+(trainer.spec.run_folder) and its exit code. Relative paths in a config (output_dir, data) mean paths in the workspace:
 the child runs with the workspace as its working directory. The dataset and model a config names pass the
 studio's path policy (studio.paths) before anything is written or launched.
 """
@@ -25,9 +25,9 @@ from studio.folders import Refused, Workspace
 from studio.launcher import cuda_visible, trainer_argv  # noqa: F401 (trainer_argv: the default launcher)
 from studio.paths import PathPolicy, as_workspace, check_name
 from studio.run_files import config_problem, latest_checkpoint_step, status_problem
-from trainer.bounds import size_problem
-from trainer.config import ConfigError, Problem, TrainConfig, load_config, save_config
-from trainer.run_folder import (
+from trainer.spec.bounds import size_problem
+from trainer.spec.config import ConfigError, Problem, TrainConfig, load_config, save_config
+from trainer.spec.run_folder import (
     CONFIG_FILE,
     LOG_FILE,
     PROCESS_LOG,

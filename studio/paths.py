@@ -17,8 +17,8 @@ from pathlib import Path
 
 from studio.access import LOOPBACK_HOSTS
 from studio.folders import Refused, Workspace
-from trainer.tinyworld.builtin import is_sample, resolve_data
-from trainer.user_cache import cache_root
+from trainer.spec.embedded import is_sample, resolve_data
+from trainer.spec.user_cache import cache_root
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

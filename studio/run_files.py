@@ -1,6 +1,6 @@
 """Reading a run folder's files as the studio must: a torn or garbage file is a reason shown, never a crash.
 
-trainer.run_folder says what the files are; this says, for a view, what is wrong with one that cannot be used
+trainer.spec.run_folder says what the files are; this says, for a view, what is wrong with one that cannot be used
 (its name, and the line where the problem is).
 """
 
@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from trainer.run_folder import CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR, CONFIG_FILE, STATUS_FILE, RunState
+from trainer.spec.run_folder import CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR, CONFIG_FILE, STATUS_FILE, RunState
 
 # The fields of an event the studio computes with and the types they must have (when present; REQUIRED ones
 # always). Other fields are not read, so they are not checked.
@@ -80,7 +80,7 @@ def config_problem(run_dir: Path) -> str | None:
     problem = json_problem(run_dir / CONFIG_FILE)
     if problem:
         return problem
-    from trainer.config import ConfigError, load_config
+    from trainer.spec.config import ConfigError, load_config
 
     try:
         load_config(run_dir / CONFIG_FILE)

@@ -23,8 +23,8 @@ from typing import Any, Callable
 from studio.folders import QuotaError, Refused
 from studio.jobs import JobBusy, JobError, JobManager
 from studio.paths import check_name
-from trainer.config import ConfigError, TrainConfig, load_config
-from trainer.run_folder import CONFIG_FILE, RunState, Status, read_status, write_status
+from trainer.spec.config import ConfigError, TrainConfig, load_config
+from trainer.spec.run_folder import CONFIG_FILE, RunState, Status, read_status, write_status
 
 MAX_QUEUED = 8  # a caller of the API cannot fill the disk with waiting runs
 WATCH_SECONDS = 1.0

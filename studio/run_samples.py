@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from studio.metrics_tail import SMOOTHED
-from trainer.run_folder import SAMPLES_DIR, sample_video_name
+from trainer.spec.run_folder import SAMPLES_DIR, sample_video_name
 
 SHOWN_STEPS = 4  # the first sampled step and the latest three: the strip stays one row wide
 MARK_KINDS = {"sample": "samples", "checkpoint": "checkpoints"}  # event -> series name on the loss plot

@@ -16,7 +16,7 @@ import pandas as pd
 from studio.jobs import JobError, JobManager
 from studio.metrics_tail import MetricsTail, loss_frame, progress
 from studio.run_files import config_problem, status_problem
-from trainer.run_folder import ADAPTER_DIR, METRICS_FILE, RunState, read_status
+from trainer.spec.run_folder import ADAPTER_DIR, METRICS_FILE, RunState, read_status
 
 LOG_LINES = 40
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # progress bars move the cursor; a log view shows text only

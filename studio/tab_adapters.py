@@ -11,7 +11,7 @@ import gradio as gr
 from studio.folders import REFUSALS
 from studio.publish_controller import publish_adapter
 from studio.workspace import Studio
-from trainer.run_folder import CARD_FILE, CARD_SUMMARY_KEYS
+from trainer.spec.run_folder import CARD_FILE, CARD_SUMMARY_KEYS
 
 SHOWN_COLUMNS = [
     "name",

@@ -15,7 +15,7 @@ from studio.folders import REFUSALS
 from studio.train_form import DEFAULT_PRESET, preset_values
 from studio.workspace import Studio
 from trainer.datasets import DatasetError
-from trainer.tinyworld.builtin import SAMPLE_DATA
+from trainer.spec.embedded import SAMPLE_DATA
 
 SAMPLE, FOLDER, UPLOAD, HUB = "built-in sample", "local folder", "upload (.zip, or .mp4 + .txt)", "Hub dataset"
 LEROBOT = "LeRobot folder"

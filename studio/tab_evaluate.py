@@ -21,8 +21,8 @@ from studio.folders import REFUSALS
 from studio.named_number import named_number
 from studio.named_outputs import NamedOutputs
 from studio.workspace import Studio
-from trainer.generate_settings import SETTING_NAMES
-from trainer.tinyworld.builtin import TINY_MODEL
+from trainer.spec.embedded import TINY_MODEL
+from trainer.spec.generate_settings import SETTING_NAMES
 
 SCORE_COLUMNS = ["variant", "val loss", "PSNR (dB)", "SSIM", "hand accuracy"]
 REFERENCE_ROWS = (

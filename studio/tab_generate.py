@@ -22,9 +22,10 @@ from studio.synced_playback import synced_playback
 from studio.tab_generate_conditioning import CLIP, CONDITIONAL_LATENT_FRAMES, FRAME
 from studio.train_form import CUSTOM_SIZE, SIZE_PRESETS, size_label
 from studio.workspace import Studio
-from trainer.bounds import MAX_TEXT, generation_size_problem, long_text_problem, strength_problem
-from trainer.config import DEFAULT_HUB_MODEL, Problem
-from trainer.generate_settings import (
+from trainer.spec.bounds import MAX_TEXT, generation_size_problem, long_text_problem, strength_problem
+from trainer.spec.config import DEFAULT_HUB_MODEL, Problem
+from trainer.spec.embedded import TINY_MODEL
+from trainer.spec.generate_settings import (
     PRECISIONS,
     PRESET_HELP,
     PRESETS,
@@ -33,8 +34,7 @@ from trainer.generate_settings import (
     preset_for,
     preset_values,
 )
-from trainer.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
-from trainer.tinyworld.builtin import TINY_MODEL
+from trainer.spec.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
 
 STRENGTH_COLUMNS = ["adapter", "strength"]
 SUMMARY_COLUMNS = ["variant", "strength", "seconds", *CARD_SUMMARY_KEYS]
@@ -89,7 +89,7 @@ def _strengths(table: Any) -> dict[str, float]:
 # --- handlers (module level, `studio` bound with named_outputs.bind) --------------------------------------
 def _bounds(studio: Studio, settings: dict[str, Any], mode: str, prompt: str) -> None:
     """The request's settings (GenerateSettings' checks) and prompt, a model this studio may load (and the
-    guardrail it keeps), and a size within this machine's budget (trainer.bounds)."""
+    guardrail it keeps), and a size within this machine's budget (trainer.spec.bounds)."""
     problems = settings_problems(settings, CONDITIONAL_LATENT_FRAMES[mode])
     long = long_text_problem(prompt)
     problems += [Problem("prompt", long)] if long else []

@@ -12,7 +12,7 @@ import gradio as gr
 from studio.folders import REFUSALS
 from studio.named_outputs import NamedOutputs
 from studio.workspace import Studio
-from trainer.tinyworld.builtin import SAMPLE_DATA
+from trainer.spec.embedded import SAMPLE_DATA
 from trainer.video import VideoError, probe_video
 
 FRAME, CLIP = "first frame (image)", "first clip (video)"

@@ -28,8 +28,8 @@ from studio.train_form import (
     unique_run_name,
 )
 from studio.workspace import Studio
-from trainer.bounds import size_problem
-from trainer.config import DEFAULT_HUB_MODEL, TINY_MODEL, ConfigError, Problem, problem_fields
+from trainer.spec.bounds import size_problem
+from trainer.spec.config import DEFAULT_HUB_MODEL, TINY_MODEL, ConfigError, Problem, problem_fields
 
 
 def _field(name: str, value: Any, studio: Studio) -> gr.components.Component:

@@ -17,7 +17,7 @@ from studio.metrics_tail import CURVE_COLUMNS, RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
 from studio.run_samples import curve_marks, sample_strip, shown_steps
 from studio.workspace import Studio
-from trainer.config import ConfigError
+from trainer.spec.config import ConfigError
 
 TICK_SECONDS = 1.0
 NO_RUN = "No run yet: press **Start training**."

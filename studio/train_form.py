@@ -1,4 +1,4 @@
-"""The Train tab's form, without Gradio: its fields (from trainer.config.field_help), presets, and form -> config.
+"""The Train tab's form, without Gradio: its fields (from trainer.spec.config.field_help), presets, and form -> config.
 
 Nothing here declares an option: the fields, their help, groups and choices all come from TrainConfig, and
 the form's values are validated by the same `config_from_dict` the trainer uses.
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from trainer.config import ConfigError, Problem, TrainConfig, config_from_dict, field_help, problem_fields
-from trainer.run_folder import RUNS_DIR
+from trainer.spec.config import ConfigError, Problem, TrainConfig, config_from_dict, field_help, problem_fields
+from trainer.spec.run_folder import RUNS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS_DIR = REPO_ROOT / "trainer" / "presets"

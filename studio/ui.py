@@ -7,7 +7,7 @@ import gradio as gr
 from studio import tab_adapters, tab_data, tab_generate, tab_train
 from studio.cleanup import start_pruning
 from studio.workspace import Studio
-from trainer.tinyworld.builtin import sample_root
+from trainer.spec.embedded import sample_root
 
 TITLE = "Cosmos LoRA Studio"
 CSS = """

@@ -1,6 +1,6 @@
 """The studio's workspace: one folder holding everything the studio makes, so a restart finds it all again.
 
-<workspace>/runs/          training runs (trainer.run_folder describes a run folder)
+<workspace>/runs/          training runs (trainer.spec.run_folder describes a run folder)
 <workspace>/datasets/      datasets imported through `trainer import-data` (videos/ + metas/)
 <workspace>/adapters/      adapter folders imported from elsewhere
 <workspace>/generations/   one folder per comparison: <variant>.mp4, compare.mp4, compare.json

@@ -11,8 +11,8 @@ def make_adapter(out: Path, adapter: str = "lora", rank: int = 4, alpha: float =
     """Saved exactly as the trainer saves it; alpha != rank so a lost scale would show. Returns the folder and
     the pipeline whose transformer still carries the adapter in memory."""
     from trainer.adapters import attach, make_card, save_adapter, trainable_parameters
-    from trainer.config import TrainConfig
     from trainer.cosmos import load_pipeline, model_identity
+    from trainer.spec.config import TrainConfig
 
     cfg = TrainConfig(
         data="sample", name="pick", adapter=adapter, rank=rank, alpha=alpha, height=64, width=64, num_frames=17

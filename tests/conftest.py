@@ -89,7 +89,7 @@ def run_trainer(*args: str, timeout: float = 300, env: dict | None = None) -> su
 
 
 def read_events(run_dir: Path) -> list[dict]:
-    from trainer.run_folder import read_events as read
+    from trainer.spec.run_folder import read_events as read
 
     return read(run_dir)
 

@@ -17,7 +17,7 @@ def test_keys_follow_one_naming_and_reload_to_the_same_output(tmp_path, kind):
     from safetensors.torch import load_file
 
     from trainer.cosmos import load_pipeline
-    from trainer.run_folder import WEIGHTS_FILE
+    from trainer.spec.run_folder import WEIGHTS_FILE
 
     folder, trained = make_adapter(tmp_path / "adapter", adapter=kind)
     keys = list(load_file(str(folder / WEIGHTS_FILE)))
@@ -37,7 +37,7 @@ def test_keys_follow_one_naming_and_reload_to_the_same_output(tmp_path, kind):
 def test_the_tiny_readme_code_runs_as_written(tmp_path, monkeypatch):
     from trainer import compat
     from trainer.model_card import TINY_BASE_PATH, code_blocks
-    from trainer.tinyworld.builtin import tiny_model_dir
+    from trainer.spec.embedded import tiny_model_dir
     from trainer.video import probe_video
 
     folder, _ = make_adapter(tmp_path / "runs" / "pick" / "adapter")
@@ -57,8 +57,8 @@ def test_the_tiny_readme_code_runs_as_written(tmp_path, monkeypatch):
 
 def test_the_hub_readme_names_the_revision_and_both_guardrail_choices():
     from trainer.adapters import make_card
-    from trainer.config import TrainConfig
     from trainer.model_card import code_blocks, render
+    from trainer.spec.config import TrainConfig
 
     cfg = TrainConfig(data="datasets/gr1", model="nvidia/Cosmos-Predict2.5-2B", adapter="dora")
     base = {"base_model": "nvidia/Cosmos-Predict2.5-2B", "revision": "diffusers/base/post-trained", "commit": "a" * 40}

@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 
 from trainer import adapters, cache, cache_identity, cosmos
 from trainer.batches import LiveBatches, load_clips
-from trainer.config import config_from_dict
 from trainer.data_plan import step_generator, window_start
+from trainer.spec.config import config_from_dict
 
 CPU = torch.device("cpu")
 

@@ -32,7 +32,7 @@ def run_dir(tmp_path_factory, clip_dataset):
 
 
 def test_each_checkpoint_is_an_adapter_folder_with_a_card_of_its_step(run_dir):
-    from trainer.run_folder import CARD_FILE, WEIGHTS_FILE
+    from trainer.spec.run_folder import CARD_FILE, WEIGHTS_FILE
 
     for step in (1, 2):
         folder = run_dir / "checkpoints" / f"step-{step}"
@@ -49,7 +49,7 @@ def test_each_checkpoint_is_an_adapter_folder_with_a_card_of_its_step(run_dir):
 
 def test_a_checkpoint_renders_as_run_at_step_and_the_last_equals_the_final_adapter(run_dir, tmp_path):
     from trainer.generate import AdapterChoice, GenerateRequest, Renderer
-    from trainer.tinyworld.builtin import resolve_data
+    from trainer.spec.embedded import resolve_data
 
     clip = sorted((resolve_data("sample:held_out") / "videos").glob("*.mp4"))[0]
     choices = [
@@ -84,7 +84,7 @@ def test_an_older_resume_only_checkpoint_still_resumes(run_dir, tmp_path):
     import shutil
 
     from trainer import checkpoints
-    from trainer.run_folder import WEIGHTS_FILE
+    from trainer.spec.run_folder import WEIGHTS_FILE
 
     old = tmp_path / "step-2"
     shutil.copytree(run_dir / "checkpoints" / "step-2", old)

@@ -9,7 +9,7 @@ from conftest import run_trainer
 
 
 def test_build_tiny_copies_the_embedded_base(tmp_path):
-    from trainer.tinyworld.builtin import tiny_model_dir
+    from trainer.spec.embedded import tiny_model_dir
 
     result = run_trainer("build-tiny", str(tmp_path / "copy"))
     assert result.returncode == 0, result.stderr[-2000:]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.config import ConfigError, TrainConfig, config_from_dict, field_help, load_config
+from trainer.spec.config import ConfigError, TrainConfig, config_from_dict, field_help, load_config
 
 PRESETS = sorted((Path(__file__).resolve().parents[1] / "trainer" / "presets").glob("*.toml"))
 
@@ -86,14 +86,16 @@ def test_field_help_covers_every_field_for_the_form():
 
 
 def test_docs_config_reference_is_current():
-    from trainer.config import markdown_reference
+    from trainer.spec.config import markdown_reference
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "config.md"
-    assert doc.read_text() == markdown_reference(), "regenerate docs/config.md from trainer.config.markdown_reference()"
+    assert doc.read_text() == markdown_reference(), (
+        "regenerate docs/config.md from trainer.spec.config.markdown_reference()"
+    )
 
 
 def test_text_values_are_bounded():
-    from trainer.bounds import MAX_TEXT
+    from trainer.spec.bounds import MAX_TEXT
 
     assert config_from_dict({"data": "d" * MAX_TEXT, "prompt_prefix": "p" * MAX_TEXT})  # at the bound: fine
     with pytest.raises(ConfigError) as err:

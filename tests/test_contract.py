@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trainer import run_folder
-from trainer.run_folder import EVENTS, WORKER_EVENTS, EventWriter
+from trainer.spec import run_folder
+from trainer.spec.run_folder import EVENTS, WORKER_EVENTS, EventWriter
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("trainer", "studio", "bench")
@@ -106,6 +106,56 @@ def test_the_import_graph_has_no_cycle():
         if module not in state:
             cycle = visit(module, [])
             assert cycle is None, " -> ".join(cycle[cycle.index(cycle[-1]) :])
+
+
+# The floors of the house, bottom first: a module imports only from its own floor or below. The tiny world is a
+# plug-in above the core (the core resolves "tiny" and "sample" through trainer.spec.embedded, by name).
+FLOORS = (
+    ("vocabulary", ("trainer.spec", "trainer")),  # "trainer" itself: the package, its __version__
+    ("core", ("trainer.",)),
+    ("tiny world", ("trainer.tinyworld",)),
+    ("tiny-base pre-training", ("trainer.pretrain_tiny",)),
+    ("commands", ("trainer.cli", "trainer.__main__")),
+    ("studio", ("studio",)),
+    ("benchmarks", ("bench",)),
+)
+TINY_WORLD = ("trainer.tinyworld", "trainer.pretrain_tiny")
+MAY_IMPORT_THE_TINY_WORLD = (*TINY_WORLD, "trainer.cli", "trainer.__main__", "bench")
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix if prefix.endswith(".") else prefix + ".")
+
+
+def _floor(module: str) -> int:
+    """The floor of the longest prefix that holds `module` (trainer.spec.config: the vocabulary, not the core)."""
+    matches = [(len(p), i) for i, (_, prefixes) in enumerate(FLOORS) for p in prefixes if _within(module, p)]
+    return max(matches)[1]
+
+
+def _graph() -> dict[str, set[str]]:
+    trees = _sources(*PACKAGES)
+    return {m: _imports(m, t, set(trees)) for m, t in trees.items()}
+
+
+def test_no_import_runs_from_a_lower_floor_to_a_higher_one():
+    upward = [
+        f"{module} ({FLOORS[_floor(module)][0]}) imports {dep} ({FLOORS[_floor(dep)][0]})"
+        for module, deps in sorted(_graph().items())
+        for dep in sorted(deps)
+        if _floor(dep) > _floor(module)
+    ]
+    assert upward == []
+
+
+def test_only_the_tiny_world_its_pretraining_and_the_commands_import_the_tiny_world():
+    importers = [
+        f"{module} imports {dep}"
+        for module, deps in sorted(_graph().items())
+        for dep in sorted(deps)
+        if any(_within(dep, p) for p in TINY_WORLD) and not any(_within(module, p) for p in MAY_IMPORT_THE_TINY_WORLD)
+    ]
+    assert importers == []
 
 
 def test_modules_stay_small_or_say_why():

@@ -10,7 +10,7 @@ import inspect
 import numpy as np
 import pytest
 
-from trainer.generate_settings import (
+from trainer.spec.generate_settings import (
     PRESETS,
     SETTING_NAMES,
     GenerateSettings,
@@ -18,7 +18,7 @@ from trainer.generate_settings import (
     type_problems,
     values_from_args,
 )
-from trainer.video_shape import video_shape_problems
+from trainer.spec.video_shape import video_shape_problems
 
 
 def test_defaults_are_the_pipelines_own():
@@ -96,8 +96,8 @@ def test_one_video_shape_rule_everywhere(height, width, num_frames):
     """The training config, a frame- and a clip-conditioned request, evaluation, the studio and the sample data
     all report exactly the rule's sentences; the fewest frames follow the conditioning latent frames."""
     from studio.generation_client import settings_problems
-    from trainer.config import TrainConfig
     from trainer.evaluate import EvalSettings
+    from trainer.spec.config import TrainConfig
     from trainer.tinyworld.drawing import clip_shape_problems
 
     def rule(cond: int) -> list[str]:
@@ -121,7 +121,7 @@ def test_one_video_shape_rule_everywhere(height, width, num_frames):
 
 
 def test_a_clip_request_needs_two_latent_frames_of_output():
-    from trainer.config import Problem
+    from trainer.spec.config import Problem
 
     problems = GenerateSettings(height=64, width=64, num_frames=5).problems(conditional_latent_frames=2)
     assert problems == [
@@ -159,7 +159,7 @@ def test_labels_wrap_to_the_tile_and_keep_every_character():
 def test_the_reference_doc_is_current():
     from pathlib import Path
 
-    from trainer.generate_settings import markdown_reference
+    from trainer.spec.generate_settings import markdown_reference
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "generate.md"
     assert doc.read_text() == markdown_reference(), "regenerate docs/generate.md from markdown_reference()"

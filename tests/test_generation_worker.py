@@ -27,8 +27,8 @@ def adapter_dir(tmp_path_factory) -> Path:
     import torch
 
     from trainer.adapters import attach, make_card, save_adapter, trainable_parameters
-    from trainer.config import TrainConfig
     from trainer.cosmos import load_pipeline, model_identity
+    from trainer.spec.config import TrainConfig
 
     cfg = TrainConfig(data="sample", name="pick", rank=4, alpha=4.0)
     pipe = load_pipeline("tiny")
@@ -103,7 +103,7 @@ def test_worker_round_trip_two_variants_with_progress_then_reuses_and_survives_e
         # A bad request is answered with one sentence; the same worker (model still loaded) serves the next.
         with pytest.raises(GenerationError, match=r"num_frames: must be 4k\+1"):
             list(client.generate(request(first_frame, [], num_frames=10), timeout=60))
-        # Over the bounds (trainer.bounds), refused by the worker itself, whoever sent the request.
+        # Over the bounds (trainer.spec.bounds), refused by the worker itself, whoever sent the request.
         with pytest.raises(
             GenerationError,
             match=r"steps: must be between 1 and 200 \(got 100000\); "

@@ -8,8 +8,8 @@ import torch
 from conftest import run_trainer
 
 from trainer import adapters, cosmos, precision
-from trainer.config import config_from_dict
 from trainer.dora_inference import frozen_dora_norms
+from trainer.spec.config import config_from_dict
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -21,7 +21,7 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 
 @pytest.fixture(scope="module")
 def fake_snapshot(tmp_path_factory) -> Path:
-    from trainer.tinyworld.builtin import tiny_model_dir
+    from trainer.spec.embedded import tiny_model_dir
 
     folder = tmp_path_factory.mktemp("hub") / "models--nvidia--Cosmos-Predict2.5-2B" / "snapshots" / SHA
     shutil.copytree(tiny_model_dir(), folder)
@@ -49,7 +49,7 @@ def trainer_main(*argv: str) -> int:
 
 
 def test_resolve_revision_is_the_one_rule():
-    from trainer.config import TrainConfig, resolve_revision
+    from trainer.spec.config import TrainConfig, resolve_revision
 
     assert resolve_revision(HUB_MODEL, None) == resolve_revision(HUB_MODEL, "") == POST_TRAINED
     assert resolve_revision(HUB_MODEL, "diffusers/base/pre-trained") == "diffusers/base/pre-trained"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trainer.config import TrainConfig
+from trainer.spec.config import TrainConfig
 
 TOKEN = "hf_NotARealTokenButSecret0123456789"
 REPO = "someone/robot-dora"

@@ -10,8 +10,8 @@ from conftest import read_events, run_trainer, tiny_config, write_config
 
 from trainer import adapters, cosmos, speed
 from trainer.batches import LiveBatches, load_clips
-from trainer.config import config_from_dict
 from trainer.data_plan import DataPlan, step_generator
+from trainer.spec.config import config_from_dict
 
 CPU = torch.device("cpu")
 

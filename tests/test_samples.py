@@ -8,9 +8,9 @@ import socket
 import pytest
 from conftest import read_events, run_trainer, tiny_config, write_clip_dataset, write_config
 
-from trainer.config import ConfigError, config_from_dict
-from trainer.run_folder import EVENTS, SAMPLE_RECORD_FILE, SAMPLES_DIR
 from trainer.samples import sample_prompts
+from trainer.spec.config import ConfigError, config_from_dict
+from trainer.spec.run_folder import EVENTS, SAMPLE_RECORD_FILE, SAMPLES_DIR
 from trainer.video import read_frames
 
 
@@ -91,7 +91,7 @@ def test_sample_prompts_are_checked(tmp_path):
 
 
 def test_sample_prompts_are_bounded():
-    from trainer.bounds import MAX_SAMPLE_PROMPTS
+    from trainer.spec.bounds import MAX_SAMPLE_PROMPTS
 
     pairs = [{"image": f"frame{i}.png", "prompt": "a robot"} for i in range(MAX_SAMPLE_PROMPTS)]
     assert len(config_from_dict({"data": "d", "sample_prompts": pairs}).sample_prompts) == MAX_SAMPLE_PROMPTS

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from trainer.config import TrainConfig, config_from_dict
-from trainer.schedules import lr_factor
+from trainer.spec.config import TrainConfig, config_from_dict
+from trainer.spec.schedules import lr_factor
 
 TOTAL, WARMUP, F_MAX, F_MIN = 12, 3, 0.5, 0.2  # 8 decay steps: the cosine has a middle step
 

@@ -11,9 +11,9 @@ from conftest import tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from trainer import adapters, cosmos, speed
-from trainer.config import config_from_dict
 from trainer.data_plan import step_generator
-from trainer.tinyworld.builtin import tiny_model_dir
+from trainer.spec.config import config_from_dict
+from trainer.spec.embedded import tiny_model_dir
 
 CPU = torch.device("cpu")
 

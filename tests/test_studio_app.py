@@ -150,7 +150,7 @@ def test_data_then_training_then_comparison_through_the_api(tmp_path):
     from PIL import Image
 
     from studio.tab_generate import API_OUTPUTS
-    from trainer.tinyworld.builtin import resolve_data
+    from trainer.spec.embedded import resolve_data
     from trainer.video import read_frames
 
     ws = tmp_path / "ws"

@@ -1,7 +1,7 @@
 """The studio's Gradio-free controllers: job manager, metrics tail, adapter registry.
 
 Jobs run a tiny fake trainer (a Python script written into tmp_path) that speaks the real run-folder contract
-through trainer.run_folder, so start/stop/crash/re-attach are exercised with real child processes in ~a second.
+through trainer.spec.run_folder, so start/stop/crash/re-attach are exercised with real child processes in ~a second.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 from studio.adapter_registry import CARD_FILE, WEIGHTS_FILE, AdapterError, AdapterRegistry
 from studio.jobs import PROCESS_LOG, JobBusy, JobError, JobManager, NoCheckpoint, trainer_argv
 from studio.metrics_tail import RAW, SMOOTHED, MetricsTail, loss_curve, loss_frame, progress
-from trainer.config import ConfigError, config_from_dict
-from trainer.run_folder import (
+from trainer.spec.config import ConfigError, config_from_dict
+from trainer.spec.run_folder import (
     CONFIG_FILE,
     LOG_FILE,
     METRICS_FILE,
@@ -36,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FAKE_TRAINER = r"""
 import json, signal, sys, time, os
 from pathlib import Path
-from trainer.run_folder import EventWriter, RunState, Status, write_status
+from trainer.spec.run_folder import EventWriter, RunState, Status, write_status
 
 config = json.loads(Path(sys.argv[1]).read_text())
 mode = sys.argv[2]
@@ -443,7 +443,7 @@ def test_registry_import(registry, tmp_path):
 # --- train form (studio.train_form) ---------------------------------------------------------------------
 def test_form_fields_come_from_the_config_and_defaults_are_the_cpu_preset():
     from studio.train_form import ADVANCED_FIELDS, BASIC_FIELDS, FORM_FIELDS, field_kind, preset_values
-    from trainer.config import FIELD_NAMES, field_help
+    from trainer.spec.config import FIELD_NAMES, field_help
 
     assert set(FORM_FIELDS) == set(FIELD_NAMES) - {"output_dir", "resume"} and len(FORM_FIELDS) == len(set(FORM_FIELDS))
     assert all(field_help()[n]["group"] == "basic" for n in BASIC_FIELDS)

@@ -127,7 +127,7 @@ def test_a_workspace_dataset_reaches_the_child_relative_to_the_workspace(studio,
 
 def test_the_adapters_tab_shows_the_cards_evaluation(studio, workspace):
     from studio.tab_adapters import show
-    from trainer.run_folder import write_json_atomic
+    from trainer.spec.run_folder import write_json_atomic
 
     folder = workspace / "runs" / "robot" / "adapter"
     card = json.loads((folder / "adapter_card.json").read_text())

@@ -23,7 +23,7 @@ from studio.generation_client import GenerationClient
 from studio.jobs import JobManager
 from studio.run_view import RunMonitor
 from studio.workspace import Studio
-from trainer.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, STATUS_FILE
+from trainer.spec.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, STATUS_FILE
 
 CONFIG = {
     "data": "sample",
@@ -172,7 +172,7 @@ import sys, time
 from pathlib import Path
 from studio.folders import Workspace
 from studio.jobs import JobManager
-from trainer.config import config_from_dict
+from trainer.spec.config import config_from_dict
 
 trainer, workspace = sys.argv[1], Path(sys.argv[2])
 jobs = JobManager(Workspace(workspace), launcher=lambda config: [sys.executable, trainer, str(config), "wait"])

@@ -14,7 +14,7 @@ from studio.evaluation import EvaluationError, Evaluator
 from studio.generation_client import GenerationClient
 from studio.jobs import JobError
 from studio.run_queue import RunQueue, gpu_handover
-from trainer.run_folder import RunState, read_status
+from trainer.spec.run_folder import RunState, read_status
 
 SETTINGS = {
     "model": "tiny",

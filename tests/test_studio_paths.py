@@ -106,7 +106,7 @@ def test_dataset_delete_needs_its_name_and_no_run_training_on_it(ws, tmp_path):
     script.write_text("import time, sys; time.sleep(30)\n")
     jobs = JobManager(ws, launcher=lambda config: [sys.executable, str(script), str(config)])
     data = DatasetController(ws, jobs)
-    from trainer.config import config_from_dict
+    from trainer.spec.config import config_from_dict
 
     cfg = config_from_dict({"data": "datasets/alpha", "name": "r", "height": 64, "width": 64, "num_frames": 9})
     job = jobs.start(cfg)
@@ -184,7 +184,7 @@ def test_prune_removes_only_old_generations_uploads_and_exports(ws):
 
 def test_a_full_workspace_takes_no_new_data_but_still_deletes(tmp_path):
     from studio.folders import QuotaError, workspace_bytes
-    from trainer.config import config_from_dict
+    from trainer.spec.config import config_from_dict
 
     root = (tmp_path / "quota").resolve()
     (root / "datasets" / "big" / "videos").mkdir(parents=True)

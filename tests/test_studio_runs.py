@@ -16,8 +16,8 @@ from studio.jobs import JobError, JobManager
 from studio.paths import PathRefused
 from studio.run_queue import QueueFull, RunQueue, gpu_handover
 from studio.train_form import FORM_FIELDS, build_config, preset_values
-from trainer.config import ConfigError, save_config
-from trainer.run_folder import CONFIG_FILE, STATUS_FILE, RunState, read_status
+from trainer.spec.config import ConfigError, save_config
+from trainer.spec.run_folder import CONFIG_FILE, STATUS_FILE, RunState, read_status
 
 
 def state(jobs: JobManager, name: str) -> RunState | None:

@@ -10,8 +10,8 @@ import pytest
 
 from studio.run_samples import SHOWN_STEPS, sample_strip
 from studio.workspace import open_studio
-from trainer.config import TrainConfig, save_config
-from trainer.run_folder import CONFIG_FILE, EventWriter, RunState, Status, write_status
+from trainer.spec.config import TrainConfig, save_config
+from trainer.spec.run_folder import CONFIG_FILE, EventWriter, RunState, Status, write_status
 from trainer.video import write_video
 
 

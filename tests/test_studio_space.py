@@ -19,7 +19,7 @@ from test_studio_app import running_app
 from test_studio_visitor import PUBLIC, assert_only_refusals_logged, refused
 
 from studio.access import Access, AccessRefused, Role
-from trainer.config import DEFAULT_HUB_MODEL
+from trainer.spec.config import DEFAULT_HUB_MODEL
 
 NVIDIA = DEFAULT_HUB_MODEL
 
@@ -28,7 +28,7 @@ def generation(**changes) -> dict:
     """/generate's arguments for a first frame from the built-in sample, with `changes`."""
     from gradio_client import handle_file
 
-    from trainer.tinyworld.builtin import resolve_data
+    from trainer.spec.embedded import resolve_data
 
     frame = next((resolve_data("sample") / "videos").glob("*.mp4"))
     base = dict(
@@ -239,7 +239,7 @@ def test_an_import_stops_at_its_bounds_and_leaves_nothing(tmp_path):
 
 def test_a_prompt_is_bounded_before_it_reaches_the_model(space):
     client, ws = space
-    from trainer.bounds import MAX_TEXT
+    from trainer.spec.bounds import MAX_TEXT
 
     message = refused(client, "/generate", **generation(prompt="x" * (MAX_TEXT + 1)))
     assert (

@@ -77,7 +77,7 @@ def assert_only_refusals_logged(log: Path) -> None:
 
 
 def path_probes(ws: Path, outside: Path) -> list[str]:
-    from trainer.tinyworld.builtin import resolve_data
+    from trainer.spec.embedded import resolve_data
 
     return [str(outside), "../outside", "datasets/../../outside", "datasets/linked", str(resolve_data("sample"))]
 
@@ -159,7 +159,7 @@ def test_an_unbounded_generation_is_refused(site):
     client, _, _ = site
     from gradio_client import handle_file
 
-    from trainer.tinyworld.builtin import resolve_data
+    from trainer.spec.embedded import resolve_data
 
     frame = next((resolve_data("sample") / "videos").glob("*.mp4"))
     base = dict(
@@ -181,7 +181,7 @@ def test_an_unbounded_generation_is_refused(site):
     )
     assert refused(client, "/generate", steps=100000, model="tiny", **base) == (
         "steps: must be between 1 and 200 (got 100000)."
-    )  # the steps box's bound, from trainer.generate_settings
+    )  # the steps box's bound, from trainer.spec.generate_settings
     message = refused(client, "/generate", steps=2, model=str(resolve_data("sample")), **base)
     assert "reading a model folder of the server is turned off" in message
     message = refused(client, "/generate", steps=2, model="tiny", **{**base, "height": 4096, "width": 4096})

@@ -63,7 +63,7 @@ def perturbed_adapter(tmp_path_factory) -> Path:
     import torch
 
     from trainer import adapters, cosmos
-    from trainer.config import TrainConfig
+    from trainer.spec.config import TrainConfig
 
     cfg = TrainConfig(data="sample", rank=4, alpha=4.0)
     pipe = cosmos.load_pipeline("tiny")

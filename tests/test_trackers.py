@@ -14,7 +14,7 @@ from conftest import read_events, run_trainer, tiny_config, write_config
 
 from tests.lerobot_fixture import write_lerobot
 from trainer.__main__ import main as trainer_main
-from trainer.config import ConfigError, config_from_dict
+from trainer.spec.config import ConfigError, config_from_dict
 
 
 def test_tensorboard_gets_every_step_of_metrics_jsonl_and_the_card_names_the_lerobot_source(tmp_path):

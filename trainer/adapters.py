@@ -18,10 +18,10 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 from trainer import __version__
-from trainer.config import TrainConfig
 from trainer.lerobot import read_provenance
-from trainer.run_folder import CARD_FILE, CARD_KEYS, MODEL_CARD_FILE
-from trainer.tinyworld.builtin import resolve_data
+from trainer.spec.config import TrainConfig
+from trainer.spec.embedded import resolve_data
+from trainer.spec.run_folder import CARD_FILE, CARD_KEYS, MODEL_CARD_FILE
 
 
 def lora_config(cfg: TrainConfig) -> LoraConfig:

@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 
 from trainer import cosmos
-from trainer.config import TrainConfig
 from trainer.data_plan import window_start
 from trainer.datasets import DatasetError, check_items, dataset_fingerprint, list_items
-from trainer.run_folder import INVALID_FILE, write_json_atomic
-from trainer.tinyworld.builtin import resolve_data
+from trainer.spec.config import TrainConfig
+from trainer.spec.embedded import resolve_data
+from trainer.spec.run_folder import INVALID_FILE, write_json_atomic
 from trainer.video import read_frames
 
 log = logging.getLogger("trainer")

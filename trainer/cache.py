@@ -53,9 +53,9 @@ from trainer.cache_identity import (
     digest,
     write_atomic,
 )
-from trainer.config import TrainConfig
 from trainer.data_plan import window_candidates, window_start
-from trainer.user_cache import cache_root
+from trainer.spec.config import TrainConfig
+from trainer.spec.user_cache import cache_root
 
 EVENT_INTERVAL_S = 1.0
 log = logging.getLogger("trainer")
@@ -305,7 +305,7 @@ def release_encoders(pipe) -> None:
 
 # --------------------------------------------------------------------------------------------- helpers
 class _Ticker:
-    """The studio's progress, as trainer.run_folder documents it (done of total to encode; reused found): a `cache`
+    """The studio's progress, as trainer.spec.run_folder documents it (done of total to encode; reused found): a `cache`
     event at the start, at most one a second while encoding, and one at the end."""
 
     def __init__(self, events, total: int, reused: int):

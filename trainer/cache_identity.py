@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from trainer.datasets import sha256_file
-from trainer.user_cache import cache_root
+from trainer.spec.user_cache import cache_root
 
 FORMAT = 1  # bump when what is stored, or how it is computed, changes: older entries are then never read
 PROMPT_TOKENS = 512  # cosmos.encode_prompts pads/truncates every caption to this many tokens

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from trainer import __version__
-from trainer.config import DEFAULT_HUB_MODEL, CaptionVariant, resolve_revision
 from trainer.datasets import Layout, detect_layout, list_items
 from trainer.lerobot import PROVENANCE_FILE
-from trainer.tinyworld.builtin import TINY_MODEL
+from trainer.spec.config import DEFAULT_HUB_MODEL, CaptionVariant, resolve_revision
+from trainer.spec.embedded import TINY_MODEL
 
 # Cosmos-Reason1 is a Qwen2.5-VL post-trained on physical-AI video, and what NVIDIA captions its data with.
 DEFAULT_VLM = "nvidia/Cosmos-Reason1-7B"

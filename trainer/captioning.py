@@ -30,9 +30,9 @@ from trainer.caption_files import (
     record_captions,
     write_caption,
 )
-from trainer.config import resolve_revision
 from trainer.cosmos import download_snapshot, snapshot_commit
-from trainer.tinyworld.builtin import TINY_MODEL
+from trainer.spec.config import resolve_revision
+from trainer.spec.embedded import TINY_MODEL
 from trainer.video import VideoError, probe_video, read_frames
 
 # Each frame is resized to at most this many pixels (Qwen2.5-VL spends one token per 28x28 patch): 8 frames of

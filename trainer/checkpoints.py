@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainer.run_folder import CARD_FILE, CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR, WEIGHTS_FILE
+from trainer.spec.run_folder import CARD_FILE, CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR, WEIGHTS_FILE
 
 ADAPTER_FILE = "adapter_state.safetensors"  # older checkpoints: resumable, not loadable by diffusers
 WEIGHTS_PREFIX = "transformer."  # what save_lora_weights puts before the peft key of each transformer weight

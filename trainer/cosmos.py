@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from trainer import compat
-from trainer.config import TINY_MODEL, resolve_revision
-from trainer.tinyworld.builtin import tiny_model_dir
+from trainer.spec.config import TINY_MODEL, resolve_revision
+from trainer.spec.embedded import tiny_model_dir
 
 compat.install()
 from diffusers import Cosmos2_5_PredictBasePipeline  # noqa: E402  (after the compat shim)

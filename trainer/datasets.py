@@ -29,7 +29,7 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import get_args
 
-from trainer.config import CaptionVariant
+from trainer.spec.config import CaptionVariant
 from trainer.video import VideoError, probe_video
 
 METADATA_CSV = "metadata.csv"

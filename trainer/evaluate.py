@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from trainer import cosmos
-from trainer.config import Problem
 from trainer.datasets import check_items, list_items
 from trainer.dora_inference import frozen_dora_norms
 from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer, adapter_problems
-from trainer.generate_settings import GenerateSettings, preset_for, preset_values
-from trainer.tinyworld.builtin import TINY_MODEL, resolve_data
+from trainer.spec.config import Problem
+from trainer.spec.embedded import TINY_MODEL, resolve_data
+from trainer.spec.generate_settings import GenerateSettings, preset_for, preset_values
 from trainer.video import read_frames
 
 # The 12.5, 37.5, 62.5 and 87.5 % quantiles of sigma = shift*t / (1 + (shift-1)*t), t = sigmoid(N(0, 1)),
@@ -242,7 +242,7 @@ def evaluate(
 def _hand_correct(frames: np.ndarray, hand: str | None) -> bool | None:
     if hand is None:
         return None
-    from trainer.tinyworld.hand_scorer import which_hand_moved
+    from trainer.spec.embedded import which_hand_moved
 
     return which_hand_moved(frames) == hand
 

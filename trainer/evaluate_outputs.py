@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from trainer.model_card import EVALUATION_FILE
-from trainer.run_folder import (
+from trainer.spec.run_folder import (
     CARD_FILE,
     COMPARE_EVALUATION_KEY,
     COMPARE_RECORD_FILE,
@@ -38,7 +38,7 @@ class EventPrinter:
     def emit(self, event: str, **fields: Any) -> None:
         undeclared = sorted(set(fields) - set(self.schema[event]))
         if undeclared:
-            raise ValueError(f"{event} event fields {undeclared} are not declared in trainer.run_folder")
+            raise ValueError(f"{event} event fields {undeclared} are not declared in trainer.spec.run_folder")
         self.out.write(json.dumps({"event": event, **fields}, default=str) + "\n")
         self.out.flush()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from trainer import cosmos
-from trainer.run_folder import CARD_FILE, WEIGHTS_FILE
+from trainer.spec.run_folder import CARD_FILE, WEIGHTS_FILE
 
 MERGE_RECORD = "merged_from.json"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -20,12 +20,12 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from trainer import cosmos
-from trainer.bounds import long_text_problem
-from trainer.config import Problem
 from trainer.dora_inference import frozen_dora_norms
-from trainer.generate_settings import GenerateSettings
 from trainer.precision import resolve as resolve_precision
-from trainer.run_folder import (
+from trainer.spec.bounds import long_text_problem
+from trainer.spec.config import Problem
+from trainer.spec.generate_settings import GenerateSettings
+from trainer.spec.run_folder import (
     ADAPTER_DIR,
     CHECKPOINT_LABEL,
     CHECKPOINTS_DIR,
@@ -35,8 +35,8 @@ from trainer.run_folder import (
     card_summary,
     read_card,
 )
+from trainer.spec.video_shape import condition_frames
 from trainer.video import VideoError, probe_video, read_frames, write_video
-from trainer.video_shape import condition_frames
 
 BASE = "base"
 PRECISION_NAMES = {torch.bfloat16: "bf16", torch.float32: "fp32"}
@@ -116,8 +116,8 @@ def _clip_problems(video: str) -> list[Problem]:
 
 def adapter_problems(adapters: list[AdapterChoice]) -> list[Problem]:
     """Adapters that cannot be rendered side by side: missing weights, or names that collide."""
-    from trainer.bounds import strength_problem
     from trainer.checkpoints import ADAPTER_FILE
+    from trainer.spec.bounds import strength_problem
 
     p = [
         Problem(

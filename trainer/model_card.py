@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from trainer.tinyworld.builtin import TINY_MODEL
+from trainer.spec.embedded import TINY_MODEL
 
 TINY_BASE_PATH = "trainer/tinyworld/assets/tiny-base"  # relative to a clone of Cosmos LoRA Studio
 NVIDIA_LICENSE = {

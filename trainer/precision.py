@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from trainer.generate_settings import PRECISIONS
+from trainer.spec.generate_settings import PRECISIONS
 
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 (AVX512-BF16, AMX) and aarch64 ("bf16" in Features)
 

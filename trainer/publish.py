@@ -17,7 +17,7 @@ from pathlib import Path
 
 from trainer import model_card
 from trainer.model_card import EVALUATION_FILE
-from trainer.run_folder import CARD_FILE, COMPARE_VIDEO_FILE, MODEL_CARD_FILE, WEIGHTS_FILE
+from trainer.spec.run_folder import CARD_FILE, COMPARE_VIDEO_FILE, MODEL_CARD_FILE, WEIGHTS_FILE
 
 # The Hub's repo id rule: owner/name, letters, digits, '-', '_' and '.', no '--' or '..', at most 96 characters.
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -23,12 +23,12 @@ from PIL import Image
 
 from trainer import cosmos
 from trainer.cache import PromptTail
-from trainer.config import TrainConfig
 from trainer.datasets import list_items
 from trainer.dora_inference import frozen_dora_norms
-from trainer.generate_settings import GenerateSettings, preset_for, preset_values
-from trainer.run_folder import SAMPLE_RECORD_FILE, SAMPLES_DIR, sample_video_name, write_json_atomic
-from trainer.tinyworld.builtin import resolve_data
+from trainer.spec.config import TrainConfig
+from trainer.spec.embedded import resolve_data
+from trainer.spec.generate_settings import GenerateSettings, preset_for, preset_values
+from trainer.spec.run_folder import SAMPLE_RECORD_FILE, SAMPLES_DIR, sample_video_name, write_json_atomic
 from trainer.video import read_frames, write_video
 
 log = logging.getLogger("trainer")

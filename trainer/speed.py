@@ -21,7 +21,7 @@ import logging
 import torch
 from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
-from trainer.config import TrainConfig
+from trainer.spec.config import TrainConfig
 
 log = logging.getLogger("trainer")
 

@@ -13,8 +13,8 @@ from typing import Any
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 
-from trainer.config import TrainConfig
-from trainer.run_folder import TRACKERS_DIR
+from trainer.spec.config import TrainConfig
+from trainer.spec.run_folder import TRACKERS_DIR
 
 PROJECT = "cosmos-lora-studio"  # the project every run is logged under; the run is named after cfg.name
 

@@ -23,12 +23,12 @@ from accelerate.utils import InitProcessGroupKwargs, set_seed
 
 from trainer import adapters, cache, checkpoints, cosmos, samples, speed, trackers
 from trainer.batches import load_clips
-from trainer.bounds import size_problem
-from trainer.config import TrainConfig, save_config
 from trainer.data_plan import DataPlan, step_generator
 from trainer.precision import peak_memory_line
-from trainer.run_folder import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
-from trainer.schedules import lr_factor
+from trainer.spec.bounds import size_problem
+from trainer.spec.config import TrainConfig, save_config
+from trainer.spec.run_folder import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
+from trainer.spec.schedules import lr_factor
 
 log = logging.getLogger("trainer")
 # Tracebacks go to train.log only: the console, status.json and the studio get the one-sentence message.

@@ -29,7 +29,7 @@ WORKER_FIELDS = ("id",)
 def parse_request(raw: dict[str, Any]):
     """The GenerateRequest of one request line; ValueError names every bad key."""
     from trainer.generate import AdapterChoice, GenerateRequest
-    from trainer.generate_settings import field_defaults, preset_for, preset_values, type_problems
+    from trainer.spec.generate_settings import field_defaults, preset_for, preset_values, type_problems
 
     known = {f.name for f in fields(GenerateRequest)}
     unknown = sorted(set(raw) - known - set(WORKER_FIELDS))
@@ -51,8 +51,8 @@ def _bound_problems(request) -> list:
     """The size budget of this machine (steps and each setting's own bounds are GenerateSettings')."""
     import torch
 
-    from trainer.bounds import generation_size_problem
-    from trainer.config import Problem
+    from trainer.spec.bounds import generation_size_problem
+    from trainer.spec.config import Problem
 
     size = generation_size_problem(request.height, request.width, request.num_frames, torch.cuda.is_available())
     return [Problem("height", size)] if size else []
@@ -65,7 +65,7 @@ class Worker:
         self.renderer_key: tuple | None = None
 
     def emit(self, request_id: Any, event: str, **payload: Any) -> None:
-        from trainer.run_folder import WORKER_EVENTS
+        from trainer.spec.run_folder import WORKER_EVENTS
 
         assert event in WORKER_EVENTS and payload.keys() == WORKER_EVENTS[event].keys(), event
         self.out.write(json.dumps({"id": request_id, "event": event, **payload}) + "\n")

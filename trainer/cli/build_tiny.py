@@ -35,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
         build_tiny(args.out_dir)
         what = "tiny Cosmos Predict 2.5 pipeline with random weights"
     else:
-        from trainer.tinyworld.builtin import tiny_model_dir
+        from trainer.spec.embedded import tiny_model_dir
 
         shutil.copytree(tiny_model_dir(), args.out_dir, dirs_exist_ok=True)
         what = "embedded tiny Cosmos Predict 2.5 pipeline (pretrained)"

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--events",
         action="store_true",
         help="print JSON lines: start, one progress per clip, then done or error; the schema is "
-        "trainer.run_folder.CAPTION_EVENTS",
+        "trainer.spec.run_folder.CAPTION_EVENTS",
     )
 
 
@@ -81,7 +81,7 @@ def _cancel(signum, frame) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from trainer.evaluate_outputs import EventPrinter
-    from trainer.run_folder import CAPTION_EVENTS
+    from trainer.spec.run_folder import CAPTION_EVENTS
 
     events = EventPrinter(schema=CAPTION_EVENTS) if args.events else None
 
@@ -111,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
 def _caption(args: argparse.Namespace, events, fail, done: dict) -> int:
     from trainer.caption_files import CaptionError, default_model, parse_variants, plan
     from trainer.datasets import DatasetError
-    from trainer.tinyworld.builtin import is_sample
+    from trainer.spec.embedded import is_sample
 
     if args.frames < 1:
         return fail(f"--frames must be at least 1 (got {args.frames}).", 2)

@@ -13,9 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import get_args
 
-from trainer.config import CaptionVariant
 from trainer.datasets import DatasetError, ItemReport, check_items, detect_layout, list_items, relative_name
-from trainer.tinyworld.builtin import resolve_data
+from trainer.spec.config import CaptionVariant
+from trainer.spec.embedded import resolve_data
 
 CAPTION_WIDTH = 40  # characters of each caption shown in the table
 

@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from trainer import generate_settings
 from trainer.cli.generate import parse_adapter
+from trainer.spec import generate_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--events",
         action="store_true",
         help="print JSON lines instead: progress events, then one done event with the scores (or "
-        "an error event); the schema is trainer.run_folder.EVALUATE_EVENTS",
+        "an error event); the schema is trainer.spec.run_folder.EVALUATE_EVENTS",
     )
     generate_settings.add_arguments(parser)  # --model, --steps, --seed (loss and generation noise) ... --preset
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from trainer import generate_settings
+from trainer.spec import generate_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import get_args
 
 from trainer.cli import import_lerobot
-from trainer.config import CaptionVariant
 from trainer.datasets import Layout
+from trainer.spec.config import CaptionVariant
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

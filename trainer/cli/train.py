@@ -37,8 +37,8 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from trainer.config import ConfigError, load_config
-    from trainer.run_folder import CONFIG_FILE
+    from trainer.spec.config import ConfigError, load_config
+    from trainer.spec.run_folder import CONFIG_FILE
 
     try:
         overrides = parse_overrides(args.set)

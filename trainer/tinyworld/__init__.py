@@ -1,6 +1,6 @@
 """The embedded defaults that make the product work offline on a CPU.
 
-builtin.py          the names "tiny" and "sample" and where they resolve (torch-free)
+builtin.py          the plug-in trainer.spec.embedded loads by name: what "tiny" and "sample" are built from
 model.py            the tiny Cosmos Predict 2.5 pipeline: real architecture, toy sizes, built deterministically
 (pre-training of assets/tiny-base/ lives a floor above, in trainer/pretrain_tiny/)
 drawing.py          what both sample worlds share: the clip-shape rule, a supersampled canvas, outlines

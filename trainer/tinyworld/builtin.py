@@ -1,4 +1,5 @@
-"""Names for the embedded defaults in a config: `model: "tiny"` and `data: "sample"` / `"sample:held_out"`.
+"""The tiny world as a plug-in: what the names `model: "tiny"` and `data: "sample"` (trainer.spec.embedded) are
+built from. The core never imports this module; trainer.spec.embedded loads it by name when a name is resolved.
 
 The tiny base is committed (assets/tiny-base); the sample robot dataset is generated deterministically on first
 use into the user cache. Torch-free: the studio resolves these names too.
@@ -11,9 +12,8 @@ import inspect
 import json
 from pathlib import Path
 
-TINY_MODEL = "tiny"
-SAMPLE_DATA = "sample"
-SAMPLE_SPLITS = ("train", "held_out")
+import numpy as np
+
 SAMPLE_SETTINGS = {"train_clips": 48, "held_out_clips": 12, "size": 64, "num_frames": 17, "seed": 0}
 TINY_BASE_DIR = Path(__file__).resolve().parent / "assets" / "tiny-base"
 
@@ -28,14 +28,10 @@ def tiny_model_dir() -> Path:
     return TINY_BASE_DIR
 
 
-def is_sample(data: str) -> bool:
-    return data == SAMPLE_DATA or data.startswith(SAMPLE_DATA + ":")
-
-
 def sample_root() -> Path:
     """The generated sample dataset (both splits + manifest.json); built once per generator version."""
+    from trainer.spec.user_cache import build_once, cache_root
     from trainer.tinyworld import drawing, robot_world, sample_datasets
-    from trainer.user_cache import build_once, cache_root
 
     # A change to how the world is drawn or written gets a fresh folder, never a stale one.
     source = "".join(inspect.getsource(module) for module in (drawing, robot_world, sample_datasets))
@@ -47,11 +43,8 @@ def sample_root() -> Path:
     )
 
 
-def resolve_data(data: str) -> Path:
-    """A dataset folder for the `data` field: "sample" (train split), "sample:held_out", or a path as given."""
-    if not is_sample(data):
-        return Path(data).expanduser()
-    split = data.partition(":")[2] or "train"
-    if split not in SAMPLE_SPLITS:
-        raise ValueError(f"data: {data!r} names no sample split; use 'sample' or 'sample:held_out'.")
-    return sample_root() / split
+def which_hand_moved(frames: np.ndarray) -> str:
+    """Which arm moved in a robot-world video: "left", "right" or "unclear" (hand_scorer)."""
+    from trainer.tinyworld.hand_scorer import which_hand_moved as scorer
+
+    return scorer(frames)

@@ -1,4 +1,4 @@
-"""What both sample worlds share: the clip-shape rule (trainer.video_shape's, in the sample's field names)
+"""What both sample worlds share: the clip-shape rule (trainer.spec.video_shape's, in the sample's field names)
 and a supersampled canvas with a few outlines.
 
 Geometry is in frame units (0..1, x to the right, y down) and scaled to pixels only when drawn.
@@ -11,7 +11,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from trainer.video_shape import video_shape_problems
+from trainer.spec.video_shape import video_shape_problems
 
 RGB = tuple[int, int, int]
 FPS = 8

@@ -5,7 +5,7 @@ the right ones for the real model. The embedded tiny model renders on a CPU with
 `preset_for(model)` picks it for the tiny model, so the CLIs, the worker and the studio start from the same
 numbers. Field metadata (help, group, bounds) drives the CLI options, the studio inputs and the checks.
 
-`video_shape_problems` (trainer/video_shape.py) is the one video-shape rule (sizes, frame counts) for training,
+`video_shape_problems` (trainer/spec/video_shape.py) is the one video-shape rule (sizes, frame counts) for training,
 generation, evaluation and the sample data. This module imports nothing heavy: the studio process imports it
 without torch.
 """
@@ -16,10 +16,10 @@ import argparse
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from trainer.bounds import MAX_INFERENCE_STEPS, MAX_SEED
-from trainer.config import Problem
-from trainer.tinyworld.builtin import TINY_MODEL
-from trainer.video_shape import video_shape_problems
+from trainer.spec.bounds import MAX_INFERENCE_STEPS, MAX_SEED
+from trainer.spec.config import Problem
+from trainer.spec.embedded import TINY_MODEL
+from trainer.spec.video_shape import video_shape_problems
 
 PRECISIONS = ("auto", "bf16", "fp32")  # trainer.precision resolves them (it imports torch; this module must not)
 
@@ -193,7 +193,7 @@ def markdown_reference() -> str:
     presets = "\n".join(f"- `{name}`: {text}." for name, text in PRESET_HELP.items())
     return (
         "# Generation settings reference\n\n"
-        "Generated from `trainer/generate_settings.py` (`GenerateSettings`): the settings of `generate`, "
+        "Generated from `trainer/spec/generate_settings.py` (`GenerateSettings`): the settings of `generate`, "
         "`evaluate`, the studio's generation worker and the Generate tab. Defaults are the pipeline's own; a "
         f"preset changes some of them:\n\n{presets}\n\n"
         f"Without `--preset`, the `tiny` preset applies to the {TINY_MODEL!r} model and `model-default` to any "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from trainer.video_shape import SIZE_MULTIPLE, TEMPORAL_STRIDE
+from trainer.spec.video_shape import SIZE_MULTIPLE, TEMPORAL_STRIDE
 
 # The largest clip a run may train on, in transformer tokens: the recipe's 432x768x93 on a GPU; on a CPU,
 # 240x432x33 (the largest size the tiny model is useful at, already minutes per step). Bounds like this stop one
@@ -19,7 +19,7 @@ CPU_MAX_SIZE = (240, 432, 33)
 
 def video_tokens(height: int, width: int, num_frames: int) -> int:
     """Transformer tokens of one clip, a budget measure checked before any model loads: SIZE_MULTIPLE pixels per
-    token side and TEMPORAL_STRIDE frames per latent frame (trainer.video_shape), true of the supported models."""
+    token side and TEMPORAL_STRIDE frames per latent frame (trainer.spec.video_shape), true of the supported models."""
     per_side = SIZE_MULTIPLE
     return ((num_frames - 1) // TEMPORAL_STRIDE + 1) * max(height // per_side, 0) * max(width // per_side, 0)
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from trainer.bounds import MAX_INT, MAX_SAMPLE_PROMPTS, MAX_SEED, size_problem, text_problems
-from trainer.field_values import coerce
-from trainer.run_folder import write_json_atomic
-from trainer.schedules import LrScheduler
-from trainer.tinyworld.builtin import TINY_MODEL
-from trainer.video_shape import TEMPORAL_STRIDE, video_shape_problems
+from trainer.spec.bounds import MAX_INT, MAX_SAMPLE_PROMPTS, MAX_SEED, size_problem, text_problems
+from trainer.spec.embedded import TINY_MODEL
+from trainer.spec.field_values import coerce
+from trainer.spec.run_folder import write_json_atomic
+from trainer.spec.schedules import LrScheduler
+from trainer.spec.video_shape import TEMPORAL_STRIDE, video_shape_problems
 
 DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
 DEFAULT_HUB_REVISION = "diffusers/base/post-trained"
@@ -386,7 +386,7 @@ def markdown_reference() -> str:
         rows.append(f"| `{name}` | `{default}` | {entry['help']}{choices}{top} |")
     return (
         "# Training config reference\n\n"
-        "Generated from `trainer/config.py` (`TrainConfig`); JSON or TOML, flat, unknown keys rejected.\n"
+        "Generated from `trainer/spec/config.py` (`TrainConfig`); JSON or TOML, flat, unknown keys rejected.\n"
         "A clip may have at most the tokens of 432x768x93 (the recipe) on a GPU, of 240x432x33 on a CPU.\n\n"
         + "\n".join(rows)
         + "\n"

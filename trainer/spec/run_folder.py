@@ -233,10 +233,12 @@ class EventWriter:
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         if event not in EVENTS:
-            raise ValueError(f"unknown event kind {event!r}; add it to trainer.run_folder.EVENTS first")
+            raise ValueError(f"unknown event kind {event!r}; add it to trainer.spec.run_folder.EVENTS first")
         undeclared = sorted(set(fields) - set(EVENTS[event]))
         if undeclared:
-            raise ValueError(f"{event} event fields {undeclared} are not in trainer.run_folder.EVENTS; add them first")
+            raise ValueError(
+                f"{event} event fields {undeclared} are not in trainer.spec.run_folder.EVENTS; add them first"
+            )
         record = {"event": event, "time": round(time.time(), 3), **fields}
         if self.enabled:
             with self.path.open("a") as fh:
