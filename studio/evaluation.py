@@ -21,7 +21,7 @@ from studio import launcher
 from studio.adapter_registry import AdapterRegistry
 from studio.child_processes import last_lines
 from studio.folders import Refused
-from studio.generation_client import GenerationClient, base_model_mismatch, settings_problems
+from studio.generation_client import GenerationClient, base_model_mismatch, kept_if_done, settings_problems
 from studio.jobs import cuda_visible
 from studio.paths import PathPolicy, is_inside
 from trainer.spec.bounds import generation_size_problem
@@ -136,7 +136,7 @@ class Evaluator:
                 out_dir,
                 card=not self.ws.read_only,
             )
-            yield from self._run(argv, owner, out_dir)
+            yield from kept_if_done(self._run(argv, owner, out_dir), out_dir)
         finally:
             with self._state:
                 self._running = None

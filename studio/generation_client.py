@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import queue
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +69,18 @@ def settings_problems(values: dict[str, Any], conditional_latent_frames: int) ->
     if problems:
         return problems
     return GenerateSettings(**{n: values[n] for n in SETTING_NAMES if n in values}).problems(conditional_latent_frames)
+
+
+def kept_if_done(events: Iterator[dict[str, Any]], out_dir: Path) -> Iterator[dict[str, Any]]:
+    """`events`, removing `out_dir` unless one is "done": a refused, failed or cancelled request leaves nothing."""
+    done = False
+    try:
+        for event in events:
+            done = done or event.get("event") == "done"
+            yield event
+    finally:
+        if not done:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def worker_argv() -> list[str]:
@@ -152,9 +166,10 @@ class GenerationClient:
         return self._lock.locked()
 
     def new_out_dir(self) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for n in range(1, 1000):
-            path = self.out_root / (stamp if n == 1 else f"{stamp}-{n}")
+        """A new generations/<time>-<random> folder: the file route serves it to whoever knows its name, so the
+        name cannot be guessed (64 random bits); only the request that made it is told."""
+        for _ in range(3):
+            path = self.out_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(8)}"
             try:
                 path.mkdir(parents=True)
                 return path
@@ -178,7 +193,13 @@ class GenerationClient:
         self.ws.require_room("generating")
         owner = owner or uuid.uuid4().hex
         request = dict(request)
-        request.setdefault("out_dir", str(self.new_out_dir()))
+        if request.get("out_dir"):
+            yield from self._render(request, timeout, owner)
+        else:
+            request["out_dir"] = str(self.new_out_dir())
+            yield from kept_if_done(self._render(request, timeout, owner), Path(request["out_dir"]))
+
+    def _render(self, request: dict[str, Any], timeout: float | None, owner: str) -> Iterator[dict[str, Any]]:
         yield from self._wait_turn(owner)
         try:
             # Asked again at its turn: while it waited, the run queue may have given the GPU to a run.

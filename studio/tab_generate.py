@@ -173,13 +173,16 @@ def cancel(studio: Studio, request: gr.Request):
 def _results(record: dict, out_dir: Path, redact) -> dict[str, Any]:
     seconds = sum(v.get("seconds", 0) for v in record["variants"])
     # compare.json as text, not gr.JSON: its adapter entries hold a "path", which gradio_client takes for a file.
+    shown = redact(json.dumps(record, indent=2))
+    # The file handed out is the shown text: its first frame's and adapters' paths hold no server folder.
+    (out_dir / COMPARE_RECORD_FILE).write_text(shown + "\n")
     return {
         "status": f"Done: {len(record['variants'])} variants in {seconds:.1f} s, saved in "
         f"`generations/{out_dir.name}`.",
         "result": {"record": record, "out_dir": str(out_dir)},
         "summary": summary_table(record),
         "files": [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)],
-        "record_json": redact(json.dumps(record, indent=2)),
+        "record_json": shown,
     }
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from studio import tab_adapters, tab_data, tab_generate, tab_train
 from studio.cleanup import start_pruning
+from studio.dataset_controller import IMPORT_LOG
+from studio.evaluation import EVALUATE_LOG
+from studio.generation_client import WORKER_LOG
 from studio.workspace import Studio
 from trainer.spec.embedded import sample_root
 
@@ -47,6 +52,12 @@ def build_app(studio: Studio) -> gr.Blocks:
     return demo
 
 
+def logs(studio: Studio) -> list[Path]:
+    """The logs the studio's children write beside what is served (datasets/, generations/)."""
+    ws = studio.workspace
+    return [ws.datasets / IMPORT_LOG, ws.generations / WORKER_LOG, ws.generations / EVALUATE_LOG]
+
+
 def launch(
     studio: Studio,
     host: str = "127.0.0.1",
@@ -66,9 +77,10 @@ def launch(
         share=share,
         auth=auth,
         allowed_paths=[str(studio.workspace.root), str(sample_root())],
-        # Run folders (process.log holds command lines, config.json absolute paths) and adapter folders are read
-        # by the studio itself, never served: an adapter is downloaded as its zip from exports/.
-        blocked_paths=[str(studio.workspace.runs), str(studio.workspace.adapters)],
+        # Run folders (process.log holds command lines, config.json absolute paths), adapter folders and the
+        # children's logs (server paths, command lines) are read by the studio itself, never served: an adapter
+        # is downloaded as its zip from exports/.
+        blocked_paths=[str(studio.workspace.runs), str(studio.workspace.adapters), *map(str, logs(studio))],
         max_file_size=f"{max_upload_mb:g}mb" if max_upload_mb else None,
         theme=gr.themes.Soft(),
         css=CSS,

@@ -8,7 +8,12 @@ visitor / signed-in user / owner policy; its size bound is checked here with a s
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import sys
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import write_clip_dataset
 from test_studio_app import running_app
-from test_studio_visitor import PUBLIC, assert_only_refusals_logged, refused
+from test_studio_visitor import ABSOLUTE, PUBLIC, assert_only_refusals_logged, refused
 
 from studio.access import Access, AccessRefused, Role
 from trainer.spec.config import DEFAULT_HUB_MODEL
@@ -265,3 +270,60 @@ def test_every_number_is_bounded_with_its_name(space):
     )
     assert f"- `checkpoint_every`: must be at most {2**31 - 1} (got {10**12})" in problems
     assert not (ws / "runs" / "big-seed").exists()
+
+
+# --- served files ---------------------------------------------------------------------------------------------
+def served(client, path: Path) -> int:
+    """The HTTP status of fetching `path` through Gradio's file route."""
+    try:
+        with urllib.request.urlopen(f"{client.src.rstrip('/')}/gradio_api/file={path}") as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_logs_are_never_served(space):
+    client, ws = space
+    for log in (ws / "datasets" / "import.log", ws / "generations" / "worker.log", ws / "generations" / "evaluate.log"):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"--- {sys.executable} -m trainer import-data --to {ws}/datasets/x\n")
+        assert served(client, log) == 403, log
+    assert served(client, ws / "datasets" / "alpha" / "videos" / "clip00.mp4") == 200
+
+
+def test_a_generation_is_filed_unguessably_and_hands_out_no_server_path(space):
+    client, ws = space
+    before = set((ws / "generations").iterdir())
+    # Refused by the worker itself (an empty prompt): no folder is left behind.
+    assert refused(client, "/generate", **generation(prompt="")).endswith("prompt: must not be empty")
+    assert set((ws / "generations").iterdir()) == before
+    status, summary, files, record = client.predict(**generation(), api_name="/generate")
+    (folder,) = set((ws / "generations").iterdir()) - before - {ws / "generations" / "worker.log"}
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{16}", folder.name), folder.name
+    assert status.startswith("Done: 1 variants") and f"generations/{folder.name}" in status
+    handed = json.loads(Path(next(f for f in files if f.endswith("compare.json"))).read_text())
+    assert handed["video"] == ".gradio/" + handed["video"].split(".gradio/", 1)[-1]  # relative to the workspace
+    text = (folder / "compare.json").read_text()
+    assert str(ws) not in text and not ABSOLUTE.search(text) and text.strip() == record.strip()
+
+
+def test_a_caption_or_metadata_link_out_of_the_dataset_is_not_read(space, tmp_path):
+    client, ws = space
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the server's secret")
+    linked = write_clip_dataset(ws / "datasets" / "linkcap", clips=1)
+    (linked / "metas" / "clip00.txt").unlink()
+    (linked / "metas" / "clip00.txt").symlink_to(secret)
+    summary, table, _ = client.predict("datasets/linkcap", 9, api_name="/check_data")
+    assert summary.startswith("1 clip in datasets/linkcap") and "secret" not in json.dumps(table)
+    assert table["data"][0][-1] == "unreadable caption (metas/clip00.txt points outside the dataset; it is not read)"
+    _, caption = client.predict("datasets/linkcap", "clip00", api_name="/preview_clip")
+    assert caption == ""
+    csv = tmp_path / "metadata.csv"
+    csv.write_text("file_name,prompt\nclip00.mp4,the server's secret\n")
+    flat = ws / "datasets" / "linkcsv"
+    flat.mkdir()
+    (flat / "clip00.mp4").write_bytes((linked / "videos" / "clip00.mp4").read_bytes())
+    (flat / "metadata.csv").symlink_to(csv)
+    summary, table, _ = client.predict("datasets/linkcsv", 9, api_name="/check_data")
+    assert "secret" not in summary + json.dumps(table) and "metadata.csv points outside the dataset" in summary

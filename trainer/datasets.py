@@ -161,8 +161,19 @@ def _videos(root: Path) -> list[Path]:
     return _files(root / "videos", ".mp4")
 
 
+def _outside(root: Path, path: Path) -> bool:
+    """Whether `path`, symlinks resolved, leaves the dataset: such a caption or metadata file is never read (a
+    link out of a dataset someone uploaded would show the server's files in the check report)."""
+    try:
+        return not path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return True
+
+
 def _text_caption(root: Path, path: Path) -> tuple[str | None, str | None]:
     name = path.relative_to(root).as_posix()
+    if _outside(root, path):
+        return None, f"unreadable caption ({name} points outside the dataset; it is not read)"
     try:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -176,6 +187,8 @@ def _text_caption(root: Path, path: Path) -> tuple[str | None, str | None]:
 
 def _json_caption(root: Path, path: Path, variant: str) -> tuple[str | None, str | None]:
     name = path.relative_to(root).as_posix()
+    if _outside(root, path):
+        return None, f"unreadable caption ({name} points outside the dataset; it is not read)"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -215,6 +228,8 @@ def _csv_items(root: Path) -> list[tuple[Path, str | None, str | None]]:
     for clip in clips:
         by_name.setdefault(clip.name, []).append(clip)
     found: dict[Path, tuple[str | None, str | None]] = {}
+    if _outside(root, root / METADATA_CSV):
+        raise DatasetError(f"{METADATA_CSV} points outside the dataset, so it is not read; put the file itself there.")
     for file_value, prompt in _csv_rows(root / METADATA_CSV):
         if not file_value:
             continue  # a blank line or a row without a file names no clip
