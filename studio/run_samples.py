@@ -1,7 +1,8 @@
 """A run's sample videos and marks, as the Train tab shows them, without Gradio.
 
 The trainer announces each samples/step-N folder with a `sample` event. The strip shows the first sampled step
-(the base, before training) next to the latest ones. Run folders are never served by the page (process.log and
+(the base, before training) above the latest ones, each sample as a filmstrip image (studio.previews), so the
+arm starting to move shows without pressing play. Run folders are never served by the page (process.log and
 config.json hold server paths), so the strip's videos are copies in a servable folder of the workspace; only
 files named by the contract are copied, from inside the run's own samples/ folder, whatever an event's path says.
 """
@@ -15,9 +16,10 @@ from typing import Any
 import pandas as pd
 
 from studio.metrics_tail import SMOOTHED
+from studio.previews import filmstrip
 from trainer.spec.run_folder import SAMPLES_DIR, sample_video_name
 
-SHOWN_STEPS = 4  # the first sampled step and the latest three: the strip stays one row wide
+SHOWN_STEPS = 6  # the first sampled step and the latest five: every sample of the CPU preset (steps 0-1200 by 300)
 MARK_KINDS = {"sample": "samples", "checkpoint": "checkpoints"}  # event -> series name on the loss plot
 
 
@@ -36,21 +38,25 @@ def shown_steps(events: list[dict[str, Any]]) -> list[int]:
     return ordered[:1] + ordered[1:][-(SHOWN_STEPS - 1) :]
 
 
+def strip_columns(events: list[dict[str, Any]]) -> int:
+    """The gallery's columns: one per sample prompt, so each shown step is one row."""
+    return max((len(p) for p in sample_steps(events).values()), default=1) or 1
+
+
 def sample_strip(run_dir: Path, events: list[dict[str, Any]], serve_dir: Path) -> list[tuple[str, str]]:
-    """(video, caption) for the gallery, one row per sample prompt and one column per shown step (the first
-    sampled step, then the latest), each video copied to `serve_dir`/<run>/step-N/ (again when the trainer
-    rewrote it). A video not on disk (deleted, or not written yet) is left out."""
+    """(picture, caption) for the gallery, one row per shown step (the first sampled one, then the latest) and
+    one column per sample prompt. Each video is copied to `serve_dir`/<run>/step-N/ (again when the trainer
+    rewrote it) and shown as its filmstrip, made beside the copy (the video itself if it cannot be decoded).
+    A video not on disk (deleted, or not written yet) is left out."""
     steps = sample_steps(events)
     strip = []
-    for index in range(max((len(p) for p in steps.values()), default=0)):
-        for step in shown_steps(events):
-            if index >= len(steps[step]):
-                continue
+    for step in shown_steps(events):
+        for index, prompt in enumerate(steps[step]):
             source = Path(run_dir) / SAMPLES_DIR / f"step-{step}" / sample_video_name(index)
             copy = _servable_copy(source, Path(serve_dir) / Path(run_dir).name / f"step-{step}")
             if copy is not None:
                 label = "base (step 0)" if step == 0 else f"step {step}"
-                strip.append((str(copy), f"{label} · {steps[step][index]}"))
+                strip.append((str(filmstrip(copy) or copy), f"{label} · {prompt}"))
     return strip
 
 

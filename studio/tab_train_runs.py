@@ -15,7 +15,7 @@ from studio.folders import REFUSALS
 from studio.jobs import NoCheckpoint
 from studio.metrics_tail import CURVE_COLUMNS, RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
-from studio.run_samples import curve_marks, sample_strip, shown_steps
+from studio.run_samples import curve_marks, sample_strip, strip_columns
 from studio.workspace import Studio
 from trainer.spec.config import ConfigError
 
@@ -100,7 +100,7 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
         return shown
     curve = loss_curve(view.frame)
     strip = sample_strip(view.run_dir, view.events, studio.workspace.gradio_temp / "samples")
-    columns = max(1, len(shown_steps(view.events)))  # a row per sample prompt, its steps side by side
+    columns = strip_columns(view.events)  # a row per shown step, its prompts side by side
     loss_plot = pd.concat([curve, curve_marks(curve, view.events)], ignore_index=True) if len(curve) else None
     return {
         **shown,
@@ -192,9 +192,10 @@ def layout(studio: Studio) -> SimpleNamespace:
             elem_id="grad-norm-plot",
         )
     samples = gr.Gallery(
-        label="samples (sample_every): a row per prompt, the base at step 0 next to the latest steps",
+        label="samples (sample_every): a row per step, the base (step 0) first; frames left to right",
         columns=1,
         object_fit="contain",
+        height="auto",
         elem_id="train-samples",
     )
     gr.Markdown("**Log** (the last lines of the run's process.log)")

@@ -1,5 +1,6 @@
-"""Samples during training in a real browser: a run started with sample_every shows its sample videos in the
-Train tab while it trains (the base's first), and the strip grows until the run finishes."""
+"""Samples during training in a real browser: a run started with sample_every shows its samples in the Train
+tab while it trains (the base's first) as filmstrip images, not play buttons, and the strip grows until the run
+finishes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 
 import pytest
 from test_browser import CHROMIUM, fill_number, screenshot, studio_page
+
+from studio.previews import GAP_PX
 
 RUN = "sampled-run"
 STEPS, EVERY = 4, 2  # samples at steps 0, 2 and 4
@@ -42,17 +45,23 @@ def test_sample_videos_appear_while_the_run_trains(tmp_path):
         page.locator("#train-start").click()
 
         headline = page.locator("#train-headline")
-        videos = page.locator("#train-samples video")
+        pictures = page.locator("#train-samples img")
         # The base's two samples come before the first step; two more renders follow, so it still trains.
-        expect(videos).to_have_count(2, timeout=TRAIN_TIMEOUT_MS)
+        expect(pictures).to_have_count(2, timeout=TRAIN_TIMEOUT_MS)
         expect(headline).to_contain_text("training")
         expect(headline).not_to_contain_text("finished")
         expect(page.locator("#train-samples")).to_contain_text("base (step 0)")
         expect(headline).to_contain_text("finished", timeout=TRAIN_TIMEOUT_MS)
-        expect(videos).to_have_count(6, timeout=30_000)  # steps 0, 2 and 4, two prompts each
+        expect(pictures).to_have_count(6, timeout=30_000)  # steps 0, 2 and 4, two prompts each
+        expect(page.locator("#train-samples video")).to_have_count(0)
         expect(page.locator("#train-samples")).to_contain_text(f"step {STEPS}")
-        sources = [videos.nth(i).get_attribute("src") for i in range(6)]
-        assert all(src and "/samples/" in src and src.endswith(".mp4") for src in sources), sources
+        sources = [pictures.nth(i).get_attribute("src") for i in range(6)]
+        assert all(src and "/samples/" in src and src.endswith(".png") for src in sources), sources
+        page.locator("#train-samples").scroll_into_view_if_needed()  # the gallery loads its images lazily
+        loaded = "els => els.length === 6 && els.every(img => img.complete && img.naturalWidth > 0)"
+        page.wait_for_function(f"() => ({loaded})([...document.querySelectorAll('#train-samples img')])")
+        widths = [pictures.nth(i).evaluate("img => img.naturalWidth") for i in range(6)]
+        assert widths == [5 * 64 + 4 * GAP_PX] * 6, widths  # filmstrips of 5 frames of the 64 px samples
         page.wait_for_timeout(1000)
         screenshot(page, "samples-train")
 

@@ -7,8 +7,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from studio.run_samples import SHOWN_STEPS, sample_strip
+from studio.previews import GAP_PX, filmstrip_frames
+from studio.run_samples import sample_strip
 from studio.workspace import open_studio
 from trainer.spec.config import TrainConfig, save_config
 from trainer.spec.run_folder import CONFIG_FILE, EventWriter, RunState, Status, write_status
@@ -50,33 +52,38 @@ def studio(tmp_path):
     s.close()
 
 
-def test_tick_returns_the_strip_first_step_next_to_the_latest(studio):
+def test_tick_returns_the_strip_as_filmstrips_a_row_per_step(studio):
     from studio.tab_train_runs import TICK_OUTPUTS, tick
 
-    _write_run(studio.workspace.root)
+    _write_run(studio.workspace.root, steps=(0, 2, 4, 6, 8, 10, 12))
     shown = tick(studio, "sampled", None)
     assert "samples" in TICK_OUTPUTS
     strip = shown["samples"]["value"]
-    assert shown["samples"]["columns"] == SHOWN_STEPS  # one row per prompt: its base next to its latest steps
+    assert shown["samples"]["columns"] == 2  # a row per step: its two prompts side by side
+    # the first sampled step and the latest five (the CPU preset samples 5 steps: all shown)
     assert [caption for _, caption in strip] == [
-        "base (step 0) · left arm",
-        "step 4 · left arm",
-        "step 6 · left arm",
-        "step 8 · left arm",
-        "base (step 0) · right arm",
-        "step 4 · right arm",
-        "step 6 · right arm",
-        "step 8 · right arm",
+        f"{label} · {arm} arm"
+        for label in ("base (step 0)", "step 4", "step 6", "step 8", "step 10", "step 12")
+        for arm in ("left", "right")
     ]
     served = studio.workspace.gradio_temp / "samples" / "sampled"
     assert [p for p, _ in strip][:2] == [
-        str(served / "step-0" / "sample-0.mp4"),
-        str(served / "step-4" / "sample-0.mp4"),
+        str(served / "step-0" / "sample-0.png"),
+        str(served / "step-0" / "sample-1.png"),
     ]
     run = studio.workspace.runs / "sampled"
-    assert all(
-        open(p, "rb").read() == (run / "samples" / p.split("/")[-2] / p.split("/")[-1]).read_bytes() for p, _ in strip
-    )
+    for picture, _ in strip:  # each a filmstrip of the served copy of the run's own video: 5 frames of 16 px
+        video = served / picture.split("/")[-2] / picture.split("/")[-1].replace(".png", ".mp4")
+        assert video.read_bytes() == (run / "samples" / video.parent.name / video.name).read_bytes()
+        assert Image.open(picture).size == (5 * 16 + 4 * GAP_PX, 16)
+    step = int(strip[-1][0].split("/")[-2].removeprefix("step-"))
+    assert abs(int(np.asarray(Image.open(strip[-1][0]))[8, 8, 0]) - (10 * step + 1)) <= 3  # the video's colour
+
+
+def test_filmstrips_take_the_first_last_and_evenly_spaced_frames():
+    assert filmstrip_frames(17) == [0, 4, 8, 12, 16]
+    assert filmstrip_frames(9) == [0, 2, 4, 6, 8]
+    assert filmstrip_frames(3) == [0, 1, 2]
 
 
 def test_sample_and_checkpoint_steps_are_marked_on_the_smoothed_loss(studio):
@@ -104,8 +111,9 @@ def test_a_rewritten_sample_is_copied_again_and_a_missing_one_left_out(tmp_path)
     (run / "samples" / "step-2" / "sample-1.mp4").unlink()
     second = dict(sample_strip(run, events, serve))
     assert len(first) == 4 and len(second) == 3
-    path = str(serve / run.name / "step-2" / "sample-0.mp4")
-    assert open(path, "rb").read() == (run / "samples" / "step-2" / "sample-0.mp4").read_bytes()
+    path = serve / run.name / "step-2" / "sample-0.mp4"
+    assert path.read_bytes() == (run / "samples" / "step-2" / "sample-0.mp4").read_bytes()
+    assert abs(int(np.asarray(Image.open(path.with_suffix(".png")))[8, 8, 0]) - 200) <= 3  # the strip made again
 
 
 def test_the_form_edits_sample_prompts_as_image_prompt_lines():
