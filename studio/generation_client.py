@@ -224,20 +224,25 @@ class GenerationClient:
             self._lock.release()
 
     def _wait_turn(self, owner: str) -> Iterator[dict[str, Any]]:
-        """Take the one rendering slot, saying the request's place in the line whenever it changes."""
+        """Take the one rendering slot, saying the request's place in the line whenever it changes. Only the
+        first in line may take it, so requests are served in the order their places said."""
         with self._state:
             self._waiting.append(owner)
         told = None
         try:
-            while not self._lock.acquire(timeout=0.5):
+            while True:
                 with self._state:
                     position = self._waiting.index(owner) + 1
                     cancelled = owner in self._cancelled
                 if cancelled:
                     raise GenerationError("The generation was cancelled before it started.")
+                if position == 1 and self._lock.acquire(timeout=0.5):
+                    break
                 if position != told:
                     told = position
                     yield {"event": "queued", "position": position}
+                if position > 1:
+                    time.sleep(0.1)
         finally:
             with self._state:
                 self._waiting.remove(owner)

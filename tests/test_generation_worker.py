@@ -228,3 +228,29 @@ def test_a_generation_waiting_its_turn_is_refused_when_a_run_took_the_gpu_meanwh
     with pytest.raises(GenerationBusy, match=r"^Run 'queued-run' is training on the GPU"):
         list(waiting)
     assert client._worker is None and not client.busy  # no second model on the GPU, the slot is free again
+
+
+def test_queued_requests_are_served_in_the_order_their_places_said(tmp_path):
+    import threading
+
+    client = fake_client(tmp_path, "ok", gpu=False)
+    client._lock.acquire()  # another generation renders
+    first, second = (client.generate({"prompt": o}, owner=o, timeout=30) for o in ("first", "second"))
+    assert next(first) == {"event": "queued", "position": 1}
+    assert next(second) == {"event": "queued", "position": 2}
+    client._lock.release()  # it ends; the second request happens to ask first
+    asked = []
+    threading.Thread(target=lambda: asked.append(next(second)), daemon=True).start()
+    time.sleep(1.0)
+    assert asked == []  # it waits for the one ahead of it, as its place said
+    assert [e["event"] for e in first] == ["starting", "progress", "done"]
+    deadline = time.monotonic() + 10
+    while not asked and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert asked[0] in ({"event": "queued", "position": 1}, {**asked[0], "event": "progress"})  # then its turn
+    assert [e["event"] for e in second][-1] == "done"
+    client.close()
+    # A request the worker refuses leaves no folder; the two served ones keep theirs.
+    with pytest.raises(GenerationError):
+        list(fake_client(tmp_path, "die", gpu=False).generate({"prompt": "x"}, timeout=30))
+    assert len([p for p in (tmp_path / "ws" / "generations").iterdir() if p.is_dir()]) == 2
