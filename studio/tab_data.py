@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from studio import tab_captions
 from studio.dataset_controller import REPORT_COLUMNS, caption_digest, default_import_name
 from studio.folders import REFUSALS
 from studio.train_form import DEFAULT_PRESET, preset_values
@@ -272,11 +273,19 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         pre = _preview(studio)
         keys = gr.State([])
         loaded = gr.State(None)  # {"dataset", "clip", "digest"} of the caption in the editor
-    private = {"api_visibility": "private"}
-    check = partial(run_check, studio)
-    checked = [chk.summary, chk.report, keys, pre.clip]
-    show = partial(preview, studio)
-    shown = [pre.video, pre.caption, loaded]
+        private = {"api_visibility": "private"}
+        check = partial(run_check, studio)
+        checked = [chk.summary, chk.report, keys, pre.clip]
+        show = partial(preview, studio)
+        shown = [pre.video, pre.caption, loaded]
+        captions = tab_captions.build(
+            studio,
+            demo,
+            chk.dataset,
+            refresh=lambda event: event.then(check, [chk.dataset, chk.num_frames], checked, **private).then(
+                show, [chk.dataset, pre.clip], shown, **private
+            ),
+        )
     src.source.change(
         pick_source, src.source, [src.folder, src.upload, src.hub, src.lerobot, src.name, src.go], **private
     )
@@ -316,4 +325,4 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         api_name="delete_dataset",
     )
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, chk.dataset, **private)
-    return {"dataset": chk.dataset, "num_frames": chk.num_frames}
+    return {"dataset": chk.dataset, "num_frames": chk.num_frames, "prompt_prefix": captions["prompt_prefix"]}

@@ -51,6 +51,9 @@ def build_app(studio: Studio) -> gr.Blocks:
         data["dataset"].change(
             lambda d: (d, d), data["dataset"], [train["fields"]["data"], generate["dataset"]], api_visibility="private"
         )
+        data["prompt_prefix"].change(
+            lambda p: p, data["prompt_prefix"], train["fields"]["prompt_prefix"], api_visibility="private"
+        )
         train["fields"]["num_frames"].change(
             lambda f: f, train["fields"]["num_frames"], data["num_frames"], api_visibility="private"
         )

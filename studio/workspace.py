@@ -21,6 +21,7 @@ from studio.folders import Workspace
 
 if TYPE_CHECKING:
     from studio.adapter_registry import AdapterRegistry
+    from studio.caption_controller import CaptionController
     from studio.dataset_controller import DatasetController
     from studio.evaluation import Evaluator
     from studio.form_sources import FormSources
@@ -79,19 +80,23 @@ class Studio:
     queue: "RunQueue" = None  # None: one without a watcher, made from `jobs` and `generation`
     sources: "FormSources" = None  # presets and past runs for the Train form
     evaluation: "Evaluator | None" = None  # made from the adapters and generation when not given
+    captions: "CaptionController | None" = None  # made from the datasets when not given
 
     def __post_init__(self) -> None:
+        from studio.caption_controller import CaptionController
         from studio.evaluation import Evaluator
         from studio.form_sources import FormSources
         from studio.run_queue import RunQueue, gpu_handover
 
         self.evaluation = self.evaluation or Evaluator(self.adapters, self.generation)
+        self.captions = self.captions or CaptionController(self.datasets, self.generation)
         self.queue = self.queue or RunQueue(self.jobs, gpu_handover(self.generation, self.evaluation))
         self.sources = self.sources or FormSources(self.workspace)
 
     def close(self) -> None:
         self.queue.close()
         self.evaluation.close()  # its child would keep the GPU with no one to read its scores
+        self.captions.close()
         self.generation.close()
 
 

@@ -44,11 +44,12 @@ pytestmark = pytest.mark.skipif(
 
 
 @contextmanager
-def studio_page(workspace: Path, log: Path):
-    """The studio on `workspace` in headless Chromium: yields its page, and fails the test on any page error."""
+def studio_page(workspace: Path, log: Path, env: dict | None = None):
+    """The studio on `workspace` (its process given `env` too) in headless Chromium: yields its page, and fails
+    the test on any page error."""
     from playwright.sync_api import sync_playwright
 
-    with running_app(workspace, log) as url, sync_playwright() as pw:
+    with running_app(workspace, log, env=env) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -52,6 +52,7 @@ def build_tiny_vlm(out_dir: Path) -> Path:
     torch.manual_seed(TINY_VLM_SEED)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = None  # random weights: never stop early, so every caption has text
+    model.generation_config.max_new_tokens = 8  # and stop soon: the captions are noise whatever their length
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

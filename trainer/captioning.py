@@ -83,7 +83,8 @@ def _model_files(folder: Path, model: str, revision: str | None, commit: str | N
 
 
 class Captioner:
-    """A loaded Qwen2.5-VL that writes one caption for a list of frames and a prompt."""
+    """A loaded Qwen2.5-VL that writes one caption for a list of frames and a prompt, greedily. A max_new_tokens
+    in the model's own generation_config.json caps every caption (Qwen2.5-VL's sets none)."""
 
     def __init__(self, files: ModelFiles, precision_name: str = "auto"):
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessorPil
@@ -108,8 +109,9 @@ class Captioner:
         inputs = {**text, **vision}
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        cap = self.model.generation_config.max_new_tokens or max_new_tokens
         with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+            out = self.model.generate(**inputs, max_new_tokens=min(cap, max_new_tokens), do_sample=False)
         prompt_length = text["input_ids"].shape[1]
         return self.tokenizer.decode(out[0, prompt_length:], skip_special_tokens=True).strip()
 

@@ -135,6 +135,7 @@ def _caption(args: argparse.Namespace, events, fail, done: dict) -> int:
     except DatasetError as exc:
         return fail(str(exc), 1)
     model = args.model or default_model()
+    done["clips"] = len(work.todo)
     if events:
         events.emit(
             "start",
@@ -146,7 +147,6 @@ def _caption(args: argparse.Namespace, events, fail, done: dict) -> int:
         )
     if not work.todo:
         return _finish(events, 0, 0, out_dir, f"every clip of {root} has a caption; nothing to write.")
-    done["clips"] = len(work.todo)
     written, failed = _run(args, model, template, work, out_dir, events, fail, done)
     if written is None:
         return failed  # the model could not be loaded: already reported
