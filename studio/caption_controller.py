@@ -36,9 +36,9 @@ from trainer.caption_files import (
     read_captions_record,
     record_captions,
 )
-from trainer.config import resolve_revision
 from trainer.datasets import DatasetError, Layout, detect_layout, list_items
-from trainer.tinyworld.builtin import TINY_MODEL
+from trainer.spec.config import resolve_revision
+from trainer.spec.embedded import TINY_MODEL
 
 CAPTION_MODEL_ENV = "COSMOS_STUDIO_CAPTION_MODEL"  # the owner's choice of captioning model (folder or Hub id)
 PROPOSALS_DIR = ".caption-proposals"  # inside the dataset: hidden, so never read as clips or captions
