@@ -161,6 +161,7 @@ def _access_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    args.access.withhold_token()  # before any child starts: a visitor's downloads never carry the owner's token
     # Before gradio is imported: it sets GRADIO_TEMP_DIR.
     studio = open_studio(
         args.workspace,

@@ -10,6 +10,7 @@ Hub token, their licence, their bandwidth) is decided here, never by what the pa
 | models | the allow-list | the allow-list, or a Hub model up to --max-download-gb | any |
 | Hub datasets | the allow-list | the allow-list, or a Hub dataset up to --max-download-gb | any |
 | publish to the Hub (HF_TOKEN) | no | yes | yes |
+| downloads carry the owner's HF_TOKEN | no: withheld from the studio and its children | yes | yes |
 
 The allow-list is the embedded tiny model, NVIDIA's model at its pinned revision, what is already in the
 Hugging Face cache, and whatever the owner adds (--allow-model, --allow-dataset). The owner opens the guardrail
@@ -28,6 +29,7 @@ from trainer.spec.embedded import TINY_MODEL
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_MAX_DOWNLOAD_GB = 20.0  # a Hub model or dataset beyond the allow-list, for a signed-in user
+HUB_TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 BUILT_IN_MODELS = (TINY_MODEL, f"{DEFAULT_HUB_MODEL}@{resolve_revision(DEFAULT_HUB_MODEL, None)}")
 
 
@@ -124,6 +126,18 @@ class Access:
                 "Publishing to the Hub uses the owner's token, so this public studio allows it only to signed-in "
                 "users; the owner turns sign-in on with --auth (STUDIO_AUTH)."
             )
+
+    def withhold_token(self, environ: dict[str, str] | None = None) -> bool:
+        """On a studio of anonymous visitors, take the owner's Hub token out of `environ` (the studio's, which
+        every child inherits) and stop the Hub client from reading its login file: nothing a visitor starts
+        (a download, an import) uses it. True when it was withheld."""
+        if self.role is not Role.VISITOR:
+            return False
+        environ = os.environ if environ is None else environ
+        for name in HUB_TOKEN_VARIABLES:
+            environ.pop(name, None)
+        environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
+        return True
 
     # --- what is allowed ----------------------------------------------------------------------------
     def allows_model(self, model: str, revision: str = "") -> bool:

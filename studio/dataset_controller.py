@@ -26,6 +26,7 @@ from studio.folders import Workspace
 from studio.paths import HUB_ID, PathPolicy, as_workspace, check_name, is_inside
 from trainer.datasets import DatasetError, ItemReport, Layout, check_items, detect_layout, list_items, relative_name
 from trainer.lerobot import HELD_OUT_DIR, is_lerobot
+from trainer.spec.bounds import long_text_problem
 from trainer.spec.embedded import SAMPLE_DATA, is_sample
 from trainer.video import VideoError, read_frames
 
@@ -318,6 +319,8 @@ class DatasetController:
         caption = (caption or "").strip()
         if not caption:
             raise DatasetError(f"The caption of {key!r} is empty; write what happens in the clip.")
+        if long_text_problem(caption):  # it is a prompt the model is trained on
+            raise DatasetError(f"The caption of {key!r}: {long_text_problem(caption)}.")
         root = self.path(dataset, write=True)
         try:
             layout = detect_layout(root)

@@ -327,3 +327,24 @@ def test_a_caption_or_metadata_link_out_of_the_dataset_is_not_read(space, tmp_pa
     (flat / "metadata.csv").symlink_to(csv)
     summary, table, _ = client.predict("datasets/linkcsv", 9, api_name="/check_data")
     assert "secret" not in summary + json.dumps(table) and "metadata.csv points outside the dataset" in summary
+
+
+def test_a_studio_of_visitors_withholds_the_owners_token():
+    environ = {"HF_TOKEN": "hf_owner", "HUGGING_FACE_HUB_TOKEN": "hf_owner", "PATH": "/bin"}
+    assert Access(public=True).withhold_token(environ)
+    assert environ == {"PATH": "/bin", "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1"}
+    kept = {"HF_TOKEN": "hf_owner"}
+    assert not Access(public=True, signed_in=True).withhold_token(kept) and not Access().withhold_token(kept)
+    assert kept == {"HF_TOKEN": "hf_owner"}
+
+
+def test_a_caption_is_bounded_like_a_prompt(space):
+    client, ws = space
+    from trainer.spec.bounds import MAX_TEXT
+
+    client.predict("datasets/alpha", "clip00", api_name="/preview_clip")
+    message = refused(client, "/save_caption", "datasets/alpha", "clip00", "x" * (MAX_TEXT + 1))
+    assert (
+        message == f"The caption of 'clip00': text of at most {MAX_TEXT} characters (got {MAX_TEXT + 1}); shorten it."
+    )
+    assert (ws / "datasets" / "alpha" / "metas" / "clip00.txt").read_text().startswith("A red box")
