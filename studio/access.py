@@ -6,7 +6,7 @@ Hub token, their licence, their bandwidth) is decided here, never by what the pa
 
 | | visitor (public, no --auth) | signed-in user (public, --auth) | owner (127.0.0.1 outside a Space) |
 |---|---|---|---|
-| guardrail off for NVIDIA models | no | no | yes |
+| guardrail off for NVIDIA models (training samples included) | no | no | yes |
 | models | the allow-list | the allow-list, or a Hub model up to --max-download-gb | any |
 | Hub datasets | the allow-list | the allow-list, or a Hub dataset up to --max-download-gb | any |
 | publish to the Hub (HF_TOKEN) | no | yes | yes |
@@ -81,6 +81,16 @@ class Access:
         raise AccessRefused(
             "guardrail: this public studio keeps NVIDIA's guardrail on (its Open Model License ends the owner's "
             "rights if it is bypassed); set guardrail to true, or use the tiny model."
+        )
+
+    def check_samples(self, model: str, sample_every: int) -> None:
+        """Samples during training render with the training pipeline, which carries no guardrail: on a public
+        studio they are for the tiny model only, unless the owner allowed the guardrail off."""
+        if sample_every <= 0 or model == TINY_MODEL or self.may_turn_off_guardrail():
+            return
+        raise AccessRefused(
+            "sample_every: samples during training render NVIDIA's model without its guardrail, which this public "
+            "studio keeps on; set sample_every to 0 and compare the adapter in Generate & compare afterwards."
         )
 
     def may_turn_off_guardrail(self) -> bool:

@@ -170,6 +170,7 @@ class JobManager:
             raise ConfigError(problems, f"run {config.name!r}")
         self.paths.dataset(config.data)  # before anything is written: the trainer will read it
         self.paths.model(config.model, config.revision)
+        self.ws.access.check_samples(config.model, config.sample_every)
         size = size_problem(config.height, config.width, config.num_frames, gpu=cuda_visible())
         if size:
             raise ConfigError([Problem("height", size)], f"run {config.name!r}")

@@ -108,6 +108,9 @@ def test_a_visitor_uses_only_the_allowed_models_and_datasets(space):
         name="probe", data="sample", **{**SHORT_RUN, "model": "someone/x"}, api_name="/start_training"
     )
     assert "model: 'someone/x' is not among the models this public studio offers" in problems
+    samples = {**SHORT_RUN, "model": NVIDIA, "sample_every": 1}
+    _, problems, _ = client.predict(name="probe", data="sample", **samples, api_name="/start_training")
+    assert "sample_every: samples during training render NVIDIA's model without its guardrail" in problems
     assert not (ws / "runs" / "probe").exists()
     message = refused(client, "/use_dataset", "Hub dataset", "", [], "someone/data", "data")
     assert message.endswith(
