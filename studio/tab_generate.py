@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio import tab_evaluate
+from studio import ground_truth, tab_evaluate
 from studio import tab_generate_conditioning as conditioning
 from studio.folders import REFUSALS
 from studio.generation_client import base_model_mismatch, settings_problems
@@ -154,7 +154,10 @@ def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
                     f"step {event['step']}/{event['total']}"
                 }
             elif event["event"] == "done":
-                yield _results(event["record"], Path(event["out_dir"]), studio.datasets.paths.redact)
+                out_dir, picks = Path(event["out_dir"]), studio.generation.out_root / conditioning.INPUTS_DIR
+                truth = ground_truth.real_clip(studio.datasets, picks, condition, event["record"], out_dir)
+                shown = _results(event["record"], out_dir, studio.datasets.paths.redact)
+                yield shown | ({"result": shown["result"] | {"truth": truth}} if truth else {})
     except REFUSALS as exc:
         raise _user_error(studio.datasets.paths.redact(str(exc))) from None
 
@@ -318,16 +321,22 @@ def _results_area() -> SimpleNamespace:
     def show_videos(current):
         if not current:
             return
+        columns = [
+            (v["file"], v["name"] if v["name"] == "base" else f"{v['name']} (strength {v.get('scale', 1.0):g})", None)
+            for v in current["record"]["variants"]
+        ]
+        if current.get("truth"):  # the dataset clip the first frame came from: what really happened
+            columns.append((current["truth"]["file"], current["truth"]["label"], "gen-real-clip"))
         with gr.Row(elem_id="gen-videos"):  # one row: every variant side by side
-            for v in current["record"]["variants"]:
-                label = v["name"] if v["name"] == "base" else f"{v['name']} (strength {v.get('scale', 1.0):g})"
+            for file, label, elem_id in columns:
                 gr.Video(
-                    str(Path(current["out_dir"]) / v["file"]),
+                    str(Path(current["out_dir"]) / file),
                     label=label,
                     autoplay=True,
                     loop=True,
                     interactive=False,
                     elem_classes=["variant-video"],
+                    elem_id=elem_id,
                 )
         synced_playback(current["record"], "#gen-videos video")  # one play/pause/scrub for all of them
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio import ground_truth
 from studio.folders import REFUSALS
 from studio.named_outputs import NamedOutputs
 from studio.workspace import Studio
@@ -33,13 +34,17 @@ def pick(studio: Studio, mode: str, name: str, key: str, index: int) -> dict[str
     """Fill the first frame (a PNG of frame `index`) or the first clip from a dataset clip, and its caption."""
     if not key:
         return {}
+    picks = studio.generation.out_root / INPUTS_DIR
     try:
         path, caption = studio.datasets.clip(name, key)
         frames = gr.update(maximum=max(probe_video(path).frames - 1, 1))
         if mode == CLIP:
+            ground_truth.remember(picks, path, name, key, 0)
             return {"video": str(path), "prompt": caption, "frame": frames}
-        out = studio.generation.out_root / INPUTS_DIR / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return {"image": str(studio.datasets.frame_image(name, key, index, out)), "prompt": caption, "frame": frames}
+        out = picks / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        image = studio.datasets.frame_image(name, key, index, out)
+        ground_truth.remember(picks, image, name, key, index)
+        return {"image": str(image), "prompt": caption, "frame": frames}
     except (*REFUSALS, VideoError) as exc:
         gr.Warning(str(exc))
         return {}

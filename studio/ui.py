@@ -16,7 +16,7 @@ from trainer.spec.embedded import sample_root
 
 TITLE = "Cosmos LoRA Studio"
 CSS = """
-#gen-videos video { max-height: 320px; }
+#gen-videos video { width: 100%; height: 320px; object-fit: contain; }  /* 64 px clips enlarged to page size */
 .run-log { font-size: 12px; line-height: 1.35; white-space: pre; overflow-x: auto; max-width: 100%; margin: 0;
            padding: 8px; border-radius: 6px; background: var(--block-background-fill); }
 /* 64 px clips and their filmstrips stay crisp when enlarged */

@@ -122,7 +122,8 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
         page.wait_for_timeout(1500)
         screenshot(page, "2-train")
 
-        # Generate: the base model and the new adapter, same noise, two videos side by side.
+        # Generate: the base model and the new adapter, same noise, side by side with the real clip the first
+        # frame was picked from (the sample dataset's first clip, picked when the page loads).
         page.get_by_role("tab", name="Generate & compare").click()
         page.locator("#gen-adapters").get_by_text(RUN, exact=True).click()
         fill_number(page, "gen-steps", 4)
@@ -130,7 +131,10 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
         page.locator("#gen-go").click()
         expect(page.locator("#gen-status")).to_contain_text("Done: 2 variants", timeout=GENERATE_TIMEOUT_MS)
         videos = page.locator("#gen-videos video")
-        expect(videos).to_have_count(2, timeout=30_000)
+        expect(videos).to_have_count(3, timeout=30_000)
+        expect(page.locator("#gen-real-clip")).to_contain_text("real clip: ")
+        assert videos.nth(2).evaluate("v => getComputedStyle(v).imageRendering") == "pixelated"
+        assert videos.nth(2).evaluate("v => v.getBoundingClientRect().height") >= 256  # 64 px shown 4x
         expect(page.locator("#gen-summary")).to_contain_text(RUN)
         page.wait_for_timeout(1500)
         screenshot(page, "3-generate")

@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("trainer", "studio", "bench")
 FILE_NAME = re.compile(r"^[\w.-]+\.(json|jsonl|log|safetensors|mp4|md)$")
 # Files the studio writes and reads itself; no trainer code ever sees them.
-STUDIO_OWN_FILES = {"worker.log", "import.log", "evaluate.log", "caption.log"}  # the children's logs
+# the children's logs; what the Generate tab remembers of picked dataset clips and the real clip it writes
+STUDIO_OWN_FILES = {"worker.log", "import.log", "evaluate.log", "caption.log", "picks.json", "real-clip.mp4"}
 # Events the studio's generation client yields to its own tab before the worker answers.
 STUDIO_OWN_EVENTS = {"queued", "starting"}
 MODULE_LINES = 400

@@ -293,12 +293,20 @@ def _fraction(value: float | None) -> str:
 
 def contact_sheet(clips: list[tuple[EvalClip, dict[str, np.ndarray]]], every: int = 4, scale: int = 4) -> np.ndarray:
     """Per clip, labelled rows: the conditioning first frame, each variant (and the VAE round trip when given),
-    the real clip; frames 0, every, 2*every ... across, upscaled `scale` times (nearest). uint8 [H, W, 3]."""
+    the real clip; frames 0, every, 2*every ... across, upscaled `scale` times (nearest). uint8 [H, W, 3]. When
+    the caption names an arm (robot world), a line above gives it and each row says which arm moves in it
+    (`hand_scorer.which_hand_moved`), so the picture reads without the caption."""
     from PIL import Image, ImageDraw
+
+    from trainer.spec.embedded import which_hand_moved
 
     blocks = []
     for clip, frames in clips:
         picked = list(range(0, len(clip.frames), every))
+        if clip.hand:
+            line = Image.new("RGB", (110 + len(picked) * clip.frames.shape[2] * scale, 16), (255, 255, 255))
+            ImageDraw.Draw(line).text((6, 2), f"caption: {clip.caption}", fill=(0, 0, 0))
+            blocks.append(np.asarray(line))
         first = np.zeros_like(clip.frames[picked])
         first[0] = clip.frames[0]
         rows = [
@@ -312,7 +320,11 @@ def contact_sheet(clips: list[tuple[EvalClip, dict[str, np.ndarray]]], every: in
                 Image.fromarray(strip).resize((strip.shape[1] * scale, strip.shape[0] * scale), Image.NEAREST)
             )
             tag = Image.new("RGB", (110, strip.shape[0]), (255, 255, 255))
-            ImageDraw.Draw(tag).text((6, strip.shape[0] // 2 - 6), label[:17], fill=(0, 0, 0))
+            ImageDraw.Draw(tag).text((6, strip.shape[0] // 2 - 12), label[:17], fill=(0, 0, 0))
+            if clip.hand and label != "first frame":
+                moved = which_hand_moved(frames.get(label, clip.frames))
+                verdict = "unclear" if moved == "unclear" else f"{moved} arm moves"
+                ImageDraw.Draw(tag).text((6, strip.shape[0] // 2 + 2), verdict, fill=(0, 90, 200))
             blocks.append(np.concatenate([np.asarray(tag), strip], axis=1))
         blocks.append(np.full((8, blocks[-1].shape[1], 3), 255, np.uint8))
     header = Image.new("RGB", (blocks[0].shape[1], 18), (255, 255, 255))
