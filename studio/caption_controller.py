@@ -30,7 +30,6 @@ from studio import launcher
 from studio.access import Refused, Role, in_cache
 from studio.dataset_controller import DATASETS_DIR, DatasetController, caption_digest
 from trainer.caption_files import (
-    TINY_IS_NOISE,
     default_model,
     local_model_problem,
     read_captions_record,
@@ -45,6 +44,9 @@ PROPOSALS_DIR = ".caption-proposals"  # inside the dataset: hidden, so never rea
 CAPTION_LOG = "caption.log"  # under datasets/: the child's stderr, for the operator
 DEFAULT_TIMEOUT_S = 6 * 3600.0
 MAX_PREVIEW = 200  # rows a preview shows at most (every endpoint is public)
+TINY_NOTE = (
+    "The embedded tiny model cannot caption: its text encoder has random weights, so its captions would be noise."
+)
 
 
 class CaptionRefused(Refused):
@@ -90,10 +92,15 @@ class CaptionController:
     # --- which model ---------------------------------------------------------------------------------
     def offer(self, environ: dict[str, str] | None = None) -> Offer:
         """The captioning model this caller may use, or None with the reason (never the tiny model's noise)."""
-        environ = os.environ if environ is None else environ
+        offer = self._offer(os.environ if environ is None else environ)
+        if offer.model is None and TINY_NOTE not in offer.note:
+            return Offer(None, f"{offer.note} {TINY_NOTE}")
+        return offer
+
+    def _offer(self, environ: dict[str, str]) -> Offer:
         chosen = environ.get(CAPTION_MODEL_ENV, "").strip()
         if chosen == TINY_MODEL:
-            return Offer(None, f"Captioning is off: {TINY_IS_NOISE}.")
+            return Offer(None, f"Captioning is off: {CAPTION_MODEL_ENV} names the tiny model. {TINY_NOTE}")
         if chosen:
             return self._offer_set(chosen)
         model = default_model()

@@ -41,17 +41,18 @@ class Submitted:
     position: int  # 0: started at once; n: n-th in the queue
 
 
-def gpu_handover(generation: Any, evaluation: Any = None) -> Callable[[], bool]:
-    """Whether a run may start now, given the studio's generation worker (a GenerationClient) and evaluator.
+def gpu_handover(generation: Any, *children: Any) -> Callable[[], bool]:
+    """Whether a run may start now, given the studio's generation worker (a GenerationClient) and the other
+    users of the GPU (the evaluator, the captioner: each with `busy`).
 
-    On a GPU one job uses it at a time: a run waits while a generation renders or an evaluation's child runs,
-    and the idle worker is closed (its model freed) before the run starts. On the CPU they share the cores and
-    nothing waits."""
+    On a GPU one job uses it at a time: a run waits while a generation renders or an evaluation's or captioning's
+    child runs, and the idle worker is closed (its model freed) before the run starts. On the CPU they share the
+    cores and nothing waits."""
 
     def ready() -> bool:
         if not generation.gpu:
             return True
-        if generation.busy or (evaluation is not None and evaluation.busy):
+        if generation.busy or any(child.busy for child in children if child is not None):
             return False
         generation.close()
         return True

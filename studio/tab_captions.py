@@ -45,11 +45,13 @@ def owner(request: gr.Request | None) -> str | None:
 
 # --- handlers (module level, `studio` bound) -----------------------------------------------------------
 def show(studio: Studio, dataset: str):
-    """The model note and the proposals waiting for review in `dataset`."""
+    """The model note (Write missing captions only with a model at hand) and the proposals waiting in `dataset`."""
+    offer = studio.captions.offer()
+    shown = {"caption_offer": offer.note, "caption_write": gr.update(interactive=offer.model is not None)}
     try:
-        return {"caption_offer": studio.captions.offer().note, **_proposals(studio, dataset)}
+        return {**shown, **_proposals(studio, dataset)}
     except REFUSALS as exc:
-        return {"caption_offer": studio.captions.offer().note, "caption_status": f"Not listed: {exc}"}
+        return {**shown, "caption_status": f"Not listed: {exc}"}
 
 
 def write_missing(studio: Studio, session: gr.Request, progress=gr.Progress(), *, dataset: str):
@@ -165,9 +167,12 @@ def apply_replace(studio: Studio, *, dataset: str, find: str, replace: str, repl
 def _layout(studio: Studio) -> dict[str, Any]:
     ui: dict[str, Any] = {}
     with gr.Accordion("Captions written for you", open=True, visible=not studio.workspace.read_only):
-        ui["caption_offer"] = gr.Markdown(studio.captions.offer().note, elem_id="data-caption-offer")
+        offer = studio.captions.offer()
+        ui["caption_offer"] = gr.Markdown(offer.note, elem_id="data-caption-offer")
         with gr.Row():
-            ui["caption_write"] = gr.Button("Write missing captions", elem_id="data-caption-write", scale=3)
+            ui["caption_write"] = gr.Button(
+                "Write missing captions", interactive=offer.model is not None, elem_id="data-caption-write", scale=3
+            )
             ui["caption_cancel"] = gr.Button("Cancel", elem_id="data-caption-cancel", scale=1)
         ui["caption_status"] = gr.Markdown(elem_id="data-caption-status")
         ui["proposals"] = gr.Dataframe(
@@ -237,7 +242,7 @@ def build(studio: Studio, demo: gr.Blocks, dataset: gr.components.Component, ref
             "outputs": named.components,
         }
 
-    listed = ("caption_offer", *REVIEW[1:])
+    listed = ("caption_offer", "caption_write", *REVIEW[1:])
     shown = bound(show, studio)
     dataset.change(NamedOutputs(**{n: ui[n] for n in listed}).wrap(shown), dataset, [ui[n] for n in listed], **private)
     demo.load(NamedOutputs(**{n: ui[n] for n in listed}).wrap(shown), dataset, [ui[n] for n in listed], **private)

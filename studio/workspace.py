@@ -89,14 +89,16 @@ class Studio:
         from studio.run_queue import RunQueue, gpu_handover
 
         self.evaluation = self.evaluation or Evaluator(self.adapters, self.generation)
-        self.captions = self.captions or CaptionController(self.datasets, self.generation)
-        self.queue = self.queue or RunQueue(self.jobs, gpu_handover(self.generation, self.evaluation))
+        if self.captions is None and self.datasets is not None:
+            self.captions = CaptionController(self.datasets, self.generation)
+        self.queue = self.queue or RunQueue(self.jobs, gpu_handover(self.generation, self.evaluation, self.captions))
         self.sources = self.sources or FormSources(self.workspace)
 
     def close(self) -> None:
         self.queue.close()
         self.evaluation.close()  # its child would keep the GPU with no one to read its scores
-        self.captions.close()
+        if self.captions is not None:
+            self.captions.close()
         self.generation.close()
 
 

@@ -9,10 +9,13 @@ import threading
 
 import pytest
 
+from studio import caption_controller
 from studio.access import Access
 from studio.caption_controller import CAPTION_MODEL_ENV, PROPOSALS_DIR, CaptionController, CaptionRefused
 from studio.dataset_controller import DatasetController
 from studio.folders import Workspace
+from studio.generation_client import GenerationClient
+from studio.run_queue import gpu_handover
 from tests.conftest import REPO
 from tests.datafactory import canonical_dataset
 from trainer.caption_files import DEFAULT_VLM, read_captions_record
@@ -112,9 +115,12 @@ def test_captioning_is_offered_only_with_a_real_model_at_hand(tmp_path, tiny_vlm
     ws = Workspace((tmp_path / "ws").resolve())
     controller = CaptionController(DatasetController(ws))
     tiny = controller.offer({CAPTION_MODEL_ENV: "tiny"})
-    assert tiny.model is None and "random weights, so its captions would be noise" in tiny.note
+    assert tiny.model is None and "names the tiny model. The embedded tiny model cannot caption" in tiny.note
     offline = controller.offer({"HF_HUB_OFFLINE": "1"})
     assert offline.model is None and f"{DEFAULT_VLM} is not in the Hugging Face cache" in offline.note
+    assert offline.note.endswith(
+        "The embedded tiny model cannot caption: its text encoder has random weights, so its captions would be noise."
+    )
     missing = controller.offer({CAPTION_MODEL_ENV: str(tmp_path / "nowhere")})
     assert missing.model is None and "nowhere does not exist" in missing.note and str(tmp_path) not in missing.note
     assert controller.offer({CAPTION_MODEL_ENV: str(tiny_vlm)}).model == str(tiny_vlm)
@@ -129,3 +135,25 @@ def test_caption_controller_does_not_import_torch_or_gradio():
     code = "import sys, studio.caption_controller; print(sorted({'torch', 'gradio'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# A captioning child that starts, then keeps the GPU until it is stopped.
+SLOW_CAPTION = (
+    "import json, time; print(json.dumps({'event': 'start', 'clips': 1, 'skipped': 0, 'model': 'm', "
+    "'revision': None, 'out_dir': 'd'}), flush=True); time.sleep(60)"
+)
+
+
+def test_captioning_on_the_gpu_holds_off_generations_and_runs_until_it_ends(captions, monkeypatch):
+    monkeypatch.setattr(caption_controller.launcher, "trainer_command", lambda *_: [sys.executable, "-c", SLOW_CAPTION])
+    generation = GenerationClient(captions.ws, None, gpu=True, argv=lambda: [sys.executable, "-c", "pass"])
+    on_gpu = CaptionController(captions.datasets, generation)
+    ready = gpu_handover(generation, on_gpu)
+    events = on_gpu.write_missing("datasets/boxes", owner="me")
+    assert next(events)["event"] == "start"
+    assert generation.refusal() == "Captions are being written on the GPU; generate after they finish, or cancel them."
+    assert not ready()  # a queued run waits
+    assert on_gpu.cancel("me")
+    with pytest.raises(CaptionRefused, match="cancelled"):
+        list(events)
+    assert generation.refusal() is None and ready()
