@@ -28,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="sample:held_out",
         help='held-out clips: a dataset folder, or "sample:held_out" (the built-in robot split)',
     )
+    parser.add_argument(
+        "--checkpoints",
+        choices=("none", "all"),
+        default="none",
+        help='"all": each --adapter names a run (its folder, adapter/ or a checkpoint); score every complete '
+        "checkpoint and the final adapter, and name the best step (lowest validation loss)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--max-clips", type=int, default=0, help="score only the first N clips (0: all)")
     parser.add_argument(
@@ -86,9 +93,23 @@ def _evaluate(args: argparse.Namespace, events, fail) -> int:
     from trainer.generate import Renderer
     from trainer.video import VideoError
 
+    adapters, steps = [parse_adapter(a) for a in args.adapter], {}
+    if args.checkpoints == "all":
+        from trainer.checkpoint_sweep import run_folder, sweep
+        from trainer.generate import AdapterChoice
+
+        swept = []
+        for choice in adapters:
+            run = run_folder(choice.path)
+            if run is None or not sweep(run):
+                return fail(f"--checkpoints all: {choice.path} is not a run with checkpoints; give runs/RUN.", 2)
+            for step, folder in sweep(run):
+                swept.append(AdapterChoice(str(folder), choice.scale))
+                steps[swept[-1].name] = step
+        adapters = swept
     settings = EvalSettings(
         data=args.data,
-        adapters=[parse_adapter(a) for a in args.adapter],
+        adapters=adapters,
         max_clips=args.max_clips,
         **generate_settings.values_from_args(args),
     )
@@ -127,6 +148,10 @@ def _evaluate(args: argparse.Namespace, events, fail) -> int:
         )
     except (ModelError, DatasetError, VideoError, ValueError) as exc:
         return fail(str(exc), 1)
+    if steps:
+        from trainer.checkpoint_sweep import curve
+
+        result["checkpoints"] = curve(result, steps)
     if writer:
         writer.finish(result)
     if args.card:
@@ -140,4 +165,8 @@ def _evaluate(args: argparse.Namespace, events, fail) -> int:
         events.emit("done", result=result, out_dir=str(args.out) if args.out else None)
     else:
         print(json.dumps(result, indent=2) if args.json else format_table(result))
+        if steps and not args.json:
+            from trainer.checkpoint_sweep import format_curve
+
+            print(format_curve(result["checkpoints"]))
     return 0
