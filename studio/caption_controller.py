@@ -29,6 +29,7 @@ from typing import Any
 from studio import launcher
 from studio.access import Refused, Role, in_cache
 from studio.dataset_controller import DATASETS_DIR, DatasetController, caption_digest
+from studio.paths import is_local_model
 from trainer.caption_files import (
     default_model,
     local_model_problem,
@@ -90,22 +91,40 @@ class CaptionController:
         return None
 
     # --- which model ---------------------------------------------------------------------------------
-    def offer(self, environ: dict[str, str] | None = None) -> Offer:
-        """The captioning model this caller may use, or None with the reason (never the tiny model's noise)."""
-        offer = self._offer(os.environ if environ is None else environ)
+    def offer(self, environ: dict[str, str] | None = None, base_model: str = "") -> Offer:
+        """The captioning model this caller may use, or None with the reason (never the tiny model's noise):
+        the owner's COSMOS_STUDIO_CAPTION_MODEL, else the Train form's `base_model` when it is a real pipeline
+        (its text encoder), else the default base model's text encoder when cached, else Cosmos-Reason1."""
+        offer = self._offer(os.environ if environ is None else environ, (base_model or "").strip())
         if offer.model is None and TINY_NOTE not in offer.note:
             return Offer(None, f"{offer.note} {TINY_NOTE}")
         return offer
 
-    def _offer(self, environ: dict[str, str]) -> Offer:
+    def _offer(self, environ: dict[str, str], base_model: str) -> Offer:
         chosen = environ.get(CAPTION_MODEL_ENV, "").strip()
         if chosen == TINY_MODEL:
             return Offer(None, f"Captioning is off: {CAPTION_MODEL_ENV} names the tiny model. {TINY_NOTE}")
         if chosen:
             return self._offer_set(chosen)
-        model = default_model()
-        revision = resolve_revision(model, None)
-        cached = in_cache("model", model, revision)
+        if base_model and base_model != TINY_MODEL:
+            offer = self._offer_base(environ, base_model)
+            if offer.model is not None:
+                return offer
+        return self._offer_hub(environ, default_model(), "")
+
+    def _offer_base(self, environ: dict[str, str], base_model: str) -> Offer:
+        """The Train form's model as the captioner (its text encoder), when this studio may read or fetch it."""
+        if not is_local_model(base_model):
+            return self._offer_hub(environ, base_model, "the Train form's model")
+        folder = Path(base_model).expanduser()
+        if not self.ws.allow_local_folders or not folder.is_dir() or local_model_problem(folder):
+            return Offer(None, "")
+        return Offer(
+            str(folder), f"Captions are proposed by the text encoder of {folder.name} (the Train form's model)."
+        )
+
+    def _offer_hub(self, environ: dict[str, str], model: str, why: str) -> Offer:
+        cached = in_cache("model", model, resolve_revision(model, None))
         role = self.ws.access.role
         if not cached and environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
             return Offer(
@@ -118,8 +137,10 @@ class CaptionController:
                 self.ws.access.check_model(model)
             except Refused as exc:
                 return Offer(None, f"Captioning is off: {exc}")
-        where = "in the Hugging Face cache" if cached else "downloaded from the Hub on first use (about 16 GB)"
-        return Offer(model, f"Captions are proposed by {model} ({where}); you review each one.")
+        where = "in the Hugging Face cache" if cached else "downloaded from the Hub on first use, about 16 GB"
+        return Offer(
+            model, f"Captions are proposed by {model} ({', '.join(filter(None, (why, where)))}); you review each one."
+        )
 
     def _offer_set(self, chosen: str) -> Offer:
         folder = Path(chosen).expanduser()
@@ -133,11 +154,11 @@ class CaptionController:
         return Offer(chosen, f"Captions are proposed by {chosen} ({CAPTION_MODEL_ENV}); you review each one.")
 
     # --- writing proposals ---------------------------------------------------------------------------
-    def write_missing(self, dataset: str, owner: str | None = None) -> Iterator[dict[str, Any]]:
+    def write_missing(self, dataset: str, owner: str | None = None, base_model: str = "") -> Iterator[dict[str, Any]]:
         """Propose captions for the clips without one; yield the child's start and progress events, then done."""
         self.ws.require_writable("writing captions")
         self.ws.require_room("writing captions")
-        offer = self.offer()
+        offer = self.offer(base_model=base_model)
         if offer.model is None:
             raise CaptionRefused(offer.note)
         root = self._canonical(dataset)

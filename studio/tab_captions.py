@@ -44,9 +44,9 @@ def owner(request: gr.Request | None) -> str | None:
 
 
 # --- handlers (module level, `studio` bound) -----------------------------------------------------------
-def show(studio: Studio, dataset: str):
+def show(studio: Studio, dataset: str, base_model: str):
     """The model note (Write missing captions only with a model at hand) and the proposals waiting in `dataset`."""
-    offer = studio.captions.offer()
+    offer = studio.captions.offer(base_model=base_model)
     shown = {"caption_offer": offer.note, "caption_write": gr.update(interactive=offer.model is not None)}
     try:
         return {**shown, **_proposals(studio, dataset)}
@@ -54,10 +54,10 @@ def show(studio: Studio, dataset: str):
         return {**shown, "caption_status": f"Not listed: {exc}"}
 
 
-def write_missing(studio: Studio, session: gr.Request, progress=gr.Progress(), *, dataset: str):
+def write_missing(studio: Studio, session: gr.Request, progress=gr.Progress(), *, dataset: str, base_model: str):
     """Run `trainer caption` for the clips without a caption; stream its progress, then list the proposals."""
     try:
-        for event in studio.captions.write_missing(dataset, owner=owner(session)):
+        for event in studio.captions.write_missing(dataset, owner=owner(session), base_model=base_model):
             if event["event"] == "start":
                 yield {
                     "caption_status": f"Loading {studio.datasets.paths.redact(event['model'])} to caption "
@@ -167,7 +167,7 @@ def apply_replace(studio: Studio, *, dataset: str, find: str, replace: str, repl
 def _layout(studio: Studio) -> dict[str, Any]:
     ui: dict[str, Any] = {}
     with gr.Accordion("Captions written for you", open=True, visible=not studio.workspace.read_only):
-        offer = studio.captions.offer()
+        offer = studio.captions.offer()  # for the Train form's first model, "tiny": the default captioner
         ui["caption_offer"] = gr.Markdown(offer.note, elem_id="data-caption-offer")
         with gr.Row():
             ui["caption_write"] = gr.Button(
@@ -232,6 +232,7 @@ def build(studio: Studio, demo: gr.Blocks, dataset: gr.components.Component, ref
     """The section, wired; `refresh(event)` chains the Data tab's report re-check after `event`."""
     ui = _layout(studio)
     ui["dataset"] = dataset
+    ui["base_model"] = gr.State("")  # the Train form's model (studio.ui keeps it current)
     private = {"api_visibility": "private"}
 
     def io(handler, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> dict[str, Any]:
@@ -243,11 +244,12 @@ def build(studio: Studio, demo: gr.Blocks, dataset: gr.components.Component, ref
         }
 
     listed = ("caption_offer", "caption_write", *REVIEW[1:])
-    shown = bound(show, studio)
-    dataset.change(NamedOutputs(**{n: ui[n] for n in listed}).wrap(shown), dataset, [ui[n] for n in listed], **private)
-    demo.load(NamedOutputs(**{n: ui[n] for n in listed}).wrap(shown), dataset, [ui[n] for n in listed], **private)
+    for event in (dataset.change, ui["base_model"].change, demo.load):
+        event(**io(show, ("dataset", "base_model"), listed), **private)
     ui["caption_write"].click(
-        **io(write_missing, ("dataset",), REVIEW), api_name="write_missing_captions", concurrency_limit=None
+        **io(write_missing, ("dataset", "base_model"), REVIEW),
+        api_name="write_missing_captions",
+        concurrency_limit=None,
     )
     ui["caption_cancel"].click(bound(cancel, studio), None, ui["caption_status"], api_name="cancel_captions")
     ui["proposals"].select(select_row, ui["proposal_keys"], ui["proposal_clip"], **private)
@@ -267,4 +269,4 @@ def build(studio: Studio, demo: gr.Blocks, dataset: gr.components.Component, ref
         api_name="replace_in_captions",
     )
     refresh(applied)
-    return {"prompt_prefix": ui["prompt_prefix"]}
+    return {"prompt_prefix": ui["prompt_prefix"], "base_model": ui["base_model"]}

@@ -325,4 +325,9 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         api_name="delete_dataset",
     )
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, chk.dataset, **private)
-    return {"dataset": chk.dataset, "num_frames": chk.num_frames, "prompt_prefix": captions["prompt_prefix"]}
+    return {
+        "dataset": chk.dataset,
+        "num_frames": chk.num_frames,
+        "prompt_prefix": captions["prompt_prefix"],
+        "base_model": captions["base_model"],
+    }

@@ -51,6 +51,10 @@ def build_app(studio: Studio) -> gr.Blocks:
         data["dataset"].change(
             lambda d: (d, d), data["dataset"], [train["fields"]["data"], generate["dataset"]], api_visibility="private"
         )
+        # Captions are proposed by the text encoder of the model trained on, when it is a real one.
+        train["fields"]["model"].change(
+            lambda m: m, train["fields"]["model"], data["base_model"], api_visibility="private"
+        )
         data["prompt_prefix"].change(
             lambda p: p, data["prompt_prefix"], train["fields"]["prompt_prefix"], api_visibility="private"
         )

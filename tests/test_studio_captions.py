@@ -124,6 +124,12 @@ def test_captioning_is_offered_only_with_a_real_model_at_hand(tmp_path, tiny_vlm
     missing = controller.offer({CAPTION_MODEL_ENV: str(tmp_path / "nowhere")})
     assert missing.model is None and "nowhere does not exist" in missing.note and str(tmp_path) not in missing.note
     assert controller.offer({CAPTION_MODEL_ENV: str(tiny_vlm)}).model == str(tiny_vlm)
+    # The Train form's model captions when it is a real one this studio may use; for "tiny", the default does.
+    assert controller.offer({}, base_model="tiny").model == DEFAULT_VLM
+    owner = CaptionController(DatasetController(Workspace((tmp_path / "ws").resolve(), allow_local_folders=True)))
+    chosen = owner.offer({}, base_model=str(tiny_vlm))
+    assert chosen.model == str(tiny_vlm) and "(the Train form's model)" in chosen.note
+    assert controller.offer({}, base_model=str(tiny_vlm)).model == DEFAULT_VLM  # no server folders here
     visitor = CaptionController(DatasetController(Workspace((tmp_path / "ws").resolve(), access=Access(public=True))))
     refused = visitor.offer({})
     assert refused.model is None and "not downloaded here" in refused.note
