@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio import tab_adapters, tab_data, tab_generate, tab_train
+from studio.caption_controller import CAPTION_LOG
 from studio.cleanup import start_pruning
 from studio.dataset_controller import IMPORT_LOG
 from studio.evaluation import EVALUATE_LOG
@@ -67,7 +68,12 @@ def build_app(studio: Studio) -> gr.Blocks:
 def logs(studio: Studio) -> list[Path]:
     """The logs the studio's children write beside what is served (datasets/, generations/)."""
     ws = studio.workspace
-    return [ws.datasets / IMPORT_LOG, ws.generations / WORKER_LOG, ws.generations / EVALUATE_LOG]
+    return [
+        ws.datasets / IMPORT_LOG,
+        ws.datasets / CAPTION_LOG,
+        ws.generations / WORKER_LOG,
+        ws.generations / EVALUATE_LOG,
+    ]
 
 
 def launch(

@@ -287,7 +287,8 @@ def served(client, path: Path) -> int:
 
 def test_logs_are_never_served(space):
     client, ws = space
-    for log in (ws / "datasets" / "import.log", ws / "generations" / "worker.log", ws / "generations" / "evaluate.log"):
+    logs = ("datasets/import.log", "datasets/caption.log", "generations/worker.log", "generations/evaluate.log")
+    for log in (ws / name for name in logs):
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"--- {sys.executable} -m trainer import-data --to {ws}/datasets/x\n")
         assert served(client, log) == 403, log
