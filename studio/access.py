@@ -20,6 +20,7 @@ with --allow-guardrail-off. Every check raises AccessRefused, one sentence that 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -29,6 +30,8 @@ from trainer.spec.embedded import TINY_MODEL
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_MAX_DOWNLOAD_GB = 20.0  # a Hub model or dataset beyond the allow-list, for a signed-in user
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}")  # the Hub's own limit: 96 characters a name
+REVISION = re.compile(r"[\w.-][\w./-]{0,199}")
 HUB_TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 BUILT_IN_MODELS = (TINY_MODEL, f"{DEFAULT_HUB_MODEL}@{resolve_revision(DEFAULT_HUB_MODEL, None)}")
 
@@ -112,7 +115,7 @@ class Access:
             return
         if self.role is Role.VISITOR:
             raise AccessRefused(
-                f"model: {model!r} is not among the models this public studio offers; use "
+                f"model: {_quoted(model)} is not among the models this public studio offers; use "
                 f"{' or '.join(repr(m.split('@')[0]) for m in BUILT_IN_MODELS)} (the owner adds others with "
                 "--allow-model)."
             )
@@ -124,7 +127,7 @@ class Access:
             return
         if self.role is Role.VISITOR:
             raise AccessRefused(
-                f"Hub dataset {repo_id!r} is not among the datasets this public studio offers; upload a .zip "
+                f"Hub dataset {_quoted(repo_id)} is not among the datasets this public studio offers; upload a .zip "
                 "instead (the owner adds Hub datasets with --allow-dataset)."
             )
         self._check_size("dataset", repo_id, None, api)
@@ -165,9 +168,14 @@ class Access:
         size = hub_size(kind, repo_id, revision, api)
         if size > self.max_download_gb * 2**30:
             raise AccessRefused(
-                f"{'model' if kind == 'model' else 'Hub dataset'}: {repo_id!r} holds {size / 2**30:.1f} GB, more "
+                f"{'model' if kind == 'model' else 'Hub dataset'}: {_quoted(repo_id)} holds {size / 2**30:.1f} GB, more "
                 f"than the {self.max_download_gb:g} GB this studio downloads (--max-download-gb); pick a smaller one."
             )
+
+
+def _quoted(value: str) -> str:
+    """A caller's value as a message quotes it: never more than a line, whatever was sent."""
+    return repr(value if len(value) <= 80 else value[:77] + "...")
 
 
 def hub_size(kind: str, repo_id: str, revision: str | None = None, api=None) -> int:
@@ -180,7 +188,7 @@ def hub_size(kind: str, repo_id: str, revision: str | None = None, api=None) -> 
         files = info(repo_id, revision=revision, files_metadata=True).siblings or []
     except Exception as exc:  # offline, not found, gated: any of them means the size is unknown
         raise AccessRefused(
-            f"{'model' if kind == 'model' else 'Hub dataset'}: cannot check the size of {repo_id!r} on the Hub "
+            f"{'model' if kind == 'model' else 'Hub dataset'}: cannot check the size of {_quoted(repo_id)} on the Hub "
             f"({type(exc).__name__}); check the id and the network, then try again."
         ) from None
     return sum(f.size or 0 for f in files)
@@ -190,8 +198,11 @@ def in_cache(kind: str, repo_id: str, revision: str | None = None) -> bool:
     """Whether the Hugging Face cache holds `repo_id` (at `revision`, default main): no download is needed."""
     from huggingface_hub import constants
 
-    if "/" not in repo_id or repo_id.startswith((".", "/")) or ".." in repo_id:
-        return False
-    folder = Path(constants.HF_HUB_CACHE) / f"{kind}s--{repo_id.replace('/', '--')}"
     revision = revision or "main"
-    return (folder / "refs" / revision).is_file() or (folder / "snapshots" / revision).is_dir()
+    if not REPO_ID.fullmatch(repo_id) or not REVISION.fullmatch(revision) or ".." in repo_id + revision:
+        return False  # not a Hub id (a path, a megabyte of text): nothing of it is in the cache
+    folder = Path(constants.HF_HUB_CACHE) / f"{kind}s--{repo_id.replace('/', '--')}"
+    try:
+        return (folder / "refs" / revision).is_file() or (folder / "snapshots" / revision).is_dir()
+    except OSError:
+        return False

@@ -187,6 +187,9 @@ def test_the_policy_by_role(tmp_path, monkeypatch):
         "pick a smaller one."
     )
     Access(public=True, datasets=("someone/big",)).check_hub_dataset("someone/big")  # the owner listed it
+    with pytest.raises(AccessRefused) as long:
+        visitor.check_model("someone/" + "x" * 10**6)  # a megabyte of id is quoted in one line
+    assert len(str(long.value)) < 300
 
 
 def test_the_defaults_on_a_space_and_on_loopback(monkeypatch):
