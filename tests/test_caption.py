@@ -102,6 +102,9 @@ def test_tiny_model_and_other_unusable_requests_are_refused_with_the_fix(tmp_pat
     not_vlm = write_text(tmp_path / "bert" / "config.json", '{"model_type": "bert"}').parent
     assert main(["caption", str(data), "--model", str(not_vlm)]) == 1
     assert "captioning needs a Qwen2.5-VL-family model" in capsys.readouterr().err
+    no_weights = write_text(tmp_path / "empty-vlm" / "config.json", '{"model_type": "qwen2_5_vl"}').parent
+    assert main(["caption", str(data), "--model", str(no_weights)]) == 1
+    assert "could not be loaded as a Qwen2.5-VL model" in capsys.readouterr().err
 
 
 def test_prompt_and_variant_parsing():

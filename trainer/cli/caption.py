@@ -110,26 +110,17 @@ def main(args: argparse.Namespace) -> int:
 
 def _caption(args: argparse.Namespace, events, fail, done: dict) -> int:
     from trainer.caption_files import CaptionError, default_model, parse_variants, plan
+    from trainer.captioning import caption_dataset
+    from trainer.cosmos import ModelError
     from trainer.datasets import DatasetError
-    from trainer.spec.embedded import is_sample
 
-    if args.frames < 1:
-        return fail(f"--frames must be at least 1 (got {args.frames}).", 2)
-    if args.max_new_tokens is not None and args.max_new_tokens < 1:
-        return fail(f"--max-new-tokens must be at least 1 (got {args.max_new_tokens}).", 2)
-    if is_sample(args.data):
-        return fail("the built-in sample is read-only and captioned already; caption a dataset folder.", 2)
-    try:
-        template = args.template.read_text(encoding="utf-8") if args.template else DEFAULT_TEMPLATE
-    except (OSError, UnicodeDecodeError) as exc:
-        return fail(f"--template {args.template}: {getattr(exc, 'strerror', None) or exc}; give a UTF-8 text file.", 2)
-    if not template.strip():
-        return fail(f"--template {args.template} is empty; write the instruction the model gets.", 2)
+    template, problem = _template_and_problem(args)
+    if problem:
+        return fail(problem, 2)
     root = Path(args.data).expanduser()
     out_dir = args.to or root
     try:
-        variants = parse_variants(args.variants)
-        work = plan(root, variants, args.overwrite, args.to)
+        work = plan(root, parse_variants(args.variants), args.overwrite, args.to)
     except CaptionError as exc:
         return fail(str(exc), 2)
     except DatasetError as exc:
@@ -147,26 +138,55 @@ def _caption(args: argparse.Namespace, events, fail, done: dict) -> int:
         )
     if not work.todo:
         return _finish(events, 0, 0, out_dir, f"every clip of {root} has a caption; nothing to write.")
-    written, failed = _run(args, model, template, work, out_dir, events, fail, done)
-    if written is None:
-        return failed  # the model could not be loaded: already reported
+    try:
+        captioner = _load(model, args)
+    except (CaptionError, ModelError) as exc:
+        return fail(str(exc), 1)
+    progress = _progress(events, done)
+    written, failed = caption_dataset(work, captioner, template, args.frames, out_dir, progress, args.max_new_tokens)
     skipped = len(work.skipped)
     line = f"{written} caption file{'s' * (written != 1)} written into {out_dir}, {skipped} clip{'s' * (skipped != 1)} skipped"
     return _finish(events, written, failed, out_dir, line + (f", {failed} failed." if failed else "."))
 
 
-def _run(args, model, template, work, out_dir, events, fail, done) -> tuple:
+def _template_and_problem(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The prompt template, and the usage problem of the options (None when they are fine)."""
+    from trainer.spec.embedded import is_sample
+
+    if args.frames < 1:
+        return "", f"--frames must be at least 1 (got {args.frames})."
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        return "", f"--max-new-tokens must be at least 1 (got {args.max_new_tokens})."
+    if is_sample(args.data):
+        return "", "the built-in sample is read-only and captioned already; caption a dataset folder."
+    if args.template is None:
+        return DEFAULT_TEMPLATE, None
+    try:
+        template = args.template.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return "", f"--template {args.template}: {getattr(exc, 'strerror', None) or exc}; give a UTF-8 text file."
+    if not template.strip():
+        return "", f"--template {args.template} is empty; write the instruction the model gets."
+    return template, None
+
+
+def _load(model: str, args: argparse.Namespace):
+    """The Captioner; CaptionError (or ModelError for a download) says why it cannot be loaded."""
     from trainer.caption_files import CaptionError
-    from trainer.captioning import Captioner, caption_dataset, locate
-    from trainer.cosmos import ModelError
+    from trainer.captioning import Captioner, locate
 
     try:
         captioner = Captioner(locate(model, args.revision), args.precision)
-    except (CaptionError, ModelError) as exc:
-        return None, fail(str(exc), 1)
-    except (OSError, ValueError) as exc:
-        return None, fail(f"{model} could not be loaded as a Qwen2.5-VL model ({exc}); check --model.", 1)
+    except CaptionError:
+        raise
+    except (OSError, ValueError) as exc:  # a folder transformers cannot read as a Qwen2.5-VL
+        raise CaptionError(f"{model} could not be loaded as a Qwen2.5-VL model ({exc}); check --model.") from None
     print(f"caption: {model} on {captioner.device} ({str(captioner.dtype).removeprefix('torch.')})", file=sys.stderr)
+    return captioner
+
+
+def _progress(events, done: dict):
+    """The per-clip callback: an event (with --events) and a line on stderr with the ETA."""
 
     def progress(**fields) -> None:
         done["clip"] = fields["clip"]
@@ -180,7 +200,7 @@ def _run(args, model, template, work, out_dir, events, fail, done) -> tuple:
             flush=True,
         )
 
-    return caption_dataset(work, captioner, template, args.frames, out_dir, progress, args.max_new_tokens)
+    return progress
 
 
 def _finish(events, written: int, failed: int, out_dir: Path, line: str) -> int:
