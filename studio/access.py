@@ -152,6 +152,16 @@ class Access:
         environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
         return True
 
+    def offer_note(self, kind: str) -> str | None:
+        """What a visitor may pick ("model" or "dataset"), for the control's help; None for everyone else."""
+        if self.role is not Role.VISITOR:
+            return None
+        if kind == "model":
+            names = [m.split("@")[0] for m in (*BUILT_IN_MODELS, *self.models)]
+            return f"This public studio offers {', '.join(dict.fromkeys(names))} and what its cache holds."
+        listed = ", ".join(self.datasets) if self.datasets else "none besides what its cache holds"
+        return f"This public studio imports only the Hub datasets its owner allows: {listed}. Upload a .zip instead."
+
     # --- what is allowed ----------------------------------------------------------------------------
     def allows_model(self, model: str, revision: str = "") -> bool:
         """Whether `model` at `revision` is on the allow-list (built in, added by the owner, or in the cache)."""

@@ -34,7 +34,10 @@ def sources(studio: Studio) -> tuple[str, ...]:
 EMPTY_REPORT = pd.DataFrame(columns=REPORT_COLUMNS)
 
 
-def _hub_info() -> str:
+def _hub_info(studio: Studio) -> str:
+    offered = studio.workspace.access.offer_note("dataset")
+    if offered:
+        return offered
     if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
         return "HF_HUB_OFFLINE is set: only datasets already in the Hugging Face cache can be imported."
     return "A dataset repository on the Hugging Face Hub (needs the network; gated ones need HF_TOKEN)."
@@ -175,7 +178,7 @@ def _choose(studio: Studio) -> SimpleNamespace:
         info="videos/ + metas/, captions/*.json, metadata.csv, x.mp4 + x.txt, or LeRobot",
     )
     upload = gr.File(label="files", file_count="multiple", file_types=[".zip", ".mp4", ".txt"], visible=False)
-    hub = gr.Textbox(label="Hub dataset id", placeholder="nvidia/GR1-100", visible=False, info=_hub_info())
+    hub = gr.Textbox(label="Hub dataset id", placeholder="nvidia/GR1-100", visible=False, info=_hub_info(studio))
     with gr.Row(visible=False) as lerobot:
         camera = gr.Textbox(
             "", label="camera", placeholder="first camera", info="observation.images.<camera>, or <camera>"

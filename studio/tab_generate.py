@@ -267,7 +267,7 @@ def _settings(studio: Studio) -> dict[str, Any]:
                 value=start["model"],
                 label="model",
                 allow_custom_value=True,
-                info=SETTINGS["model"]["help"],
+                info=studio.workspace.access.offer_note("model") or SETTINGS["model"]["help"],
             )
             ui["revision"] = _setting("revision", start["revision"])
             ui["guardrail"] = _guardrail(studio, start["guardrail"])

@@ -82,6 +82,8 @@ def test_a_visitor_cannot_turn_the_guardrail_off_for_nvidias_model(space):
     (control,) = [c for c in client.config["components"] if c.get("props", {}).get("elem_id") == "gen-guardrail"]
     assert control["props"]["interactive"] is False and control["props"]["value"] is True
     assert "Open Model License ends the owner's rights" in control["props"]["info"]
+    models = [c["props"].get("info") for c in client.config["components"] if c.get("props", {}).get("label") == "model"]
+    assert f"This public studio offers tiny, {NVIDIA} and what its cache holds." in models  # Generate's model
     assert not [p for p in (ws / "generations").iterdir() if p.is_dir() and p.name != "inputs"]
 
 
