@@ -24,9 +24,7 @@ The smoke interleaves its modes step by step so that load from other processes a
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
-import platform
 import statistics
 import sys
 import tempfile
@@ -48,11 +46,13 @@ from bench.inputs import (  # noqa: E402
     configs_digest,
     write_clips,
 )
+from bench.provenance import device_name, now, versions  # noqa: E402
 from bench.report import write_results  # noqa: E402
 from trainer import adapters, cache, cosmos, speed  # noqa: E402
 from trainer.batches import LiveBatches  # noqa: E402
 from trainer.data_plan import step_generator  # noqa: E402
 from trainer.spec.config import TrainConfig  # noqa: E402
+from trainer.spec.video_shape import RECIPE_SIZE, TINY_SIZE  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -278,9 +278,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     args.argv = [a for a in (sys.argv[1:] if argv is None else argv) if a]
     small = args.smoke
-    args.height = args.height or (64 if small else 432)
-    args.width = args.width or (64 if small else 768)
-    args.frames = args.frames or (17 if small else 93)
+    size = TINY_SIZE if small else RECIPE_SIZE
+    args.height = args.height or size.height
+    args.width = args.width or size.width
+    args.frames = args.frames or size.num_frames
     args.steps = args.steps or 10
     args.warmup = args.warmup if args.warmup is not None else (1 if small else 3)
     args.modes = (args.modes or ("studio-uncached,studio" if small else "reference,studio")).split(",")
@@ -341,9 +342,9 @@ def main(argv=None) -> int:
         total_s = time.perf_counter() - t0
     payload = {
         "section": "cpu" if args.smoke else "gpu",
-        "device": _device_name(device),
-        "date": _today(),
-        "versions": _versions(),
+        "device": device_name(device),
+        "date": now(),
+        "versions": versions(),
         "command": " ".join(["python bench/bench.py", *args.argv]),
         "size": {
             "height": args.height,
@@ -368,32 +369,6 @@ def _free() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB)"
-    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def _versions() -> dict:
-    import diffusers
-    import peft
-    import transformers
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "diffusers": diffusers.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-    }
-
-
-def _today() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 if __name__ == "__main__":

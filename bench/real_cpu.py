@@ -20,10 +20,8 @@ without gradient checkpointing, the cost of the recompute).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -164,6 +162,8 @@ def generate(work: Path, repo: Path, out: Path, adapters: list[Path], extra: lis
 
 
 def measure(args) -> None:
+    from bench.provenance import commit, machine, now
+
     work, repo, parts = args.work, args.repo.resolve(), set(args.parts.split(","))
     out = work / f"runs-{args.label}"
     shutil.rmtree(out, ignore_errors=True)
@@ -175,9 +175,9 @@ def measure(args) -> None:
     results = {
         "label": args.label,
         "repo": str(repo),
-        "commit": _commit(repo),
-        "date": _now(),
-        "machine": _machine(),
+        "commit": commit(repo),
+        "date": now(),
+        "machine": machine(),
         "size": SIZE,
         "rank": RANK,
         "train_steps": TRAIN_STEPS,
@@ -203,26 +203,6 @@ def measure(args) -> None:
         adapters = args.adapters or [out / "lora" / "adapter", out / "dora" / "adapter"]
         record("generate", generate(work, repo, out, adapters, args.generate_args or []))
     print(f"wrote {path}", file=sys.stderr)
-
-
-def _commit(repo: Path) -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return (repo / "COMMIT").read_text().strip() if (repo / "COMMIT").exists() else "?"
-
-
-def _machine() -> str:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f" {f}" in flags]
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, bf16 flags: {', '.join(bf16) or 'none'}"
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def main(argv=None) -> int:

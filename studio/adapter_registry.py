@@ -24,10 +24,9 @@ from trainer.spec.run_folder import (
     ADAPTER_DIR,
     CARD_FILE,
     CARD_SUMMARY_KEYS,
-    CHECKPOINT_DONE_MARK,
     CHECKPOINT_LABEL,
-    CHECKPOINTS_DIR,
     WEIGHTS_FILE,
+    complete_checkpoints,
     read_card,
 )
 
@@ -99,12 +98,7 @@ class AdapterRegistry:
         by label, with the reason."""
         usable, unusable = [], {}
         for run in sorted(p for p in self.runs_dir.glob("*") if p.is_dir()):
-            done = [
-                p
-                for p in (run / CHECKPOINTS_DIR).glob("step-*")
-                if p.name[5:].isdigit() and (p / CHECKPOINT_DONE_MARK).is_file()
-            ]
-            for folder in sorted(done, key=lambda p: int(p.name[5:])):
+            for folder in complete_checkpoints(run):
                 if not is_inside(folder, self.workspace):
                     continue
                 if (folder / WEIGHTS_FILE).is_file():

@@ -29,13 +29,13 @@ from studio.child_processes import last_lines
 from studio.folders import Refused, Workspace
 from studio.jobs import JobManager, cuda_visible
 from studio.paths import as_workspace
+from trainer.spec.bounds import MAX_TEXT
 from trainer.spec.config import Problem
 from trainer.spec.generate_settings import SETTING_NAMES, GenerateSettings, type_problems
 
 WORKER_LOG = "worker.log"
 STOP_GRACE_S = 5.0
 DEFAULT_TIMEOUT_S = 1800.0  # a generation longer than this is stopped (--generation-timeout)
-MAX_SETTING_TEXT = 4000  # characters of a text setting (a negative prompt, a revision)
 
 
 class GenerationError(Refused):
@@ -60,11 +60,11 @@ def base_model_mismatch(model: str, adapters: list[tuple[str, str | None]]) -> s
 
 def settings_problems(values: dict[str, Any], conditional_latent_frames: int) -> list[Problem]:
     """What the worker would refuse in these generation settings (the same GenerateSettings checks), by field;
-    text longer than MAX_SETTING_TEXT too (an evaluation passes the settings on its child's command line)."""
+    text longer than MAX_TEXT too (an evaluation passes the settings on its child's command line)."""
     problems = type_problems(values) or [
-        Problem(name, f"at most {MAX_SETTING_TEXT} characters (got {len(values[name])}); shorten it")
+        Problem(name, f"at most {MAX_TEXT} characters (got {len(values[name])}); shorten it")
         for name in SETTING_NAMES
-        if isinstance(values.get(name), str) and len(values[name]) > MAX_SETTING_TEXT
+        if isinstance(values.get(name), str) and len(values[name]) > MAX_TEXT
     ]
     if problems:
         return problems

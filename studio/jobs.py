@@ -24,7 +24,7 @@ from studio.child_processes import last_lines, process_alive, signal_group
 from studio.folders import Refused, Workspace
 from studio.launcher import cuda_visible, trainer_argv  # noqa: F401 (trainer_argv: the default launcher)
 from studio.paths import PathPolicy, as_workspace, check_name
-from studio.run_files import config_problem, latest_checkpoint_step, status_problem
+from studio.run_files import config_problem, status_problem
 from trainer.spec.bounds import size_problem
 from trainer.spec.config import ConfigError, Problem, TrainConfig, load_config, save_config
 from trainer.spec.run_folder import (
@@ -34,6 +34,7 @@ from trainer.spec.run_folder import (
     RUNS_DIR,
     RunState,
     Status,
+    latest_checkpoint_step,
     read_status,
     write_status,
 )

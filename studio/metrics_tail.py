@@ -12,8 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from studio.run_files import event_problem
-from trainer.spec.run_folder import METRICS_FILE, Status
+from trainer.spec.run_folder import METRICS_FILE, Status, event_problem
 
 # Step rate is measured over the last few steps so the ETA follows the current speed, not the warm-up's.
 RATE_WINDOW_STEPS = 20

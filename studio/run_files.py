@@ -7,43 +7,9 @@ trainer.spec.run_folder says what the files are; this says, for a view, what is 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
-from trainer.spec.run_folder import CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR, CONFIG_FILE, STATUS_FILE, RunState
-
-# The fields of an event the studio computes with and the types they must have (when present; REQUIRED ones
-# always). Other fields are not read, so they are not checked.
-EVENT_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
-    "start": {"total_steps": (int,), "resumed_from": (int,)},
-    "cache": {"done": (int,), "total": (int,)},
-    "step": {"step": (int,), "time": (int, float), "loss": (int, float), "lr": (int, float)},
-    "checkpoint": {"step": (int,)},
-    "sample": {"step": (int,)},
-    "done": {"step": (int,)},
-    "error": {"message": (str,)},
-}
-REQUIRED = {"step": ("step", "time")}
-
-
-def event_problem(event: Any) -> str | None:
-    """Why a parsed metrics.jsonl line cannot be used, or None."""
-    if not isinstance(event, dict):
-        return "not a JSON object"
-    kind = event.get("event")
-    for name in REQUIRED.get(kind, ()):
-        if name not in event:
-            return f"a {kind} event without {name}"
-    for name, types in EVENT_FIELDS.get(kind, {}).items():
-        value = event.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, types):
-            return f"{name} is {value!r}, not a {'whole number' if types == (int,) else 'number'}"
-        if isinstance(value, float) and not math.isfinite(value) and name not in ("loss", "lr"):
-            return f"{name} is {value!r}, not a finite number"
-    return None
+from trainer.spec.run_folder import CONFIG_FILE, STATUS_FILE, RunState
 
 
 def json_problem(path: Path) -> str | None:
@@ -87,13 +53,3 @@ def config_problem(run_dir: Path) -> str | None:
     except ConfigError as exc:
         return f"{CONFIG_FILE}: " + "; ".join(str(p) for p in exc.problems)
     return None
-
-
-def latest_checkpoint_step(run_dir: Path) -> int | None:
-    """The step of the newest complete checkpoint (one holding its DONE mark), or None."""
-    steps = [
-        int(p.name[5:])
-        for p in (run_dir / CHECKPOINTS_DIR).glob("step-*")
-        if p.name[5:].isdigit() and (p / CHECKPOINT_DONE_MARK).is_file()
-    ]
-    return max(steps) if steps else None

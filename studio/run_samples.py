@@ -17,7 +17,7 @@ import pandas as pd
 
 from studio.metrics_tail import SMOOTHED
 from studio.previews import filmstrip
-from trainer.spec.run_folder import SAMPLES_DIR, sample_video_name
+from trainer.spec.run_folder import sample_dir, sample_video_name, step_folder_name
 
 SHOWN_STEPS = 6  # the first sampled step and the latest five: every sample of the CPU preset (steps 0-1200 by 300)
 MARK_KINDS = {"sample": "samples", "checkpoint": "checkpoints"}  # event -> series name on the loss plot
@@ -52,8 +52,8 @@ def sample_strip(run_dir: Path, events: list[dict[str, Any]], serve_dir: Path) -
     strip = []
     for step in shown_steps(events):
         for index, prompt in enumerate(steps[step]):
-            source = Path(run_dir) / SAMPLES_DIR / f"step-{step}" / sample_video_name(index)
-            copy = _servable_copy(source, Path(serve_dir) / Path(run_dir).name / f"step-{step}")
+            source = sample_dir(run_dir, step) / sample_video_name(index)
+            copy = _servable_copy(source, Path(serve_dir) / Path(run_dir).name / step_folder_name(step))
             if copy is not None:
                 label = "base (step 0)" if step == 0 else f"step {step}"
                 strip.append((str(filmstrip(copy) or copy), f"{label} · {prompt}"))

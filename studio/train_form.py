@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from trainer.spec.config import ConfigError, Problem, TrainConfig, config_from_dict, field_help, problem_fields
 from trainer.spec.run_folder import RUNS_DIR
+from trainer.spec.video_shape import CPU_MAX_SIZE, MODEL_SIZE, RECIPE_SIZE, TINY_SIZE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS_DIR = REPO_ROOT / "trainer" / "presets"
@@ -29,11 +30,11 @@ SIZE_FIELDS = ("height", "width", "num_frames")
 CUSTOM_SIZE = "custom"
 SIZE_PRESETS: dict[str, tuple[int, int, int]] = {  # label -> (height, width, num_frames)
     "64x64, 9 frames (quick test)": (64, 64, 9),
-    "64x64, 17 frames (tiny)": (64, 64, 17),
+    f"{TINY_SIZE.label()} (tiny)": TINY_SIZE,
     "128x128, 17 frames": (128, 128, 17),
-    "240x432, 33 frames": (240, 432, 33),
-    "432x768, 93 frames (recipe)": (432, 768, 93),
-    "704x1280, 93 frames (model default)": (704, 1280, 93),
+    CPU_MAX_SIZE.label(): CPU_MAX_SIZE,
+    f"{RECIPE_SIZE.label()} (recipe)": RECIPE_SIZE,
+    f"{MODEL_SIZE.label()} (model default)": MODEL_SIZE,
 }
 
 FieldKind = Literal["choice", "bool", "int", "float", "text", "list", "table", "pairs"]

@@ -62,6 +62,12 @@ def test_every_event_the_studio_reacts_to_is_in_the_contract():
     assert compared - EVENTS.keys() - WORKER_EVENTS.keys() - STUDIO_OWN_EVENTS == set()
 
 
+def test_the_types_readers_check_are_of_declared_event_fields():
+    declared = {kind: set(fields) | {"time"} for kind, fields in EVENTS.items()}  # "time": every event's stamp
+    assert {k: set(f) - declared[k] for k, f in run_folder.EVENT_TYPES.items() if set(f) - declared[k]} == {}
+    assert {k: set(f) - declared[k] for k, f in run_folder.REQUIRED_EVENT_FIELDS.items() if set(f) - declared[k]} == {}
+
+
 def test_the_trainer_cannot_write_an_undeclared_event_or_field(tmp_path):
     writer = EventWriter(tmp_path)
     with pytest.raises(ValueError, match="unknown event kind 'preview'"):

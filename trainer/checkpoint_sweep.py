@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trainer.spec.run_folder import ADAPTER_DIR, CARD_FILE, CHECKPOINTS_DIR
+from trainer.spec.run_folder import ADAPTER_DIR, CARD_FILE, CHECKPOINTS_DIR, complete_checkpoints, folder_step
 
 CHECKPOINT_CHOICES = ("none", "all")
 
@@ -28,9 +28,7 @@ def run_folder(adapter: str | Path) -> Path | None:
 def sweep(run_dir: Path) -> list[tuple[int, Path]]:
     """(step, folder) of each complete checkpoint of the run, by step, then the final adapter at its card's steps
     (when it holds a step no checkpoint has)."""
-    from trainer.checkpoints import complete_checkpoints
-
-    found = [(int(p.name.removeprefix("step-")), p) for p in complete_checkpoints(run_dir)]
+    found = [(folder_step(p), p) for p in complete_checkpoints(run_dir)]
     final = run_dir / ADAPTER_DIR
     try:
         steps = int(json.loads((final / CARD_FILE).read_text())["steps"])

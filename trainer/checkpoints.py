@@ -20,25 +20,17 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainer.spec.run_folder import CARD_FILE, CHECKPOINT_DONE_MARK, CHECKPOINTS_DIR, WEIGHTS_FILE
+from trainer.spec.run_folder import (
+    CARD_FILE,
+    CHECKPOINT_DONE_MARK,
+    WEIGHTS_FILE,
+    checkpoint_dir,
+    complete_checkpoints,
+    is_complete_checkpoint,
+)
 
 ADAPTER_FILE = "adapter_state.safetensors"  # older checkpoints: resumable, not loadable by diffusers
 WEIGHTS_PREFIX = "transformer."  # what save_lora_weights puts before the peft key of each transformer weight
-
-
-def checkpoint_dir(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / CHECKPOINTS_DIR / f"step-{step}"
-
-
-def is_complete(path: Path) -> bool:
-    return (Path(path) / CHECKPOINT_DONE_MARK).exists()
-
-
-def complete_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    root = Path(run_dir) / CHECKPOINTS_DIR
-    found = [p for p in root.glob("step-*") if p.name[5:].isdigit() and is_complete(p)]
-    return sorted(found, key=lambda p: int(p.name[5:]))
 
 
 def find_resume_point(run_dir: Path, resume: str) -> Path | None:
@@ -49,7 +41,7 @@ def find_resume_point(run_dir: Path, resume: str) -> Path | None:
         done = complete_checkpoints(run_dir)
         return done[-1] if done else None
     path = Path(resume)
-    if not is_complete(path):
+    if not is_complete_checkpoint(path):
         raise FileNotFoundError(f"resume: {path} is not a complete checkpoint (no {CHECKPOINT_DONE_MARK} file).")
     return path
 

@@ -29,7 +29,7 @@ import torch
 from trainer import cosmos
 from trainer.datasets import check_items, list_items
 from trainer.dora_inference import frozen_dora_norms
-from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer, adapter_problems
+from trainer.generate import BASE, AdapterChoice, GenerateRequest, Renderer, adapter_problems, use_variant
 from trainer.spec.config import Problem
 from trainer.spec.embedded import TINY_MODEL, resolve_data
 from trainer.spec.generate_settings import GenerateSettings, preset_for, preset_values
@@ -144,17 +144,6 @@ def validation_loss(
             )
         losses.append(float(loss))
     return statistics.fmean(losses)
-
-
-def use_variant(pipe, choice: AdapterChoice | None, any_loaded: bool) -> None:
-    """Make the pipeline's transformer the base model (choice None) or one loaded adapter at its scale."""
-    if not any_loaded:
-        return
-    if choice is None:
-        pipe.disable_lora()  # not set_adapters(..., 0): that is not the base model for DoRA
-    else:
-        pipe.enable_lora()
-        pipe.set_adapters([choice.name], [choice.scale])
 
 
 # ------------------------------------------------------------------------------------------- clip error

@@ -33,6 +33,7 @@ from trainer.spec.run_folder import (
     COMPARE_VIDEO_FILE,
     WEIGHTS_FILE,
     card_summary,
+    folder_step,
     read_card,
 )
 from trainer.spec.video_shape import condition_frames
@@ -60,7 +61,7 @@ def variant_name(path: str | Path) -> str:
     folder = Path(path)
     if folder.name == ADAPTER_DIR:
         label = folder.parent.name
-    elif folder.parent.name == CHECKPOINTS_DIR and folder.name.startswith("step-"):
+    elif folder.parent.name == CHECKPOINTS_DIR and folder_step(folder) is not None:
         label = CHECKPOINT_LABEL.format(run=folder.parent.parent.name, checkpoint=folder.name)
     else:
         label = folder.name
@@ -234,12 +235,7 @@ class Renderer:
 
     def _render_one(self, request, condition, cond_latent_frames, name, choice, progress) -> np.ndarray:
         pipe = self.pipe
-        if self.loaded:
-            if choice is None:
-                pipe.disable_lora()  # not set_adapters(..., 0): that is not the base model for DoRA
-            else:
-                pipe.enable_lora()
-                pipe.set_adapters([choice.name], [choice.scale])
+        use_variant(pipe, choice, bool(self.loaded))
 
         def on_step(_pipe, i, _t, kwargs):
             if progress:
@@ -276,6 +272,17 @@ def _conditioning(request: GenerateRequest) -> tuple[list[Image.Image], int]:
         return [Image.open(path).convert("RGB")], 1
     except OSError:
         raise ValueError(f"image: {path} is not an image file Pillow can read (png, jpg, webp ...)") from None
+
+
+def use_variant(pipe, choice: AdapterChoice | None, any_loaded: bool) -> None:
+    """Make the pipeline's transformer the base model (choice None) or one loaded adapter at its scale."""
+    if not any_loaded:
+        return
+    if choice is None:
+        pipe.disable_lora()  # not set_adapters(..., 0): that is not the base model for DoRA
+    else:
+        pipe.enable_lora()
+        pipe.set_adapters([choice.name], [choice.scale])
 
 
 def weights_digest(adapter_dir: str | Path) -> str:

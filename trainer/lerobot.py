@@ -38,6 +38,7 @@ from trainer.lerobot_files import (
     read_jsonl,
     read_parquet,
 )
+from trainer.spec.video_shape import RECIPE_SIZE
 from trainer.video import VideoError, write_video
 
 INFO_FILE = "meta/info.json"
@@ -198,7 +199,7 @@ def import_dataset(
     root: str | Path,
     dest: Path,
     camera: str | None = None,
-    num_frames: int = 93,
+    num_frames: int = RECIPE_SIZE.num_frames,
     stride: int | None = None,
     held_out: float = 0,
     prompt_prefix: str = "",

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from trainer.spec.embedded import TINY_MODEL
+from trainer.spec.video_shape import RECIPE_SIZE
 
 TINY_BASE_PATH = "trainer/tinyworld/assets/tiny-base"  # relative to a clone of Cosmos LoRA Studio
 NVIDIA_LICENSE = {
@@ -121,7 +122,8 @@ def usage_markdown(card: dict, adapter_ref: str) -> str:
 
 def _frame_args(card: dict) -> str:
     cfg = card.get("config", {})
-    return f"height={cfg.get('height', 432)}, width={cfg.get('width', 768)}, num_frames={cfg.get('num_frames', 93)}"
+    size = RECIPE_SIZE._replace(**{k: cfg[k] for k in RECIPE_SIZE._fields if k in cfg})
+    return f"height={size.height}, width={size.width}, num_frames={size.num_frames}"
 
 
 def _hub_usage(card: dict, adapter_ref: str) -> str:

@@ -28,7 +28,7 @@ from trainer.dora_inference import frozen_dora_norms
 from trainer.spec.config import TrainConfig
 from trainer.spec.embedded import resolve_data
 from trainer.spec.generate_settings import GenerateSettings, preset_for, preset_values
-from trainer.spec.run_folder import SAMPLE_RECORD_FILE, SAMPLES_DIR, sample_video_name, write_json_atomic
+from trainer.spec.run_folder import SAMPLE_RECORD_FILE, sample_dir, sample_video_name, write_json_atomic
 from trainer.video import read_frames, write_video
 
 log = logging.getLogger("trainer")
@@ -154,7 +154,7 @@ class Sampler:
         process); the others wait."""
         if self.accelerator.is_main_process:
             t0 = time.perf_counter()
-            folder = self.cfg.run_dir / SAMPLES_DIR / f"step-{step}"
+            folder = sample_dir(self.cfg.run_dir, step)
             folder.mkdir(parents=True, exist_ok=True)
             records = []
             with _kept_rng(self.accelerator.device), _eval_mode(self.pipe.transformer), self._vae_on_device():

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from trainer.lerobot import HELD_OUT_DIR, PROVENANCE_FILE, LeRobotError, import_dataset, is_lerobot
+from trainer.spec.video_shape import RECIPE_SIZE
 
-DEFAULT_NUM_FRAMES = 93  # the recipe's clip length
+DEFAULT_NUM_FRAMES = RECIPE_SIZE.num_frames  # the recipe's clip length
 OPTIONS = ("camera", "num_frames", "stride", "held_out_episodes")
 
 

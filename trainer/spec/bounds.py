@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import math
 
-from trainer.spec.video_shape import SIZE_MULTIPLE, TEMPORAL_STRIDE
+from trainer.spec.video_shape import CPU_MAX_SIZE, MODEL_SIZE, RECIPE_SIZE, SIZE_MULTIPLE, TEMPORAL_STRIDE
 
 # The largest clip a run may train on, in transformer tokens: the recipe's 432x768x93 on a GPU; on a CPU,
 # 240x432x33 (the largest size the tiny model is useful at, already minutes per step). Bounds like this stop one
 # request (the studio serves anyone who can open the page) from taking a server's memory before the first step.
-RECIPE_SIZE = (432, 768, 93)
-CPU_MAX_SIZE = (240, 432, 33)
 
 
 def video_tokens(height: int, width: int, num_frames: int) -> int:
@@ -26,7 +24,7 @@ def video_tokens(height: int, width: int, num_frames: int) -> int:
 
 # Generation has its own bounds (no gradients, so the model's own 704x1280x93 fits a GPU); the worker and the
 # studio check them.
-GENERATION_MAX_SIZE = (704, 1280, 93)
+GENERATION_MAX_SIZE = MODEL_SIZE
 MAX_INFERENCE_STEPS = 200
 
 

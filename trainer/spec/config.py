@@ -21,7 +21,7 @@ from trainer.spec.embedded import TINY_MODEL
 from trainer.spec.field_values import coerce
 from trainer.spec.run_folder import write_json_atomic
 from trainer.spec.schedules import LrScheduler
-from trainer.spec.video_shape import TEMPORAL_STRIDE, video_shape_problems
+from trainer.spec.video_shape import RECIPE_SIZE, TEMPORAL_STRIDE, video_shape_problems
 
 DEFAULT_HUB_MODEL = "nvidia/Cosmos-Predict2.5-2B"
 DEFAULT_HUB_REVISION = "diffusers/base/post-trained"
@@ -78,9 +78,9 @@ class TrainConfig:
     learning_rate: float = _f(2**-14.5, "Peak AdamW learning rate before f_max scaling.", "basic")
     epochs: int = _f(100, "Passes over the dataset; ignored when max_steps is set.", "basic", max=100_000)
     max_steps: int = _f(0, "Optimizer steps for the whole run; 0 means use epochs.", "basic", max=1_000_000)
-    height: int = _f(432, "Training height in pixels, a multiple of 16.", "basic", max=2048)
-    width: int = _f(768, "Training width in pixels, a multiple of 16.", "basic", max=2048)
-    num_frames: int = _f(93, "Frames per training clip, 4k+1 (93, 17, 9 ...).", "basic", max=257)
+    height: int = _f(RECIPE_SIZE.height, "Training height in pixels, a multiple of 16.", "basic", max=2048)
+    width: int = _f(RECIPE_SIZE.width, "Training width in pixels, a multiple of 16.", "basic", max=2048)
+    num_frames: int = _f(RECIPE_SIZE.num_frames, "Frames per training clip, 4k+1 (93, 17, 9 ...).", "basic", max=257)
     sample_every: int = _f(
         0,
         "Render sample videos every N steps, at step 0 (the base) and at the last step, into <run>/samples/; "

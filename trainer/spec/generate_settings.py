@@ -19,7 +19,7 @@ from typing import Any
 from trainer.spec.bounds import MAX_INFERENCE_STEPS, MAX_SEED
 from trainer.spec.config import Problem
 from trainer.spec.embedded import TINY_MODEL
-from trainer.spec.video_shape import video_shape_problems
+from trainer.spec.video_shape import MODEL_SIZE, RECIPE_SIZE, TINY_SIZE, video_shape_problems
 
 PRECISIONS = ("auto", "bf16", "fp32")  # trainer.precision resolves them (it imports torch; this module must not)
 
@@ -52,9 +52,9 @@ class GenerateSettings:
     guidance: float = _f(
         7.0, "Classifier-free guidance scale; 1.0 turns guidance off (half the work).", "sampling", (1.0, 30.0)
     )
-    height: int = _f(704, "Height in pixels, a multiple of 16.", "size", (16, 4096))
-    width: int = _f(1280, "Width in pixels, a multiple of 16.", "size", (16, 4096))
-    num_frames: int = _f(93, "Frames to generate, 4k+1 (93, 17, 9 ...).", "size", (5, 1025))
+    height: int = _f(MODEL_SIZE.height, "Height in pixels, a multiple of 16.", "size", (16, 4096))
+    width: int = _f(MODEL_SIZE.width, "Width in pixels, a multiple of 16.", "size", (16, 4096))
+    num_frames: int = _f(MODEL_SIZE.num_frames, "Frames to generate, 4k+1 (93, 17, 9 ...).", "size", (5, 1025))
     fps: int = _f(16, "Frames per second of the written videos.", "size", (1, 240))
 
     def problems(self, conditional_latent_frames: int = 1) -> list[Problem]:
@@ -97,13 +97,13 @@ SETTING_NAMES = tuple(f.name for f in fields(GenerateSettings))
 # call per step instead of two).
 PRESETS: dict[str, dict[str, Any]] = {
     "model-default": {},
-    "recipe": {"height": 432, "width": 768},  # the recipe's training size
-    "tiny": {"height": 64, "width": 64, "num_frames": 17, "fps": 8, "steps": 12, "guidance": 1.0},
+    "recipe": {"height": RECIPE_SIZE.height, "width": RECIPE_SIZE.width},  # the recipe's training size
+    "tiny": {**TINY_SIZE._asdict(), "fps": 8, "steps": 12, "guidance": 1.0},
 }
 PRESET_HELP = {
-    "model-default": "the pipeline's defaults: 704x1280, 93 frames, 36 steps, guidance 7",
-    "recipe": "the recipe's training size: 432x768, 93 frames, 36 steps, guidance 7",
-    "tiny": "the embedded tiny model on a CPU: 64x64, 17 frames, 12 steps, no guidance",
+    "model-default": f"the pipeline's defaults: {MODEL_SIZE.label()}, 36 steps, guidance 7",
+    "recipe": f"the recipe's training size: {RECIPE_SIZE.label()}, 36 steps, guidance 7",
+    "tiny": f"the embedded tiny model on a CPU: {TINY_SIZE.label()}, 12 steps, no guidance",
 }
 
 

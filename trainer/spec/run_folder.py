@@ -24,6 +24,7 @@ This module is dependency-free: the studio imports it without torch.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -169,9 +170,82 @@ EVENTS: dict[str, dict[str, str]] = {
 }
 
 
+# The types of the event fields a reader computes with (when present; REQUIRED_EVENT_FIELDS always): a line whose
+# value has another type is unusable (`event_problem`). "time" is the writer's own field (EventWriter.emit).
+EVENT_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
+    "start": {"total_steps": (int,), "resumed_from": (int,)},
+    "cache": {"done": (int,), "total": (int,)},
+    "step": {"step": (int,), "time": (int, float), "loss": (int, float), "lr": (int, float)},
+    "checkpoint": {"step": (int,)},
+    "sample": {"step": (int,)},
+    "done": {"step": (int,)},
+    "error": {"message": (str,)},
+}
+REQUIRED_EVENT_FIELDS = {"step": ("step", "time")}
+
+
+def event_problem(event: Any) -> str | None:
+    """Why a parsed metrics.jsonl line cannot be used, or None."""
+    if not isinstance(event, dict):
+        return "not a JSON object"
+    kind = event.get("event")
+    for name in REQUIRED_EVENT_FIELDS.get(kind, ()):
+        if name not in event:
+            return f"a {kind} event without {name}"
+    for name, types in EVENT_TYPES.get(kind, {}).items():
+        value = event.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            return f"{name} is {value!r}, not a {'whole number' if types == (int,) else 'number'}"
+        if isinstance(value, float) and not math.isfinite(value) and name not in ("loss", "lr"):
+            return f"{name} is {value!r}, not a finite number"
+    return None
+
+
 def sample_video_name(index: int) -> str:
     """The file name of sample `index` (0-based) in a samples/step-N folder."""
     return f"sample-{index}.mp4"
+
+
+# --- step folders: checkpoints/step-N/ and samples/step-N/ ------------------------------------------------------
+STEP_PREFIX = "step-"
+
+
+def step_folder_name(step: int) -> str:
+    return f"{STEP_PREFIX}{step}"
+
+
+def folder_step(folder: Path) -> int | None:
+    """N of a step-N folder, or None for any other name."""
+    digits = Path(folder).name.removeprefix(STEP_PREFIX)
+    return int(digits) if Path(folder).name.startswith(STEP_PREFIX) and digits.isdigit() else None
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINTS_DIR / step_folder_name(step)
+
+
+def sample_dir(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / SAMPLES_DIR / step_folder_name(step)
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """A checkpoint is complete when it holds its DONE mark (written last, after a rename into place)."""
+    return (Path(folder) / CHECKPOINT_DONE_MARK).is_file()
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """A run's complete checkpoints, oldest first."""
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    found = [p for p in root.glob(STEP_PREFIX + "*") if folder_step(p) is not None and is_complete_checkpoint(p)]
+    return sorted(found, key=folder_step)
+
+
+def latest_checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the newest complete checkpoint, or None."""
+    done = complete_checkpoints(run_dir)
+    return folder_step(done[-1]) if done else None
 
 
 class RunState(str, Enum):

@@ -6,6 +6,24 @@ use it, and none of them may depend on another for it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+
+class VideoSize(NamedTuple):
+    height: int
+    width: int
+    num_frames: int
+
+    def label(self) -> str:
+        return f"{self.height}x{self.width}, {self.num_frames} frames"
+
+
+# The named sizes, each written here once: the config's defaults, the bounds, the presets and the forms use them.
+RECIPE_SIZE = VideoSize(432, 768, 93)  # the fine-tuning recipe's clip: the config's default
+MODEL_SIZE = VideoSize(704, 1280, 93)  # the pipeline's own call default: generation's, and its bound on a GPU
+CPU_MAX_SIZE = VideoSize(240, 432, 33)  # the largest clip the tiny model is useful at on a CPU
+TINY_SIZE = VideoSize(64, 64, 17)  # the embedded tiny model's and the sample world's clips
+
 # Checked before any model is loaded (the config, the studio's forms), so stated for the supported models: pixels
 # per transformer token side (Cosmos Predict 2.5: an 8x VAE and 2x2 patches; the tiny base: 4x and 4x4) and the
 # VAE's temporal compression (4 for both). Once loaded, `trainer.cosmos.video_shape_problem` checks the model's own.
