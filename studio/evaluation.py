@@ -22,11 +22,11 @@ from studio.adapter_registry import AdapterRegistry
 from studio.child_processes import last_lines
 from studio.folders import Refused
 from studio.generation_client import GenerationClient, base_model_mismatch, kept_if_done, settings_problems
-from studio.jobs import cuda_visible
 from studio.paths import PathPolicy, is_inside
 from trainer.spec.bounds import generation_size_problem
 from trainer.spec.embedded import is_sample
 from trainer.spec.generate_settings import SETTING_NAMES
+from trainer.spec.machine import cuda_visible
 from trainer.spec.run_folder import COMPARE_RECORD_FILE
 
 EVALUATE_LOG = "evaluate.log"  # under generations/, beside the worker's log

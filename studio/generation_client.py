@@ -27,11 +27,12 @@ from typing import Any, Callable
 from studio import launcher
 from studio.child_processes import last_lines
 from studio.folders import Refused, Workspace
-from studio.jobs import JobManager, cuda_visible
+from studio.jobs import JobManager
 from studio.paths import as_workspace
 from trainer.spec.bounds import MAX_TEXT
 from trainer.spec.config import Problem
 from trainer.spec.generate_settings import SETTING_NAMES, GenerateSettings, type_problems
+from trainer.spec.machine import cuda_visible
 
 WORKER_LOG = "worker.log"
 STOP_GRACE_S = 5.0

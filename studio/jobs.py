@@ -22,11 +22,11 @@ from typing import Callable
 from studio import launcher as launching
 from studio.child_processes import last_lines, process_alive, signal_group
 from studio.folders import Refused, Workspace
-from studio.launcher import cuda_visible, trainer_argv  # noqa: F401 (trainer_argv: the default launcher)
+from studio.launcher import trainer_argv  # noqa: F401 (trainer_argv: the default launcher)
 from studio.paths import PathPolicy, as_workspace, check_name
 from studio.run_files import config_problem, status_problem
-from trainer.spec.bounds import size_problem
 from trainer.spec.config import ConfigError, Problem, TrainConfig, load_config, save_config
+from trainer.spec.machine import Machine, config_problems_on
 from trainer.spec.run_folder import (
     CONFIG_FILE,
     LOG_FILE,
@@ -166,15 +166,12 @@ class JobManager:
         self.ws.require_writable("training")
         self.ws.require_room("training")
         config = self._pin_to_workspace(config)
-        problems = config.validate()
+        problems = config_problems_on(config, Machine.visible())  # as the trainer will judge it
         if problems:
             raise ConfigError(problems, f"run {config.name!r}")
         self.paths.dataset(config.data)  # before anything is written: the trainer will read it
         self.paths.model(config.model, config.revision)
         self.ws.access.check_samples(config.model, config.sample_every)
-        size = size_problem(config.height, config.width, config.num_frames, gpu=cuda_visible())
-        if size:
-            raise ConfigError([Problem("height", size)], f"run {config.name!r}")
         run_dir, where = config.run_dir, f"Run {config.name!r} in {RUNS_DIR}/"
         exists = (run_dir / CONFIG_FILE).exists()
         if exists and not resume:

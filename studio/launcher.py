@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import IO
+
+from trainer.spec.machine import cuda_visible
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,14 +33,6 @@ def child_env() -> dict[str, str]:
 def trainer_command(command: str, options: list[str] = (), positional: list[str] = ()) -> list[str]:
     """`python -m trainer COMMAND OPTIONS -- POSITIONAL`: a positional value starting with '-' stays a value."""
     return [sys.executable, "-m", "trainer", command, *options, *(["--", *positional] if positional else [])]
-
-
-def cuda_visible() -> bool:
-    """Whether the child will see a GPU, decided without importing torch (the studio must stay torch-free)."""
-    devices = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if devices is not None:
-        return devices.strip() not in ("", "-1")
-    return shutil.which("nvidia-smi") is not None
 
 
 def trainer_argv(config_path: Path) -> list[str]:

@@ -15,7 +15,6 @@ from studio import ground_truth, tab_evaluate
 from studio import tab_generate_conditioning as conditioning
 from studio.folders import REFUSALS
 from studio.generation_client import base_model_mismatch, settings_problems
-from studio.jobs import cuda_visible
 from studio.named_number import named_number
 from studio.named_outputs import NamedOutputs, bind
 from studio.synced_playback import synced_playback
@@ -34,6 +33,7 @@ from trainer.spec.generate_settings import (
     preset_for,
     preset_values,
 )
+from trainer.spec.machine import cuda_visible
 from trainer.spec.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
 
 STRENGTH_COLUMNS = ["adapter", "strength"]

@@ -112,3 +112,23 @@ def test_text_values_are_bounded():
         f"prompt_prefix: text of at most {MAX_TEXT} characters (got 1000000); shorten it",
         f"sample_prompts: text of at most {MAX_TEXT} characters (got 8000); shorten it",
     ]
+
+
+def test_a_config_is_judged_against_the_machine_in_one_place(monkeypatch):
+    from trainer.spec import machine
+    from trainer.spec.config import Problem
+    from trainer.spec.machine import Machine, config_problems_on
+
+    big = TrainConfig(data="d", height=1024, width=1024, num_frames=9)
+    assert config_problems_on(big, Machine(gpu=True)) == []
+    assert config_problems_on(big, Machine(gpu=False)) == [
+        Problem(
+            "height",
+            "1024x1024x9 frames is 12288 tokens, above the 3645 (240x432x33) allowed on a CPU (no GPU is visible); "
+            "lower height, width or num_frames",
+        )
+    ]
+    assert [p.field for p in config_problems_on(TrainConfig(data="d", rank=0), Machine(gpu=True))] == ["rank"]
+    verdict = Problem("batch_size", "needs 90 GiB, the GPU has 80 GiB; lower batch_size")
+    monkeypatch.setattr(machine, "memory_problem", lambda config, on: verdict if on.memory_gib == 80 else None)
+    assert config_problems_on(big, Machine(gpu=True, memory_gib=80)) == [verdict]

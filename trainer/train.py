@@ -25,8 +25,8 @@ from trainer import adapters, cache, checkpoints, cosmos, samples, speed, tracke
 from trainer.batches import load_clips
 from trainer.data_plan import DataPlan, step_generator
 from trainer.precision import peak_memory_line
-from trainer.spec.bounds import size_problem
 from trainer.spec.config import TrainConfig, save_config
+from trainer.spec.machine import Machine, config_problems_on
 from trainer.spec.run_folder import ADAPTER_DIR, CONFIG_FILE, LOG_FILE, EventWriter, RunState, Status, write_status
 from trainer.spec.schedules import lr_factor
 
@@ -100,9 +100,9 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     torch.backends.cudnn.allow_tf32 = cfg.allow_tf32
 
     # --- check: the data and the clip size first, so a missing caption costs no model download (30 GB for 2B)
-    too_big = None if torch.cuda.is_available() else size_problem(cfg.height, cfg.width, cfg.num_frames, gpu=False)
-    if too_big:
-        raise ValueError(f"height: {too_big}.")
+    problems = config_problems_on(cfg, Machine(gpu=torch.cuda.is_available()))
+    if problems:
+        raise ValueError(f"{problems[0]}.")
     clips, fingerprint = load_clips(cfg, run_dir if main else None)
     sample_prompts = samples.sample_prompts(cfg) if cfg.sample_every else []  # a missing first frame: refused now
 
