@@ -40,10 +40,18 @@ class EvaluationError(Refused):
 
 
 def evaluate_argv(
-    settings: dict[str, Any], data: str, max_clips: int, adapters: list[tuple[str, float]], out_dir: Path, card: bool
+    settings: dict[str, Any],
+    data: str,
+    max_clips: int,
+    adapters: list[tuple[str, float]],
+    out_dir: Path,
+    card: bool,
+    checkpoints: bool = False,
 ) -> list[str]:
-    """`python -m trainer evaluate --events ...`; every value in `--option=value` form, so none reads as an option."""
+    """`python -m trainer evaluate --events ...`; every value in `--option=value` form, so none reads as an option.
+    `checkpoints`: score every complete checkpoint of the adapters' runs (--checkpoints=all)."""
     options = ["--events", f"--out={out_dir}", f"--data={data}", f"--max-clips={max_clips}"]
+    options += ["--checkpoints=all"] if checkpoints else []
     for name in SETTING_NAMES:
         value = settings[name]
         if isinstance(value, bool):
@@ -108,9 +116,12 @@ class Evaluator:
         data: str,
         max_clips: int,
         owner: str | None = None,
+        checkpoints: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Yield the child's progress events, then {"event": "done", "result", "record", "out_dir"}."""
         chosen, data_value = self.check(settings, variants, data, max_clips)
+        if checkpoints and not chosen:
+            raise EvaluationError("Every checkpoint: pick a run's adapter or checkpoint in the variants first.")
         why = self.generation.refusal()
         if why:
             raise EvaluationError(why.replace("generate", "evaluate"))
@@ -134,7 +145,8 @@ class Evaluator:
                 max_clips,
                 [(str(a.path), strengths.get(a.name, 1.0)) for a in chosen],
                 out_dir,
-                card=not self.ws.read_only,
+                card=not self.ws.read_only and not checkpoints,
+                checkpoints=checkpoints,
             )
             yield from kept_if_done(self._run(argv, owner, out_dir), out_dir)
         finally:

@@ -29,8 +29,10 @@ REFERENCE_ROWS = (
     ("(real clip through the VAE)", "vae_psnr", "vae_ssim", "hand_accuracy"),
     ("(first frame held still)", "static_psnr", "static_ssim", None),
 )
-INPUTS = (*SETTING_NAMES, "adapters", "strengths", "eval_data", "eval_clips")
-OUTPUTS = ("eval_status", "result", "summary", "files", "record_json", "scores")
+INPUTS = (*SETTING_NAMES, "adapters", "strengths", "eval_data", "eval_clips", "eval_checkpoints")
+OUTPUTS = ("eval_status", "result", "summary", "files", "record_json", "scores", "eval_curve")
+CURVE_SERIES = {"val_loss": "val loss", "psnr": "PSNR (dB)", "hand_accuracy": "hand accuracy"}
+BEST = "best step"
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,39 @@ def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
+def curve_frame(sweep: dict) -> pd.DataFrame:
+    """Rows (step, value, series) of each score against the training step (`--checkpoints all`'s "checkpoints"),
+    each score scaled to its own range (0 worst to 1 best, so the three share one plot; the table has the
+    values), and the best step as a vertical tick."""
+    rows = []
+    for key, series in CURVE_SERIES.items():
+        points = [(p["step"], p[key]) for p in sweep["points"] if p[key] is not None]
+        if not points:
+            continue
+        low, high = min(v for _, v in points), max(v for _, v in points)
+        for step, value in points:
+            share = 0.5 if high == low else (value - low) / (high - low)
+            rows.append((step, 1 - share if key == "val_loss" else share, series))
+    best = sweep["best"]["step"]
+    rows += [(best, -0.05, BEST), (best, 1.05, BEST)]
+    return pd.DataFrame(rows, columns=["step", "score (0 worst, 1 best)", "series"])
+
+
+def best_line(sweep: dict) -> str:
+    best = sweep["best"]
+    hand = "" if best["hand_accuracy"] is None else f", hand accuracy {best['hand_accuracy']:.0%}"
+    return (
+        f"**Best checkpoint: {best['variant']}** (step {best['step']}: val loss {best['val_loss']:.4f}, PSNR "
+        f"{best['psnr']:.2f} dB{hand}). Pick it in the variants above to compare it, or export it from Adapters."
+    )
+
+
 def evaluate(page: Page, session: gr.Request, progress=gr.Progress(), **form):
     """Stream the child's progress, then the comparison of the first clip and the scores table."""
     studio = page.studio
     settings = {name: form[name] for name in SETTING_NAMES} | {"model": form["model"] or TINY_MODEL}
     variants = list(form["adapters"] or [])
+    checkpoints = bool(form.get("eval_checkpoints"))
     clips = form["eval_clips"]
     clips = int(clips) if isinstance(clips, (int, float)) and float(clips).is_integer() else -1  # -1: refused, named
     try:
@@ -80,6 +110,7 @@ def evaluate(page: Page, session: gr.Request, progress=gr.Progress(), **form):
             form["eval_data"] or "",
             clips,
             owner=page.owner(session),
+            checkpoints=checkpoints,
         )
         for event in events:
             if event["event"] == "progress":
@@ -95,12 +126,14 @@ def evaluate(page: Page, session: gr.Request, progress=gr.Progress(), **form):
                 where = "" if studio.workspace.read_only else " and into each adapter's card"
                 used = event["result"]["settings"]
                 data = studio.datasets.paths.redact(str(used["data"]))
+                sweep = event["result"].get("checkpoints")
                 yield {
                     **{k: v for k, v in shown.items() if k != "status"},
                     "scores": scores_table(event["result"]),
                     "eval_status": f"Scored on {used['clips']} clip(s) of {data}; saved "
-                    f"in `generations/{Path(event['out_dir']).name}/compare.json`{where}. "
-                    "The videos are the first clip's.",
+                    f"in `generations/{Path(event['out_dir']).name}/compare.json`{where if not sweep else ''}. "
+                    "The videos are the first clip's." + (f"\n\n{best_line(sweep)}" if sweep else ""),
+                    "eval_curve": gr.update(value=curve_frame(sweep), visible=True) if sweep else gr.skip(),
                 }
     except REFUSALS as exc:
         raise page.user_error(studio.datasets.paths.redact(str(exc))) from None
@@ -138,6 +171,13 @@ def controls(studio: Studio) -> SimpleNamespace:
                 info="The first N clips.",
                 elem_id="eval-clips",
             )
+        checkpoints = gr.Checkbox(
+            False,
+            label="every checkpoint of the picked runs",
+            info="Scores each complete checkpoint (and the final adapter) of the runs picked above, plots the "
+            "scores against the step and marks the best one (lowest val loss).",
+            elem_id="eval-checkpoints",
+        )
         with gr.Row():
             go = gr.Button("Evaluate", elem_id="eval-go", scale=3)
             stop = gr.Button("Cancel evaluation", elem_id="eval-cancel", scale=1)
@@ -146,7 +186,26 @@ def controls(studio: Studio) -> SimpleNamespace:
             " PSNR and SSIM against the real clip, and which arm moves on the sample world.",
             elem_id="eval-status",
         )
-    return SimpleNamespace(eval_data=data, eval_clips=clips, eval_go=go, eval_stop=stop, eval_status=status)
+        curve = gr.LinePlot(
+            None,
+            x="step",
+            y="score (0 worst, 1 best)",
+            color="series",
+            label="scores against the training step (each scaled to its own range; the table has the values)",
+            height=260,
+            x_axis_format="d",
+            visible=False,
+            elem_id="eval-curve",
+        )
+    return SimpleNamespace(
+        eval_data=data,
+        eval_clips=clips,
+        eval_checkpoints=checkpoints,
+        eval_go=go,
+        eval_stop=stop,
+        eval_status=status,
+        eval_curve=curve,
+    )
 
 
 def table() -> gr.Dataframe:

@@ -62,3 +62,39 @@ def test_evaluate_base_adapter_and_checkpoint_in_a_real_browser(tmp_path):
         assert str(round(values["psnr"], 2)) in shown and str(round(values["val_loss"], 4)) in shown
     card = json.loads((run / "checkpoints" / "step-3" / "adapter_card.json").read_text())
     assert card["evaluation"]["scores"] == scores["robot@step-3"]
+
+
+def test_every_checkpoint_is_scored_and_the_best_marked_in_a_real_browser(tmp_path):
+    """Evaluate with "every checkpoint of the picked runs": both checkpoints of the run are scored, plotted against
+    the step, and the best one (lowest val loss) is named in the page, as compare.json records it."""
+    from playwright.sync_api import expect
+
+    ws = tmp_path / "ws"
+    run = ws / "runs" / "robot"
+    make_adapter(run / "adapter")  # its card says 3 steps: the step-3 checkpoint's twin, scored once
+    shutil.copytree(run / "adapter", run / "checkpoints" / "step-3")
+    make_adapter(run / "checkpoints" / "step-2", seed=1)
+    for step in (2, 3):
+        (run / "checkpoints" / f"step-{step}" / "DONE").write_text("complete\n")
+    with studio_page(ws, tmp_path / "app.log") as page:
+        page.get_by_role("tab", name="Generate & compare").click()
+        page.locator("#gen-adapters").get_by_text("robot", exact=True).click()
+        fill_number(page, "gen-steps", 2)
+        fill_number(page, "gen-num_frames", 9)
+        fill_number(page, "eval-clips", 1)
+        page.locator("#eval-checkpoints input").check()
+        page.locator("#eval-go").click()
+        status = page.locator("#eval-status")
+        expect(status).to_contain_text("Best checkpoint: robot@step-", timeout=EVALUATE_TIMEOUT_MS)
+        expect(page.locator("#eval-curve")).to_be_visible()
+        table = page.locator("#eval-scores")
+        expect(table).to_contain_text("robot@step-2")
+        expect(table).to_contain_text("robot@step-3")
+        shown = status.inner_text()
+
+    (out_dir,) = [p for p in (ws / "generations").iterdir() if (p / "compare.json").exists()]
+    evaluation = json.loads((out_dir / "compare.json").read_text())["evaluation"]
+    assert set(evaluation["variants"]) == {"base", "robot@step-2", "robot@step-3"}
+    best = evaluation["checkpoints"]["best"]
+    assert best == min(evaluation["checkpoints"]["points"][1:], key=lambda p: p["val_loss"])
+    assert f"Best checkpoint: {best['variant']} (step {best['step']}: val loss {best['val_loss']:.4f}" in shown

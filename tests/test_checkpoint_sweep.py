@@ -4,6 +4,7 @@ adapter, lists them by step and names the step with the lowest validation loss."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import run_trainer, tiny_config, write_config
 
@@ -47,3 +48,27 @@ def test_the_best_is_the_lowest_validation_loss_and_the_table_marks_it():
     table = format_curve(swept).splitlines()
     assert table[3].endswith("<- best") and "r@step-600" in table[3]
     assert table[-1] == "best checkpoint (lowest validation loss): r@step-600 at step 600"
+
+
+def test_the_evaluate_panel_plots_every_score_against_the_step_and_marks_the_best():
+    from studio.evaluation import evaluate_argv
+    from studio.tab_evaluate import BEST, best_line, curve_frame
+    from trainer.spec.generate_settings import SETTING_NAMES, GenerateSettings
+
+    swept = {
+        "points": [
+            {"step": 0, "variant": "base", "val_loss": 0.3, "psnr": 18.0, "hand_accuracy": 0.25},
+            {"step": 300, "variant": "r@step-300", "val_loss": 0.12, "psnr": 19.0, "hand_accuracy": 0.5},
+            {"step": 600, "variant": "r@step-600", "val_loss": 0.11, "psnr": 19.5, "hand_accuracy": 0.75},
+        ],
+        "best_by": "val_loss",
+    }
+    swept["best"] = swept["points"][2]
+    frame = curve_frame(swept)
+    loss = frame[frame["series"] == "val loss"]
+    assert loss["step"].tolist() == [0, 300, 600] and loss.iloc[:, 1].tolist()[-1] == 1.0  # lowest loss: best
+    assert frame[frame["series"] == BEST]["step"].tolist() == [600, 600]
+    assert best_line(swept).startswith("**Best checkpoint: r@step-600** (step 600: val loss 0.1100, PSNR 19.50 dB")
+    settings = {name: getattr(GenerateSettings(), name) for name in SETTING_NAMES}
+    argv = evaluate_argv(settings, "sample:held_out", 1, [], Path("out"), card=False, checkpoints=True)
+    assert "--checkpoints=all" in argv

@@ -98,11 +98,14 @@ def _evaluate(args: argparse.Namespace, events, fail) -> int:
         from trainer.checkpoint_sweep import run_folder, sweep
         from trainer.generate import AdapterChoice
 
-        swept = []
+        swept, runs = [], set()
         for choice in adapters:
             run = run_folder(choice.path)
             if run is None or not sweep(run):
                 return fail(f"--checkpoints all: {choice.path} is not a run with checkpoints; give runs/RUN.", 2)
+            if run.resolve() in runs:  # a run picked twice (its adapter and a checkpoint) is swept once
+                continue
+            runs.add(run.resolve())
             for step, folder in sweep(run):
                 swept.append(AdapterChoice(str(folder), choice.scale))
                 steps[swept[-1].name] = step
