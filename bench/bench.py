@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,81 +46,13 @@ from bench.inputs import (  # noqa: E402
     configs_digest,
     write_clips,
 )
+from bench.modes import MODES, Mode, train_config  # noqa: E402
 from bench.provenance import device_name, now, versions  # noqa: E402
 from bench.report import write_results  # noqa: E402
 from trainer import adapters, cache, cosmos, speed  # noqa: E402
 from trainer.batches import LiveBatches  # noqa: E402
 from trainer.data_plan import step_generator  # noqa: E402
-from trainer.spec.config import TrainConfig  # noqa: E402
 from trainer.spec.video_shape import RECIPE_SIZE, TINY_SIZE  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Mode:
-    name: str
-    cache: bool
-    checkpointing: str  # off | every_block | selective
-    attention: str  # a config attention_backend value
-    compile: bool
-    fused_adamw: bool
-    empty_cache: bool  # torch.cuda.empty_cache() after every step, as the recipe does
-
-    def describe(self, device: torch.device, attention: str) -> str:
-        """What this mode does on `device` (fused AdamW and empty_cache exist on CUDA only)."""
-        cuda = device.type == "cuda"
-        parts = [
-            "latents + prompts from the cache" if self.cache else "VAE + text encoder run every step",
-            f"checkpointing {self.checkpointing}",
-            f"attention {attention}",
-            "compiled blocks" if self.compile else "",
-            "fused AdamW" if self.fused_adamw and cuda else "",
-            "empty_cache every step" if self.empty_cache and cuda else "",
-        ]
-        return ", ".join(p for p in parts if p)
-
-
-REFERENCE = Mode(
-    "reference",
-    cache=False,
-    checkpointing="every_block",
-    attention="native",
-    compile=False,
-    fused_adamw=False,
-    empty_cache=True,
-)
-STUDIO = Mode(
-    "studio", cache=True, checkpointing="selective", attention="auto", compile=True, fused_adamw=True, empty_cache=False
-)
-MODES = {
-    m.name: m
-    for m in (
-        REFERENCE,
-        STUDIO,
-        replace(STUDIO, name="studio-uncached", cache=False),
-        replace(STUDIO, name="studio-every-block", checkpointing="every_block"),
-        replace(STUDIO, name="studio-no-compile", compile=False),
-    )
-}
-
-
-# --------------------------------------------------------------------------------------------- one mode
-def train_config(args, mode: Mode) -> TrainConfig:
-    return TrainConfig(
-        data="bench",
-        height=args.height,
-        width=args.width,
-        num_frames=args.frames,
-        rank=args.rank,
-        alpha=float(args.rank),
-        mixed_precision="bf16" if args.bf16 else "no",
-        gradient_checkpointing=mode.checkpointing != "off",
-        checkpointing_policy=mode.checkpointing if mode.checkpointing != "off" else "every_block",
-        attention_backend=mode.attention,
-        compile=mode.compile,
-        fused_adamw=mode.fused_adamw,
-        cache="auto" if mode.cache else "off",
-        cache_windows=1,
-    )
 
 
 class Runner:

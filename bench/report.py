@@ -95,8 +95,7 @@ def render_gpu(p: dict) -> str:
         "",
         _provenance(p),
         "",
-        f"Full-size architecture from bench/configs with random weights. Command: `{p['command']}` "
-        f"({p['bench_seconds'] / 60:.1f} min).",
+        _what(p) + f"Command: `{p['command']}` ({p['bench_seconds'] / 60:.1f} min).",
         "",
         "| mode | s/step (median) | peak memory, allocated / reserved | MFU | settings |",
         "|---|---|---|---|---|",
@@ -121,8 +120,36 @@ def render_gpu(p: dict) -> str:
         f"- Model FLOPs per training step: {p['flops']['train'] / 1e12:.4g} TFLOP ({p['flops']['tokens']} "
         f"tokens; formula in bench/flops.py); MFU is against {peak}."
     )
+    lines += _estimates(p)
     lines += _common(p, modes)
     return "\n".join(lines) + "\n"
+
+
+def _what(p: dict) -> str:
+    if p.get("rehearsal"):
+        return "**Rehearsal: the tiny model's configs on a CPU at a toy size; not GPU numbers.** "
+    return "Full-size architecture from bench/configs with random weights. "
+
+
+def _estimates(p: dict) -> list[str]:
+    """The memory estimate (trainer/memory.py) beside each measured peak, and each generation memory mode."""
+    lines = []
+    for m in p["modes"]:
+        if "estimate_gib" in m:
+            lines.append(f"- {m['mode']}: memory estimate {m['estimate_gib']:.2f} GiB{_against(m)}.")
+    for g in p.get("generation_modes") or []:
+        lines.append(
+            f"- Generation, memory {g['memory']}: {g['frames']} frames at {g['height']}x{g['width']}, {g['steps']} "
+            f"steps with CFG {g['cfg']:g} in {g['seconds']:.1f} s; estimate {g['estimate_gib']:.2f} GiB{_against(g)}."
+        )
+    return lines
+
+
+def _against(m: dict) -> str:
+    if m.get("peak_allocated_gib") is None:
+        return " (no CUDA peak on this device)"
+    peak = m["peak_allocated_gib"]
+    return f", measured peak {peak:.2f} GiB allocated ({100 * (m['estimate_gib'] / peak - 1):+.0f} %)"
 
 
 def render_cpu(p: dict) -> str:

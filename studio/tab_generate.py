@@ -15,6 +15,7 @@ from studio import ground_truth, tab_evaluate
 from studio import tab_generate_conditioning as conditioning
 from studio.folders import REFUSALS
 from studio.generation_client import base_model_mismatch, settings_problems
+from studio.memory_notes import ESTIMATED, generation_markdown
 from studio.named_number import named_number
 from studio.named_outputs import NamedOutputs, bind
 from studio.synced_playback import synced_playback
@@ -25,7 +26,6 @@ from trainer.spec.bounds import MAX_TEXT, generation_size_problem, long_text_pro
 from trainer.spec.config import DEFAULT_HUB_MODEL, Problem
 from trainer.spec.embedded import TINY_MODEL
 from trainer.spec.generate_settings import (
-    PRECISIONS,
     PRESET_HELP,
     PRESETS,
     SETTING_NAMES,
@@ -221,6 +221,8 @@ def _setting(name: str, value: Any, **kw: Any):
     common = {"label": name, "info": meta["help"], "elem_id": f"gen-{name}", **kw}
     if isinstance(meta["default"], bool):
         return gr.Checkbox(value, **common)
+    if meta["choices"]:
+        return gr.Dropdown(list(meta["choices"]), value=value, **common)
     if isinstance(meta["default"], str):
         return gr.Textbox(value, **common)
     low, high = meta["bounds"]
@@ -271,13 +273,9 @@ def _settings(studio: Studio) -> dict[str, Any]:
             )
             ui["revision"] = _setting("revision", start["revision"])
             ui["guardrail"] = _guardrail(studio, start["guardrail"])
-            ui["precision"] = gr.Dropdown(
-                list(PRECISIONS),
-                value=start["precision"],
-                label="precision",
-                info=SETTINGS["precision"]["help"],
-                elem_id="gen-precision",
-            )
+            ui["precision"] = _setting("precision", start["precision"])
+            ui["memory"] = _setting("memory", start["memory"])
+        ui["memory_estimate"] = gr.Markdown(elem_id="gen-memory-estimate")
     return ui
 
 
@@ -384,6 +382,8 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     sizes = [ui["height"], ui["width"], ui["num_frames"]]
     ui["size"].input(apply_size, ui["size"], sizes, **private)
     gr.on([c.change for c in sizes], size_label, sizes, ui["size"], show_progress="hidden", **private)
+    estimated = [ui[n] for n in ESTIMATED]
+    gr.on([*(c.change for c in estimated), demo.load], generation_markdown, estimated, ui["memory_estimate"], **private)
     ui["preset"].input(apply_preset, ui["preset"], [ui[n] for n in TUNED], **private).then(
         lambda name: gr.update(info=PRESET_HELP[name]), ui["preset"], ui["preset"], **private
     )

@@ -12,6 +12,7 @@ import gradio as gr
 
 from studio import tab_train_runs
 from studio.folders import REFUSALS
+from studio.memory_notes import training_markdown
 from studio.train_form import (
     ADVANCED_FIELDS,
     BASIC_FIELDS,
@@ -68,7 +69,7 @@ def _problems_markdown(problems: list[Problem]) -> str:
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
 def show_config(*values):
     form = build_config(dict(zip(FORM_FIELDS, values)))
-    return json.dumps(form.raw, indent=2), _problems_markdown(form.problems)
+    return json.dumps(form.raw, indent=2), _problems_markdown(form.problems), training_markdown(form.config)
 
 
 def _fill(values: dict[str, Any]) -> list[Any]:
@@ -209,6 +210,7 @@ def _form(studio: Studio) -> SimpleNamespace:
         with gr.Column(scale=2):
             preview = gr.Code(language="json", label="config.json (what Start writes)", interactive=False, max_lines=24)
             problems = gr.Markdown(elem_id="train-problems")
+            estimate = gr.Markdown(elem_id="train-memory")
             start = gr.Button(
                 "Start training", variant="primary", elem_id="train-start", visible=not studio.workspace.read_only
             )
@@ -227,6 +229,7 @@ def _form(studio: Studio) -> SimpleNamespace:
         size=size,
         preview=preview,
         problems=problems,
+        estimate=estimate,
         start=start,
         preset_name=preset_name,
         save=save,
@@ -242,7 +245,7 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         [c.change for c in inputs],
         show_config,
         inputs,
-        [form.preview, form.problems],
+        [form.preview, form.problems, form.estimate],
         trigger_mode="always_last",
         show_progress="hidden",
         **private,
@@ -263,5 +266,5 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     )
     tab_train_runs.wire_tick(studio, runs)
     demo.load(partial(on_load, studio), None, [runs.run, *inputs, form.size, form.preset], **private)
-    demo.load(show_config, inputs, [form.preview, form.problems], **private)
+    demo.load(show_config, inputs, [form.preview, form.problems, form.estimate], **private)
     return {"fields": fields, "run": runs.run}

@@ -187,6 +187,7 @@ def evaluate(
     renderer = renderer or Renderer(
         settings.model, settings.revision or None, guardrail=settings.guardrail, precision=settings.precision
     )
+    renderer.prepare(settings)
     pipe = renderer.pipe
     variants: list[tuple[str, AdapterChoice | None]] = [(BASE, None)] + [(a.name, a) for a in settings.adapters]
     scores = {name: {"psnr": [], "ssim": [], "hand": []} for name, _ in variants}

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from trainer import cosmos
+from trainer import cosmos, memory_modes
 from trainer.dora_inference import frozen_dora_norms
 from trainer.precision import resolve as resolve_precision
 from trainer.spec.bounds import long_text_problem
@@ -165,10 +165,20 @@ class Renderer:
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = resolve_precision(precision, self.device)
-        self.pipe = cosmos.load_pipeline(model, revision, dtype=self.dtype, guardrail=guardrail).to(self.device)
+        # On the CPU until `prepare` places it by the memory mode of what is rendered (trainer.memory_modes).
+        self.pipe = cosmos.load_pipeline(model, revision, dtype=self.dtype, guardrail=guardrail)
+        self.memory_mode: str | None = None
         self.identity = cosmos.model_identity(model, revision, self.pipe.config._name_or_path)
         self.model, self.revision = model, self.identity["revision"]
         self.loaded: dict[str, str] = {}  # adapter name -> weights digest, to reload a retrained folder
+
+    def prepare(self, settings: GenerateSettings) -> str:
+        """Places the pipeline by the memory mode `settings` resolve to (full or offload); returns the mode."""
+        mode = memory_modes.resolve(settings, self.device)
+        if mode != self.memory_mode:
+            memory_modes.apply(self.pipe, mode, self.device)
+            self.memory_mode = mode
+        return mode
 
     def render(self, request: GenerateRequest, progress: Progress | None = None) -> dict:
         """Render every variant and write the mp4s and compare.json; returns the compare.json record."""
@@ -201,6 +211,7 @@ class Renderer:
             "conditional_latent_frames": rendered.cond_latent_frames,
             "device": str(self.device),
             "precision": PRECISION_NAMES[self.dtype],
+            "memory": self.memory_mode,
             "variants": rendered.records,
             "compare": COMPARE_VIDEO_FILE,
         }
@@ -213,6 +224,7 @@ class Renderer:
         if problems:
             raise ValueError("; ".join(map(str, problems)))
         condition, cond_latent_frames = _conditioning(request)
+        self.prepare(request)
         variants = [(BASE, None)] + [(a.name, a) for a in request.adapters]
         for _, choice in variants[1:]:
             self._ensure_loaded(choice)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from trainer import cosmos
+from trainer import cosmos, memory_modes
 from trainer.cache import PromptTail
 from trainer.datasets import list_items
 from trainer.dora_inference import frozen_dora_norms
@@ -229,9 +229,18 @@ class Sampler:
         placeholder = pipe.text_encoder if pipe.text_encoder.device.type == "meta" else None
         if placeholder is not None:
             pipe.register_modules(text_encoder=None)
+        # The transformer trains on the GPU and the prompts are embedded already: of generation's offload mode
+        # only the tiled, sliced decode applies, where a full generation would not fit (trainer.memory_modes).
+        tiled = memory_modes.resolve(self.settings, self.accelerator.device) == "offload"
+        if tiled:
+            pipe.vae.enable_tiling()
+            pipe.vae.enable_slicing()
         try:
             yield
         finally:
+            if tiled:
+                pipe.vae.disable_tiling()
+                pipe.vae.disable_slicing()
             pipe.vae.to(before)
             if placeholder is not None:
                 pipe.register_modules(text_encoder=placeholder)

@@ -100,7 +100,9 @@ def _train(cfg: TrainConfig, accelerator: Accelerator, events: EventWriter, stat
     torch.backends.cudnn.allow_tf32 = cfg.allow_tf32
 
     # --- check: the data and the clip size first, so a missing caption costs no model download (30 GB for 2B)
-    problems = config_problems_on(cfg, Machine(gpu=torch.cuda.is_available()))
+    gpu = torch.cuda.is_available()
+    total = torch.cuda.get_device_properties(accelerator.device).total_memory / 2**30 if gpu else None
+    problems = config_problems_on(cfg, Machine(gpu=gpu, memory_gib=total))
     if problems:
         raise ValueError(f"{problems[0]}.")
     clips, fingerprint = load_clips(cfg, run_dir if main else None)

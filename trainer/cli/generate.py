@@ -77,6 +77,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     for bar in bars.values():
         bar.close()
-    print(f"generate: {record['precision']}; {peak_memory_line(renderer.device)}", file=sys.stderr)
+    line = f"generate: {record['precision']}; {peak_memory_line(renderer.device)}; memory mode {record['memory']}"
+    print(line, file=sys.stderr)
     print(json.dumps({v["name"]: v["file"] for v in record["variants"]} | {"compare": "compare.mp4"}))
     return 0

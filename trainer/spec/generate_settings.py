@@ -22,11 +22,19 @@ from trainer.spec.embedded import TINY_MODEL
 from trainer.spec.video_shape import MODEL_SIZE, RECIPE_SIZE, TINY_SIZE, video_shape_problems
 
 PRECISIONS = ("auto", "bf16", "fp32")  # trainer.precision resolves them (it imports torch; this module must not)
+MEMORY_MODES = ("auto", "full", "offload")  # trainer.memory_modes applies them
 
 
-def _f(default: Any, help: str, group: str, bounds: tuple[float | None, float | None] = (None, None)) -> Any:
-    """A settings field with its help text, group and inclusive (low, high) bounds (None: open)."""
-    return field(default=default, metadata={"help": help, "group": group, "bounds": bounds})
+def _f(
+    default: Any,
+    help: str,
+    group: str,
+    bounds: tuple[float | None, float | None] = (None, None),
+    choices: tuple[str, ...] = (),
+) -> Any:
+    """A settings field with its help text, group, inclusive (low, high) bounds (None: open) and, for a closed set
+    of words, its choices."""
+    return field(default=default, metadata={"help": help, "group": group, "bounds": bounds, "choices": choices})
 
 
 @dataclass(kw_only=True)
@@ -45,6 +53,15 @@ class GenerateSettings:
         "AVX512-BF16 or AMX), else fp32; bf16 or fp32 as asked (fp32 takes twice the "
         "memory).",
         "model",
+        choices=PRECISIONS,
+    )
+    memory: str = _f(
+        "auto",
+        "full keeps every component on the GPU; offload moves each to the GPU only while it runs (diffusers' model "
+        "CPU offload) and decodes the video in tiles: slower, fits 24 GB; auto picks full where the memory estimate "
+        "fits the GPU (docs/memory.md).",
+        "model",
+        choices=MEMORY_MODES,
     )
     negative_prompt: str = _f("", "What the generation should avoid (used with guidance above 1).", "sampling")
     seed: int = _f(0, "Seeds the initial noise: every variant starts from the same noise.", "sampling", (0, MAX_SEED))
@@ -60,8 +77,10 @@ class GenerateSettings:
     def problems(self, conditional_latent_frames: int = 1) -> list[Problem]:
         """Every problem, by field; empty when the settings can be rendered."""
         p = [] if self.model.strip() else [Problem("model", 'must be "tiny", a local folder or a Hub id (got empty)')]
-        if self.precision not in PRECISIONS:
-            p.append(Problem("precision", f"must be one of {', '.join(PRECISIONS)} (got {self.precision!r})"))
+        for f in fields(GenerateSettings):
+            value, choices = getattr(self, f.name), f.metadata["choices"]
+            if choices and value not in choices:
+                p.append(Problem(f.name, f"must be one of {', '.join(choices)} (got {value!r})"))
         shape = dict(video_shape_problems(self.height, self.width, self.num_frames, conditional_latent_frames))
         for f in fields(GenerateSettings):
             if f.name in shape:

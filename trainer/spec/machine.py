@@ -6,7 +6,8 @@ so a config is judged once and the same way wherever it comes from. It holds, in
 
   1. the config's own rules and bounds (`TrainConfig.validate`): every problem of the config, by field;
   2. the clip's token budget on this machine's device (a GPU's, or a CPU's where no GPU is visible);
-  3. the memory verdict, `memory_problem`: where an estimate of the run's device memory plugs in.
+  3. the memory verdict, `memory_problem`: trainer.spec.memory's estimate of the run's peak against the GPU's
+     memory, where it is known.
 
 Torch-free: the studio judges a config without importing torch; it learns about the device from `Machine`.
 """
@@ -17,6 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from trainer.spec import memory
 from trainer.spec.bounds import size_problem
 from trainer.spec.config import Problem, TrainConfig
 
@@ -40,12 +42,27 @@ class Machine:
     @classmethod
     def visible(cls) -> Machine:
         """The machine a child process of this one will train on (torch-free: the studio asks this)."""
-        return cls(gpu=cuda_visible())
+        gpu = cuda_visible()
+        return cls(gpu=gpu, memory_gib=memory.visible_gpu_gib() if gpu else None)
 
 
 def memory_problem(config: TrainConfig, machine: Machine) -> Problem | None:
-    """Why the run would not fit the device's memory, or None. No estimate is plugged in yet: nothing is judged."""
-    return None
+    """Why the run would not fit the GPU's memory, or None (also where the memory or the model's profile is not
+    known). Refused only when the estimate exceeds what PyTorch can allocate even without its margin: the
+    estimate has not yet been checked on a GPU (docs/memory.md), and a wrong refusal would stop a run that fits."""
+    if machine.memory_gib is None:
+        return None
+    estimate = memory.training_estimate(config)
+    if estimate is None or estimate.total / (1 + memory.MARGIN) <= memory.usable_gib(machine.memory_gib) * memory.GIB:
+        return None
+    fix = memory.cheapest_fix(config, machine.memory_gib)
+    field = fix.removeprefix("set ").split()[0].rstrip(",") if fix else "num_frames"
+    remedy = fix or "lower num_frames, height and width, or rank"
+    return Problem(
+        field,
+        f"the run needs about {estimate.total_gib:.1f} GiB of GPU memory and this {machine.memory_gib:.0f} GiB GPU "
+        f"leaves {memory.usable_gib(machine.memory_gib):.1f} GiB; {remedy} (docs/memory.md)",
+    )
 
 
 def config_problems_on(config: TrainConfig, machine: Machine) -> list[Problem]:
