@@ -18,11 +18,14 @@ NOT_RUN = {
     "gpu": """## GPU: the recipe against the studio (432x768, 93 frames, batch 1, LoRA rank 32, bf16)
 
 **Not measured yet.** No GPU was lent for these measurements (the latest, 2026-12-04, ran on a 2-core CPU
-only), so this section holds no timings, memory or MFU. On a machine with one H100 or H200 (80 GB or more; nothing is downloaded), run
+only), so this section holds no timings, memory or MFU. On the first machine with one H100 or H200, run
+`bash bench/gpu.sh` before anything else: in at most 8 minutes, without network, it measures every GPU number
+(these modes, DoRA against LoRA, one generation per memory mode, the memory estimate beside each measured peak,
+`pytest -m gpu`) into `$OUT/results-gpu.json` and this section. Alone,
 
     python bench/bench.py
 
-It builds the full-size architecture with random weights, measures `reference` and `studio` in one run
+builds the full-size architecture with random weights, measures `reference` and `studio` in one run
 (about 10 minutes including compilation and one 36-step generation) and rewrites this section. If
 torch.compile fails there, `python bench/bench.py --modes reference,studio-no-compile` measures the rest;
 `--modes` also knows `studio-uncached` and `studio-every-block`.

@@ -174,3 +174,24 @@ def test_the_machine_check_refuses_only_what_cannot_fit_even_without_the_margin(
     )
     assert config_problems_on(_real(), Machine(gpu=True, memory_gib=24)) == []
     assert config_problems_on(TrainConfig(data="x", model="someone/else"), Machine(gpu=True, memory_gib=8)) == []
+
+
+def test_dry_run_on_a_model_folder_stores_its_profile_once(tmp_path):
+    """A folder with the tiny model's configs: parameters counted on the meta device, the tiny model's activation
+    fit reused (same block shape), stored in the user cache where the torch-free estimator finds it."""
+    from trainer.spec.embedded import tiny_model_dir
+
+    folder = tmp_path / "model"
+    for name in ("transformer", "vae", "text_encoder"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "config.json").write_text((tiny_model_dir() / name / "config.json").read_text())
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": "sample", "model": str(folder), "height": 64, "width": 64, "num_frames": 9}))
+    assert memory.load_profile(str(folder)) is None
+    result = run_trainer("train", "--config", str(config), "--dry-run", "--gpu-gb", "16")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "measuring the memory profile" in result.stderr and "fits a 16 GB card" in result.stdout
+    stored = memory.load_profile(str(folder))
+    assert stored["parameters"] == SHIPPED["tiny"]["parameters"]
+    assert stored["activations"] == SHIPPED["tiny"]["activations"]
+    assert memory.stored_profile_path(str(folder)).exists()
