@@ -357,3 +357,17 @@ def test_a_caption_is_bounded_like_a_prompt(space):
         message == f"The caption of 'clip00': text of at most {MAX_TEXT} characters (got {MAX_TEXT + 1}); shorten it."
     )
     assert (ws / "datasets" / "alpha" / "metas" / "clip00.txt").read_text().startswith("A red box")
+
+
+def test_a_dataset_caption_longer_than_a_prompt_is_reported_not_trained_on(tmp_path):
+    from trainer.datasets import check_items, list_items
+    from trainer.spec.bounds import MAX_TEXT
+
+    data = write_clip_dataset(tmp_path / "data", clips=2)
+    (data / "metas" / "clip01.txt").write_text("x" * (MAX_TEXT + 1))
+    items = list_items(data)
+    assert [item.caption is None for item in items] == [False, True]
+    report = check_items(items)[1]
+    assert not report.usable and report.problem == (
+        f"caption too long (text of at most {MAX_TEXT} characters (got {MAX_TEXT + 1}); shorten it)"
+    )

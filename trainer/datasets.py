@@ -29,6 +29,7 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import get_args
 
+from trainer.spec.bounds import long_text_problem
 from trainer.spec.config import CaptionVariant
 from trainer.video import VideoError, probe_video
 
@@ -114,6 +115,7 @@ def list_items(root: str | Path, caption_variant: CaptionVariant = "long", promp
         found = _csv_items(root)
     else:
         found = [(v, *_text_caption(root, v.with_suffix(".txt"))) for v in _files(root, ".mp4")]
+    found = [(video, *_bounded(caption, problem)) for video, caption, problem in found]
     keys = _keys([video for video, _, _ in found])
     items = [
         Item(video, prompt_prefix + caption if caption else None, key, problem)
@@ -159,6 +161,13 @@ def _files(folder: Path, suffix: str) -> list[Path]:
 
 def _videos(root: Path) -> list[Path]:
     return _files(root / "videos", ".mp4")
+
+
+def _bounded(caption: str | None, problem: str | None) -> tuple[str | None, str | None]:
+    """A caption longer than any prompt may be is not trained on (nor shown whole): the clip is reported."""
+    if caption is not None and long_text_problem(caption):
+        return None, f"caption too long ({long_text_problem(caption)})"
+    return caption, problem
 
 
 def _outside(root: Path, path: Path) -> bool:
