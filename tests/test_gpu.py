@@ -49,3 +49,9 @@ def test_offload_renders_the_full_modes_video_with_less_memory(tmp_path):
         peaks[mode] = torch.cuda.max_memory_allocated()
     assert np.abs(frames["offload"] - frames["full"]).max() <= 2  # the same video, up to bf16 kernel choices
     assert peaks["offload"] < peaks["full"]
+
+
+def test_validation_loss_under_offload_runs_on_the_gpu():
+    from test_memory_modes import _validation_losses_agree
+
+    _validation_losses_agree(torch.device("cuda"))

@@ -87,3 +87,23 @@ def test_auto_picks_full_where_it_fits_and_offload_where_it_does_not():
 def test_an_unknown_mode_is_refused_by_name():
     problems = GenerateSettings(memory="half").problems()
     assert [str(p) for p in problems] == ["memory: must be one of auto, full, offload (got 'half')"]
+
+
+def test_validation_loss_is_the_same_with_the_weights_offloaded():
+    """evaluate's validation loss calls the transformer directly: under offload it runs on the hook's device."""
+    _validation_losses_agree(torch.device("cpu"))
+
+
+def _validation_losses_agree(device: torch.device) -> None:
+    from trainer import cosmos
+    from trainer.evaluate import validation_loss
+
+    pipe = cosmos.load_pipeline("tiny", dtype=torch.bfloat16)
+    generator = torch.Generator().manual_seed(0)
+    embeds = torch.randn(1, 512, pipe.transformer.config.crossattn_proj_in_channels, generator=generator)
+    encoded = [(torch.randn(1, 16, 3, 8, 8, generator=generator), embeds)]
+    losses = {}
+    for mode in ("full", "offload"):
+        memory_modes.apply(pipe, mode, device)
+        losses[mode] = validation_loss(pipe.transformer, encoded, 0, cosmos.vae_scale_factors(pipe.vae)[1])
+    assert losses["offload"] == pytest.approx(losses["full"], rel=1e-3)

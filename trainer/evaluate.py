@@ -126,7 +126,9 @@ def validation_loss(
     """Mean flow-matching loss over clips x VAL_SIGMAS; the noise of clip i comes from seed and i alone.
     `spatial_scale`: the VAE's spatial compression (cosmos.vae_scale_factors)."""
     transformer.requires_grad_(False)  # flow_matching_loss reads the model dtype from a frozen parameter
-    device = next(transformer.parameters()).device
+    # Under `memory: offload` the weights wait on the CPU and accelerate's hook runs the model on its device.
+    hook = getattr(transformer, "_hf_hook", None)
+    device = getattr(hook, "execution_device", None) or next(transformer.parameters()).device
     losses = []
     for index, (clean, embeds) in enumerate(encoded):
         k = len(VAL_SIGMAS)

@@ -283,7 +283,6 @@ def visible_gpu_gib() -> float | None:
 
 
 # --------------------------------------------------------------------------------------------- generation
-GENERATION_MODES = ("full", "offload")
 # A no-grad transformer forward holds about this many [tokens x hidden] tensors at once (the residual stream,
 # the normalised input, q, k, v, the attention output, and the 4x-wide feed-forward hidden layer with its
 # activation): an assumption checked against the GPU by bench/gpu.sh.
@@ -339,7 +338,7 @@ def pick_generation_mode(settings, card_gib: float | None, profile: dict | None 
 
 
 def generation_report(settings, mode: str, card_gib: float | None = None) -> list[str]:
-    """Lines for the Generate tab and the generate command: the estimate and whether it fits."""
+    """Lines for the Generate tab: the estimate and whether it fits the visible GPU (else each common size)."""
     estimate = generation_estimate(settings, mode)
     if estimate is None:
         return [f"no memory estimate for {settings.model!r} (no profile)"]
