@@ -18,8 +18,8 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #     --platform manylinux1_x86_64 --platform any -d .whl diffusers==0.42.1 imageio-ffmpeg==0.8.1 importlib-metadata
-# (importlib-metadata is the one requirement of diffusers missing from the machine's package list in
-# /work/.library/device/KINDS.md; `unzip -p .whl/diffusers-*.whl '*/METADATA' | grep ^Requires-Dist` lists them
+# (importlib-metadata is the one requirement of diffusers that such a machine's image lacks;
+# `unzip -p .whl/diffusers-*.whl '*/METADATA' | grep ^Requires-Dist` lists them
 # all). This script installs .whl/*.whl with --no-index when diffusers cannot be imported.
 set -uo pipefail
 
