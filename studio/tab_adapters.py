@@ -10,8 +10,9 @@ import gradio as gr
 
 from studio.folders import REFUSALS
 from studio.publish_controller import publish_adapter
+from studio.run_samples import sample_steps, sample_strip
 from studio.workspace import Studio
-from trainer.spec.run_folder import CARD_FILE, CARD_SUMMARY_KEYS
+from trainer.spec.run_folder import CARD_FILE, CARD_SUMMARY_KEYS, read_events
 
 SHOWN_COLUMNS = [
     "name",
@@ -49,20 +50,36 @@ def listing(studio: Studio, current: str | None = None):
     return adapter_table(studio), gr.update(choices=names, value=value)
 
 
+def run_samples(studio: Studio, info) -> list[tuple[str, str]]:
+    """The filmstrips of a run's adapter's samples: the base (the first sampled step) and the last step; none
+    for an imported adapter or a run without samples."""
+    if info.source != "run":
+        return []
+    run_dir = info.path.parent
+    events = read_events(run_dir)
+    steps = list(sample_steps(events))
+    if not steps:
+        return []
+    shown = {steps[0], steps[-1]}
+    events = [e for e in events if e.get("event") != "sample" or e.get("step") in shown]
+    return sample_strip(run_dir, events, studio.workspace.gradio_temp / "samples")
+
+
 def show(studio: Studio, name: str | None):
     if not name:
-        return "No adapter yet: finish a training run or import one.", None
+        return "No adapter yet: finish a training run or import one.", None, []
     try:
         info = studio.adapters.get(name)
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return str(exc), None
+        return str(exc), None, []
     try:
         raw = json.loads((info.path / CARD_FILE).read_text())
     except (OSError, ValueError):
         raw = None
     shown = card_markdown(info, studio.adapters.paths.show(info.path))
-    return shown + evaluation_markdown((raw or {}).get("evaluation") if isinstance(raw, dict) else None), raw
+    evaluation = evaluation_markdown((raw or {}).get("evaluation") if isinstance(raw, dict) else None)
+    return shown + evaluation, raw, run_samples(studio, info)
 
 
 def evaluation_markdown(entry: dict | None) -> str:
@@ -143,6 +160,13 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
             with gr.Column(scale=3):
                 chosen = gr.Dropdown([], label="adapter", allow_custom_value=True, elem_id="adapters-chosen")
                 card = gr.Markdown(elem_id="adapters-card")
+                samples = gr.Gallery(
+                    label="its run's samples: the base (step 0) above the last step; frames left to right",
+                    columns=2,
+                    object_fit="contain",
+                    height="auto",
+                    elem_id="adapters-samples",
+                )
                 with gr.Accordion(CARD_FILE, open=False):
                     card_json = gr.JSON()
             with gr.Column(scale=2):
@@ -177,7 +201,7 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
                     published = gr.Markdown(elem_id="adapters-published")
     private, refreshed = {"api_visibility": "private"}, partial(listing, studio)
     refresh.click(refreshed, chosen, [table, chosen], api_name="list_adapters")
-    chosen.change(partial(show, studio), chosen, [card, card_json], **private)
+    chosen.change(partial(show, studio), chosen, [card, card_json, samples], **private)
     zip_button.click(partial(make_zip, studio), chosen, zip_file, api_name="zip_adapter")
     delete.click(partial(remove, studio), [chosen, confirm], [table, chosen, confirm], api_name="delete_adapter")
     import_button.click(partial(import_upload, studio), [upload, new_name], [table, chosen], api_name="import_adapter")

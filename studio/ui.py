@@ -21,11 +21,11 @@ CSS = """
 .run-log { font-size: 12px; line-height: 1.35; white-space: pre; overflow-x: auto; max-width: 100%; margin: 0;
            padding: 8px; border-radius: 6px; background: var(--block-background-fill); }
 /* 64 px clips and their filmstrips stay crisp when enlarged */
-#gen-videos video, #data-preview video, #train-samples img { image-rendering: pixelated; }
-/* the sample strip's tiles are filmstrips (5 frames wide): wide tiles, rows as tall as they need, whole captions */
-#train-samples .grid-container { grid-template-rows: none; grid-auto-rows: auto; }
-#train-samples .thumbnail-item { aspect-ratio: 3 / 1; height: auto; }
-#train-samples .caption-label { white-space: normal; max-width: 100%; }
+#gen-videos video, #data-preview video, #train-samples img, #adapters-samples img { image-rendering: pixelated; }
+/* sample tiles are filmstrips (5 frames wide): wide tiles, rows as tall as they need, whole captions */
+#train-samples .grid-container, #adapters-samples .grid-container { grid-template-rows: none; grid-auto-rows: auto; }
+#train-samples .thumbnail-item, #adapters-samples .thumbnail-item { aspect-ratio: 3 / 1; height: auto; }
+#train-samples .caption-label, #adapters-samples .caption-label { white-space: normal; max-width: 100%; }
 .variant-video { min-width: 180px; }
 """
 

@@ -146,7 +146,7 @@ def test_the_adapters_tab_shows_the_cards_evaluation(studio, workspace):
         },
     )
     try:
-        text, raw = show(studio, "robot")
+        text, raw, _ = show(studio, "robot")
     finally:
         write_json_atomic(folder / "adapter_card.json", card)
     assert raw["evaluation"]["scores"] == scores

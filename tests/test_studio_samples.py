@@ -148,3 +148,20 @@ def test_sample_frames_are_pinned_inside_the_workspace(tmp_path):
     assert pinned == [{"image": str(tmp_path / "ws" / "datasets" / "a" / "first.png"), "prompt": "p"}]
     with pytest.raises(PathRefused, match=r"^sample_prompts: the first frame .* is outside the workspace"):
         policy.sample_frames(cfg({"image": "/etc/passwd", "prompt": "p"}))
+
+
+def test_the_adapters_tab_shows_its_runs_first_and_last_samples(studio):
+    from adapterfactory import make_adapter
+
+    from studio.tab_adapters import show
+
+    run = _write_run(studio.workspace.root)
+    make_adapter(run / "adapter")
+    _, _, pictures = show(studio, "sampled")
+    assert [caption for _, caption in pictures] == [
+        "base (step 0) · left arm",
+        "base (step 0) · right arm",
+        "step 8 · left arm",
+        "step 8 · right arm",
+    ]
+    assert all(picture.endswith(".png") for picture, _ in pictures)
