@@ -27,6 +27,9 @@ CSS = """
 #train-samples .thumbnail-item, #adapters-samples .thumbnail-item { aspect-ratio: 3 / 1; height: auto; }
 #train-samples .caption-label, #adapters-samples .caption-label { white-space: normal; max-width: 100%; }
 .variant-video { min-width: 180px; }
+/* a plot's block is as tall as its label and chart: at a fixed height the loss curve's legend was cut off */
+#loss-plot, #lr-plot, #grad-norm-plot { height: auto !important; }
+#loss-plot .vega-embed, #lr-plot .vega-embed, #grad-norm-plot .vega-embed { height: 240px; }
 """
 
 
