@@ -102,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=14.0,
         metavar="DAYS",
-        help="generations and uploads older than this are removed (at start and hourly); 0 keeps all",
+        help="generations, uploads and exports older than this are removed (at start and hourly); 0 keeps all",
     )
     args = parser.parse_args(argv)
     try:
