@@ -80,7 +80,9 @@ class PathPolicy:
             raise PathRefused("No dataset chosen; pick the sample or import one first.")
         if is_sample(value):
             if write:
-                raise PathRefused("The built-in sample is read-only; import it into the workspace to edit it.")
+                raise PathRefused(
+                    "The built-in sample is read-only; import it to edit it (Data tab: Import a copy to edit)."
+                )
             try:
                 return resolve_data(value)
             except ValueError as exc:

@@ -11,13 +11,14 @@ import gradio as gr
 import pandas as pd
 
 from studio import tab_captions
-from studio.dataset_controller import REPORT_COLUMNS, caption_digest, default_import_name
+from studio.dataset_controller import DATASETS_DIR, REPORT_COLUMNS, caption_digest, default_import_name
 from studio.folders import REFUSALS
 from studio.train_form import DEFAULT_PRESET, preset_values
 from studio.workspace import Studio
 from trainer.datasets import DatasetError
 from trainer.spec.embedded import SAMPLE_DATA
 
+SAMPLE_COPY = default_import_name(SAMPLE_DATA)  # the sample's editable copy: datasets/sample-robot
 SAMPLE, FOLDER, UPLOAD, HUB = "built-in sample", "local folder", "upload (.zip, or .mp4 + .txt)", "Hub dataset"
 LEROBOT = "LeRobot folder"
 SOURCES = (SAMPLE, FOLDER, LEROBOT, UPLOAD, HUB)
@@ -44,14 +45,33 @@ def _hub_info(studio: Studio) -> str:
 
 
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
-def pick_source(choice: str):
+def pick_source(studio: Studio, choice: str):
     label = "Use the built-in sample" if choice == SAMPLE else "Import"
     return [
         gr.update(visible=choice in (FOLDER, LEROBOT)),
         *(gr.update(visible=choice == key) for key in (UPLOAD, HUB, LEROBOT)),
         gr.update(visible=choice != SAMPLE),
         gr.update(value=label),
+        gr.update(visible=choice == SAMPLE and not studio.workspace.read_only),
     ]
+
+
+def import_sample_copy(studio: Studio):
+    """The built-in sample is read-only: its editable copy is datasets/sample-robot, imported on the first click and
+    picked again on the next ones (one copy, however often it is pressed)."""
+    copy = f"{DATASETS_DIR}/{SAMPLE_COPY}"
+    if copy in studio.datasets.choices():
+        message = f"The copy of the sample is `{copy}` (edited captions included); it is picked again."
+        return message, gr.update(choices=studio.datasets.choices(), value=copy)
+    try:
+        result = studio.datasets.import_source(SAMPLE_DATA, SAMPLE_COPY)
+    except REFUSALS as exc:
+        gr.Warning(str(exc))
+        return f"Not imported: {exc}", gr.skip()
+    return (
+        f"{result.message} Its captions and clips can be edited here; train on `{result.dataset}`.",
+        gr.update(choices=studio.datasets.choices(), value=result.dataset),
+    )
 
 
 def suggest_name(text: str):
@@ -69,8 +89,8 @@ def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_na
         if choice == SAMPLE:
             studio.datasets.path(SAMPLE_DATA)  # built on first use
             return (
-                f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`); it is read-only (import it to "
-                "edit captions).",
+                f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`); it is read-only (**Import a copy "
+                "to edit** makes an editable one).",
                 gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA),
             )
         gr.Info("Importing through `trainer import-data`; large datasets take a while.")
@@ -188,6 +208,7 @@ def _choose(studio: Studio) -> SimpleNamespace:
         )
     name = gr.Textbox(label="name", visible=False, info="Imported into <workspace>/datasets/<name>/.")
     go = gr.Button("Use the built-in sample", variant="primary", elem_id="data-go")
+    copy = gr.Button("Import a copy to edit", elem_id="data-sample-copy", visible=not studio.workspace.read_only)
     message = gr.Markdown(elem_id="data-message")
     return SimpleNamespace(
         source=source,
@@ -199,6 +220,7 @@ def _choose(studio: Studio) -> SimpleNamespace:
         held_out=held_out,
         name=name,
         go=go,
+        copy=copy,
         message=message,
     )
 
@@ -290,7 +312,10 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
             ),
         )
     src.source.change(
-        pick_source, src.source, [src.folder, src.upload, src.hub, src.lerobot, src.name, src.go], **private
+        partial(pick_source, studio),
+        src.source,
+        [src.folder, src.upload, src.hub, src.lerobot, src.name, src.go, src.copy],
+        **private,
     )
     src.folder.change(suggest_name, src.folder, src.name, **private)
     src.hub.change(suggest_name, src.hub, src.name, **private)
@@ -300,6 +325,11 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         [src.source, src.folder, src.upload, src.hub, src.name, src.camera, src.held_out, chk.num_frames],
         [src.message, chk.dataset],
         api_name="use_dataset",
+    ).then(check, [chk.dataset, chk.num_frames], checked, **private).then(
+        show, [chk.dataset, pre.clip], shown, **private
+    )
+    src.copy.click(
+        partial(import_sample_copy, studio), None, [src.message, chk.dataset], api_name="import_sample"
     ).then(check, [chk.dataset, chk.num_frames], checked, **private).then(
         show, [chk.dataset, pre.clip], shown, **private
     )

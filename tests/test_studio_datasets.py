@@ -114,7 +114,7 @@ def test_sample_is_checked_in_place_and_read_only(data):
     assert table["caption"].str.len().min() > 10
     video, caption = data.clip("sample", report.keys()[0])
     assert video.is_file() and caption == table["caption"][0]
-    with pytest.raises(Refused, match="built-in sample is read-only; import it"):
+    with pytest.raises(Refused, match="built-in sample is read-only; import it to edit it"):
         data.save_caption("sample", report.keys()[0], "new")
     imported = data.import_source("sample", "robot")
     assert imported.message.startswith("Imported 48 clips") and data.check("datasets/robot").usable == 48
@@ -159,3 +159,35 @@ def test_data_controller_does_not_import_torch_or_gradio():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_sample_is_copied_once_to_edit_it_from_the_data_tab(tmp_path, monkeypatch):
+    """The sample refuses edits and says how to get an editable copy; the Data tab's button makes that copy once."""
+    import gradio as gr
+
+    from studio import tab_data
+    from studio.workspace import open_studio
+
+    monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: pytest.fail(message))
+    studio = open_studio(tmp_path / "ws")
+    try:
+        with pytest.raises(Refused) as refused:
+            studio.datasets.save_caption("sample", "train_0000", "new")
+        assert str(refused.value) == (
+            "The built-in sample is read-only; import it to edit it (Data tab: Import a copy to edit)."
+        )
+        message, picked = tab_data.import_sample_copy(studio)
+        assert message.startswith("Imported 48 clips") and picked["value"] == "datasets/sample-robot"
+        studio.datasets.save_caption("datasets/sample-robot", "train_0000", "The left arm waves.")
+        message, picked = tab_data.import_sample_copy(studio)  # pressed again: the same copy, edits kept
+        assert (
+            message
+            == "The copy of the sample is `datasets/sample-robot` (edited captions included); it is picked again."
+        )
+        assert picked["value"] == "datasets/sample-robot"
+        root = studio.workspace.root / "datasets"
+        assert [p.name for p in root.iterdir() if p.is_dir()] == ["sample-robot"]
+        assert (root / "sample-robot" / "metas" / "train_0000.txt").read_text() == "The left arm waves.\n"
+        assert studio.datasets.check("datasets/sample-robot").usable == 48
+    finally:
+        studio.close()
