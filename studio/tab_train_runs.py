@@ -13,7 +13,7 @@ import pandas as pd
 
 from studio.folders import REFUSALS
 from studio.jobs import NoCheckpoint
-from studio.metrics_tail import CURVE_COLUMNS, RAW, SMOOTHED, loss_curve
+from studio.metrics_tail import RAW, SMOOTHED, loss_curve
 from studio.named_outputs import NamedOutputs
 from studio.run_samples import curve_marks, sample_strip, strip_columns
 from studio.workspace import Studio
@@ -22,7 +22,6 @@ from trainer.spec.config import ConfigError
 TICK_SECONDS = 1.0
 NO_RUN = "No run yet: press **Start training**."
 LOG_LINES = 14
-EMPTY_CURVE = pd.DataFrame({c: pd.Series(dtype=int if c == "step" else float) for c in CURVE_COLUMNS})
 # raw points faint, the trend strong; the steps sampled and checkpointed marked on the trend
 LOSS_COLOURS = {RAW: "#c7cedb", SMOOTHED: "#2563eb", "samples": "#f59e0b", "checkpoints": "#10b981"}
 
@@ -81,10 +80,10 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
             "headline": NO_RUN,
             "error": "",
             "loss_plot": None,
-            "lr_plot": EMPTY_CURVE,
+            "lr_plot": None,
             "log": "",
             "numbers": {},
-            "grad_plot": EMPTY_CURVE,
+            "grad_plot": None,
             "samples": [],
             "seen": NO_RUN,
         }
@@ -99,15 +98,16 @@ def tick(studio: Studio, name: str, last) -> dict[str, Any]:
     if view.signature == last:
         return shown
     curve = loss_curve(view.frame)
+    frame = view.frame if len(view.frame) else None  # never drawn from an empty frame (see layout)
     strip = sample_strip(view.run_dir, view.events, studio.workspace.gradio_temp / "samples")
     columns = strip_columns(view.events)  # a row per shown step, its prompts side by side
     loss_plot = pd.concat([curve, curve_marks(curve, view.events)], ignore_index=True) if len(curve) else None
     return {
         **shown,
         "loss_plot": loss_plot,
-        "lr_plot": view.frame,
+        "lr_plot": frame,
         "log": _log_html(view.log),
-        "grad_plot": view.frame,
+        "grad_plot": frame,
         "samples": gr.update(value=strip, columns=columns),
         "seen": view.signature,
     }
@@ -159,8 +159,9 @@ def layout(studio: Studio) -> SimpleNamespace:
     headline = gr.Markdown(NO_RUN, elem_id="train-headline")
     error = gr.Markdown(elem_id="train-error")
     with gr.Row():
-        # None, not an empty frame, until there is a curve: a colour-split plot first drawn from an empty frame
-        # stays blank after later updates (gradio 6.31, seen in the browser).
+        # None, not an empty frame, until there is a curve: a plot first drawn from an empty frame keeps the
+        # layout of no data (gradio 6.31, seen in the browser): a colour-split one stays blank, the others clip
+        # their axis labels ("e-4" for 1.0e-4, ".13" for 0.13) and lose the step axis.
         loss_plot = gr.LinePlot(
             None,
             x="step",
@@ -173,7 +174,7 @@ def layout(studio: Studio) -> SimpleNamespace:
             elem_id="loss-plot",
         )
         lr_plot = gr.LinePlot(
-            EMPTY_CURVE,
+            None,
             x="step",
             y="lr",
             label="learning rate",
@@ -183,7 +184,7 @@ def layout(studio: Studio) -> SimpleNamespace:
             elem_id="lr-plot",
         )
         grad_plot = gr.LinePlot(
-            EMPTY_CURVE,
+            None,
             x="step",
             y="grad_norm",
             label="gradient norm (before clipping)",

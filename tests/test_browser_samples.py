@@ -62,6 +62,12 @@ def test_sample_videos_appear_while_the_run_trains(tmp_path):
         page.wait_for_function(f"() => ({loaded})([...document.querySelectorAll('#train-samples img')])")
         widths = [pictures.nth(i).evaluate("img => img.naturalWidth") for i in range(6)]
         assert widths == [5 * 64 + 4 * GAP_PX] * 6, widths  # filmstrips of 5 frames of the 64 px samples
+        for plot in ("#lr-plot", "#grad-norm-plot"):  # every axis label inside its plot: none cut at the edge
+            left = page.locator(plot).bounding_box()["x"]
+            labels = page.locator(f"{plot} svg text")
+            expect(labels.first).to_be_attached()
+            boxes = [labels.nth(i).bounding_box() for i in range(labels.count())]
+            assert all(box["x"] >= left for box in boxes if box), (plot, boxes)
         page.wait_for_timeout(1000)
         screenshot(page, "samples-train")
 
