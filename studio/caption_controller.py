@@ -18,17 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from studio import launcher
+from studio import child_processes, launcher
 from studio.access import Refused, Role, in_cache
 from studio.dataset_controller import DATASETS_DIR, DatasetController, caption_digest
+from studio.device import Device, DeviceBusy
 from studio.paths import is_local_model
 from trainer.caption_files import (
     default_model,
@@ -44,6 +45,7 @@ CAPTION_MODEL_ENV = "COSMOS_STUDIO_CAPTION_MODEL"  # the owner's choice of capti
 PROPOSALS_DIR = ".caption-proposals"  # inside the dataset: hidden, so never read as clips or captions
 CAPTION_LOG = "caption.log"  # under datasets/: the child's stderr, for the operator
 DEFAULT_TIMEOUT_S = 6 * 3600.0
+STOP_GRACE_S = 5.0  # a stopped child finishes the caption file it writes, then its group is killed
 MAX_PREVIEW = 200  # rows a preview shows at most (every endpoint is public)
 TINY_NOTE = (
     "The embedded tiny model cannot caption: its text encoder has random weights, so its captions would be noise."
@@ -73,22 +75,14 @@ class CaptionController:
         self.ws, self.paths = datasets.ws, datasets.paths
         self.generation = generation  # a GenerationClient: on a GPU, one of its users at a time
         self.timeout = timeout
-        self._slot = threading.Lock()
+        # The studio's one owner of the device (the generation client's); without one, the CPU's alone.
+        self.device = generation.device if generation is not None else Device()
         self._state = threading.Lock()
         self._running: tuple[str, Any] | None = None  # (owner, process)
-        self._cancelled: set[str] = set()
-        if generation is not None:
-            generation.gpu_users.append(self.gpu_refusal)
 
     @property
     def busy(self) -> bool:
-        return self._slot.locked()
-
-    def gpu_refusal(self) -> str | None:
-        """Why the GPU is taken by captioning (asked by generations and evaluations), or None."""
-        if self.generation is not None and self.generation.gpu and self.busy:
-            return "Captions are being written on the GPU; generate after they finish, or cancel them."
-        return None
+        return self.device.holds("captioning")
 
     # --- which model ---------------------------------------------------------------------------------
     def offer(self, environ: dict[str, str] | None = None, base_model: str = "") -> Offer:
@@ -162,15 +156,11 @@ class CaptionController:
         if offer.model is None:
             raise CaptionRefused(offer.note)
         root = self._canonical(dataset)
-        gpu = self.generation is not None and self.generation.gpu
-        why = self.generation.refusal() if gpu else None
-        if why:
-            raise CaptionRefused(why.replace("generate", "write captions"))
-        if not self._slot.acquire(blocking=False):
-            raise CaptionRefused("Captions are being written already; wait for them or cancel.")
-        if gpu:
-            self.generation.close()  # the child loads its own model: the worker's leaves the GPU first
         owner = owner or uuid.uuid4().hex
+        try:  # on a GPU the child loads its own model: the worker's idle copy leaves the GPU first
+            self.device.take_now("captioning", owner, stop=partial(self._stop, owner))
+        except DeviceBusy as exc:
+            raise CaptionRefused(str(exc)) from None
         try:
             relative = root.relative_to(self.ws.root).as_posix()  # the child runs in the workspace
             options = ["--events", f"--model={offer.model}", "--variants=long", f"--to={relative}/{PROPOSALS_DIR}"]
@@ -179,8 +169,7 @@ class CaptionController:
         finally:
             with self._state:
                 self._running = None
-                self._cancelled.discard(owner)
-            self._slot.release()
+            self.device.give_back(owner)
 
     def _run(self, argv: list[str], owner: str) -> Iterator[dict[str, Any]]:
         log = self.ws.datasets / CAPTION_LOG
@@ -217,22 +206,18 @@ class CaptionController:
             process.stdout.close()
 
     def _cancelled_or(self, owner: str, message: str) -> str:
-        with self._state:
-            cancelled = owner in self._cancelled
+        cancelled = self.device.cancelled(owner)
         return "Captioning was cancelled; the proposals written so far are kept." if cancelled else message
 
     def cancel(self, owner: str) -> bool:
-        """Stop `owner`'s captioning (SIGTERM: the file being written is finished or dropped whole)."""
+        """Stop `owner`'s captioning (asked first: the file being written is finished or dropped whole)."""
+        return self.device.cancel(owner, "captioning")
+
+    def _stop(self, owner: str) -> None:
         with self._state:
-            if self._running is None or self._running[0] != owner:
-                return False
-            self._cancelled.add(owner)
-            process = self._running[1]
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        return True
+            running = self._running
+        if running is not None and running[0] == owner:
+            _kill(running[1])
 
     def close(self) -> None:
         with self._state:
@@ -347,10 +332,8 @@ def _digest(changes: list[tuple[str, str, str]]) -> str:
 
 
 def _kill(process) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """Its process group asked to end, then killed (child_processes.stop)."""
+    child_processes.stop(process, STOP_GRACE_S)
 
 
 def _parse(line: str) -> dict[str, Any] | None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -50,3 +52,21 @@ def signal_group(pid: int, group: int, sig: signal.Signals) -> None:
             os.killpg(group, sig)
     except ProcessLookupError:
         pass  # it already ended
+
+
+def stop(process: subprocess.Popen, grace: float, ask: Callable[[], None] | None = None) -> int:
+    """The one way the studio ends a child it started: ask it to end (`ask`, else SIGTERM to its process group),
+    wait up to `grace` seconds, then SIGKILL the group; returns its exit code once it is reaped."""
+    if process.poll() is None:
+        try:
+            if ask is not None:
+                ask()
+            else:
+                signal_group(process.pid, process.pid, signal.SIGTERM)
+        except OSError:
+            pass  # its stdin is already closed, or it is gone
+        try:
+            return process.wait(grace)
+        except subprocess.TimeoutExpired:
+            signal_group(process.pid, process.pid, signal.SIGKILL)
+    return process.wait()

@@ -9,17 +9,17 @@ a time; it has a time limit and can be cancelled by whoever started it (its proc
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from studio import launcher
+from studio import child_processes, launcher
 from studio.adapter_registry import AdapterRegistry
 from studio.child_processes import last_lines
+from studio.device import DeviceBusy
 from studio.folders import Refused
 from studio.generation_client import GenerationClient, base_model_mismatch, kept_if_done, settings_problems
 from studio.paths import PathPolicy, is_inside
@@ -32,6 +32,7 @@ from trainer.spec.run_folder import COMPARE_RECORD_FILE
 EVALUATE_LOG = "evaluate.log"  # under generations/, beside the worker's log
 MAX_CLIPS = 48  # an evaluation scores at most this many clips (every endpoint is public)
 DEFAULT_TIMEOUT_S = 3600.0
+STOP_GRACE_S = 2.0  # a cancelled or timed-out child gets this long to end before its group is killed
 HELD_OUT_SAMPLE = "sample:held_out"
 
 
@@ -69,21 +70,13 @@ class Evaluator:
         self.paths = PathPolicy(self.ws)
         self.log_path = self.ws.generations / EVALUATE_LOG
         self.timeout = timeout
-        self._slot = threading.Lock()
+        self.device = generation.device  # the studio's one owner of the device: one evaluation at a time
         self._state = threading.Lock()
         self._running: tuple[str, Any] | None = None  # (owner, process) of the evaluation in progress
-        self._cancelled: set[str] = set()
-        generation.gpu_users.append(self.gpu_refusal)  # no generation loads a second model meanwhile
 
     @property
     def busy(self) -> bool:
-        return self._slot.locked()
-
-    def gpu_refusal(self) -> str | None:
-        """Why the GPU is taken by an evaluation (asked by generations and the run queue), or None."""
-        if self.generation.gpu and self.busy:
-            return "An evaluation is running on the GPU; generate after it finishes, or cancel it."
-        return None
+        return self.device.holds("evaluation")
 
     def check(self, settings: dict[str, Any], variants: list[str], data: str, max_clips: int) -> tuple[list, str]:
         """The chosen variants (AdapterInfo) and the data value the child gets; EvaluationError names what is wrong."""
@@ -122,21 +115,15 @@ class Evaluator:
         chosen, data_value = self.check(settings, variants, data, max_clips)
         if checkpoints and not chosen:
             raise EvaluationError("Every checkpoint: pick a run's adapter or checkpoint in the variants first.")
-        why = self.generation.refusal()
+        why = self.device.refusal("evaluation")
         if why:
-            raise EvaluationError(why.replace("generate", "evaluate"))
+            raise EvaluationError(why)
         self.ws.require_room("evaluating")
-        if not self._slot.acquire(blocking=False):
-            raise EvaluationError("An evaluation is already running; wait for it to finish or cancel it.")
-        if self.generation.gpu:  # the child loads its own pipeline: the worker's copy leaves the GPU first
-            # Asked again with the slot held: the run queue may have started a run since the first question.
-            training = self.generation.jobs.current() if self.generation.jobs is not None else None
-            if self.generation.busy or training is not None:
-                self._slot.release()
-                what = "A generation is running" if training is None else f"Run {training.name!r} is training"
-                raise EvaluationError(f"{what} on the GPU; evaluate after it finishes.")
-            self.generation.close()
         owner = owner or uuid.uuid4().hex
+        try:  # on a GPU the child loads its own pipeline: the worker's idle copy leaves the GPU first
+            self.device.take_now("evaluation", owner, stop=partial(self._stop, owner))
+        except DeviceBusy as exc:
+            raise EvaluationError(str(exc)) from None
         try:
             out_dir = self.generation.new_out_dir()
             argv = evaluate_argv(
@@ -152,8 +139,7 @@ class Evaluator:
         finally:
             with self._state:
                 self._running = None
-                self._cancelled.discard(owner)
-            self._slot.release()
+            self.device.give_back(owner)
 
     def _run(self, argv: list[str], owner: str, out_dir: Path) -> Iterator[dict[str, Any]]:
         try:
@@ -165,7 +151,7 @@ class Evaluator:
         process.stdin.close()
         with self._state:
             self._running = (owner, process)
-        timer = threading.Timer(self.timeout, self._kill, (process,))
+        timer = threading.Timer(self.timeout, self._end, (process,))
         timer.start()
         try:
             for line in process.stdout:
@@ -184,15 +170,13 @@ class Evaluator:
         finally:
             timer.cancel()
             if process.poll() is None:
-                self._kill(process)
+                self._end(process)
             process.wait()
             process.stdout.close()
 
     def _why_ended(self, process, owner: str, timer: threading.Timer) -> str:
         code = process.wait()
-        with self._state:
-            cancelled = owner in self._cancelled
-        if cancelled:
+        if self.device.cancelled(owner):
             return "The evaluation was cancelled."
         if timer.finished.is_set() and code < 0:
             return (
@@ -204,27 +188,25 @@ class Evaluator:
 
     def cancel(self, owner: str) -> bool:
         """Stop `owner`'s evaluation; True when there was one."""
-        with self._state:
-            if self._running is None or self._running[0] != owner:
-                return False
-            self._cancelled.add(owner)
-            process = self._running[1]
-        self._kill(process)
-        return True
+        return self.device.cancel(owner, "evaluation")
 
     def close(self) -> None:
         """Stop the evaluation in progress, if any (the studio is closing)."""
         with self._state:
             running = self._running
         if running is not None:
-            self._kill(running[1])
+            self._end(running[1])
+
+    def _stop(self, owner: str) -> None:
+        with self._state:
+            running = self._running
+        if running is not None and running[0] == owner:
+            self._end(running[1])
 
     @staticmethod
-    def _kill(process) -> None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # its own group (start_new_session): the child and anything under it
-        except ProcessLookupError:
-            pass
+    def _end(process) -> None:
+        """Its whole process group (start_new_session): the child and anything under it, asked, then killed."""
+        child_processes.stop(process, STOP_GRACE_S)
 
 
 def _parse(line: str) -> dict[str, Any] | None:

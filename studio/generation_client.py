@@ -10,12 +10,9 @@ and can be cancelled by whoever sent it; both stop the worker, which restarts fo
 from __future__ import annotations
 
 import json
-import os
 import queue
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
-from studio import launcher
+from studio import child_processes, launcher
 from studio.child_processes import last_lines
+from studio.device import Cancelled, Device, DeviceBusy
 from studio.folders import Refused, Workspace
 from studio.jobs import JobManager
 from studio.paths import as_workspace
@@ -109,21 +107,8 @@ class _Worker:
         self.process.stdin.flush()
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
-        """Close its stdin (it exits after the current request), then signal its group if it lingers."""
-        try:
-            self.process.stdin.close()
-        except OSError:
-            pass
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                self.process.wait(grace)
-                return
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.process.pid, sig)  # its own group: start_new_session
-                except ProcessLookupError:
-                    return
-        self.process.wait(STOP_GRACE_S)
+        """Ask it to end by closing its stdin (it exits after the current request), then kill its group."""
+        child_processes.stop(self.process, grace, ask=self.process.stdin.close)
 
 
 class GenerationClient:
@@ -134,6 +119,7 @@ class GenerationClient:
         gpu: bool | None = None,
         argv: Callable[[], list[str]] = worker_argv,
         timeout: float = DEFAULT_TIMEOUT_S,
+        device: Device | None = None,
     ):
         self.ws = as_workspace(workspace)
         self.workspace = self.ws.root
@@ -143,28 +129,20 @@ class GenerationClient:
         self.gpu = cuda_visible() if gpu is None else gpu
         self.argv = argv
         self.timeout = timeout
-        self._lock = threading.Lock()  # one request at a time; others wait for it
-        self._state = threading.Lock()  # guards _worker, _waiting and _running
+        # Who renders now and who waits: the studio's one owner of the device (one request at a time here).
+        self.device = device or Device(jobs, self.gpu)
+        self.device.leaves_idle["generation"] = self.close  # the worker's model leaves the GPU for a run
+        self._state = threading.Lock()  # guards _worker
         self._worker: _Worker | None = None
-        self._waiting: list[str] = []  # owners of the queued requests, first in line first
-        self._running: str | None = None  # owner of the request being rendered
-        self._cancelled: set[str] = set()
-        # Other users of the GPU (an evaluation's child): each says why a generation cannot start now, or None.
-        self.gpu_users: list[Callable[[], str | None]] = []
 
     # --- queries ------------------------------------------------------------------------------------
     def refusal(self) -> str | None:
         """Why a generation cannot start now, or None. On the CPU it shares the cores with training instead."""
-        if not self.gpu:
-            return None
-        job = self.jobs.current() if self.jobs is not None else None
-        if job is not None:
-            return f"Run {job.name!r} is training on the GPU; generate after it finishes, or stop it first."
-        return next(filter(None, (user() for user in self.gpu_users)), None)
+        return self.device.refusal("generation")
 
     @property
     def busy(self) -> bool:
-        return self._lock.locked()
+        return self.device.holds("generation")
 
     def new_out_dir(self) -> Path:
         """A new generations/<time>-<random> folder: the file route serves it to whoever knows its name, so the
@@ -201,12 +179,14 @@ class GenerationClient:
             yield from kept_if_done(self._render(request, timeout, owner), Path(request["out_dir"]))
 
     def _render(self, request: dict[str, Any], timeout: float | None, owner: str) -> Iterator[dict[str, Any]]:
-        yield from self._wait_turn(owner)
+        try:  # at its turn the device is asked again: the run queue may have given the GPU to a run meanwhile
+            for ahead in self.device.wait_turn("generation", owner, stop=self._stop_rendering):
+                yield {"event": "queued", "position": ahead}
+        except DeviceBusy as exc:
+            raise GenerationBusy(str(exc)) from None
+        except Cancelled:
+            raise GenerationError("The generation was cancelled before it started.") from None
         try:
-            # Asked again at its turn: while it waited, the run queue may have given the GPU to a run.
-            why = self.refusal()
-            if why:
-                raise GenerationBusy(why)
             worker = self._worker_for_request()
             if worker is None:
                 yield {"event": "starting"}
@@ -219,50 +199,17 @@ class GenerationClient:
                 raise GenerationError(self._death_message(worker)) from None
             yield from self._answers(worker, request_id, self.timeout if timeout is None else timeout, owner)
         finally:
-            with self._state:
-                self._running = None
-                self._cancelled.discard(owner)
-            self._lock.release()
-
-    def _wait_turn(self, owner: str) -> Iterator[dict[str, Any]]:
-        """Take the one rendering slot, saying the request's place in the line whenever it changes. Only the
-        first in line may take it, so requests are served in the order their places said."""
-        with self._state:
-            self._waiting.append(owner)
-        told = None
-        try:
-            while True:
-                with self._state:
-                    position = self._waiting.index(owner) + 1
-                    cancelled = owner in self._cancelled
-                if cancelled:
-                    raise GenerationError("The generation was cancelled before it started.")
-                if position == 1 and self._lock.acquire(timeout=0.5):
-                    break
-                if position != told:
-                    told = position
-                    yield {"event": "queued", "position": position}
-                if position > 1:
-                    time.sleep(0.1)
-        finally:
-            with self._state:
-                self._waiting.remove(owner)
-        with self._state:
-            self._running = owner
+            self.device.give_back(owner)
 
     def cancel(self, owner: str) -> bool:
         """Cancel `owner`'s request: a queued one leaves the line, a running one stops the worker. True if any."""
+        return self.device.cancel(owner, "generation")
+
+    def _stop_rendering(self) -> None:
         with self._state:
-            if owner in self._waiting:
-                self._cancelled.add(owner)
-                return True
-            if self._running != owner:
-                return False
-            self._cancelled.add(owner)
             worker = self._worker
         if worker is not None:
             worker.stop(grace=0.5)
-        return True
 
     def _answers(self, worker: _Worker, request_id: str, timeout: float | None, owner: str) -> Iterator[dict[str, Any]]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -271,9 +218,7 @@ class GenerationClient:
             try:
                 line = worker.lines.get(timeout=wait)
             except queue.Empty:
-                with self._state:
-                    cancelled = owner in self._cancelled
-                if cancelled:  # cancelled while the worker was still starting: stop it now
+                if self.device.cancelled(owner):  # cancelled while the worker was still starting: stop it now
                     self._discard(worker)
                     raise GenerationError(
                         "The generation was cancelled; the worker restarts on the next request."
@@ -287,9 +232,7 @@ class GenerationClient:
                 continue
             if line is None:
                 self._discard(worker)
-                with self._state:
-                    cancelled = owner in self._cancelled
-                if cancelled:
+                if self.device.cancelled(owner):
                     raise GenerationError("The generation was cancelled; the worker restarts on the next request.")
                 raise GenerationError(self._death_message(worker))
             try:

@@ -182,15 +182,21 @@ class JobManager:
         return config
 
     def resume(self, name: str, start_over: bool = False) -> Job:
-        """Re-launch a stopped or failed run from its latest checkpoint (config.json gets resume: "latest").
+        """Re-launch a stopped or failed run from its latest checkpoint (config.json gets resume: "latest")."""
+        with self._lock:
+            return self.start(self.resume_config(name, start_over), True)
 
-        Refused, with the reason, for a finished run or one whose status.json or config.json cannot be read;
-        a run without a complete checkpoint raises NoCheckpoint unless `start_over` confirms step 0."""
+    def resume_config(self, name: str, start_over: bool = False) -> TrainConfig:
+        """The config that resumes run `name` from its latest checkpoint (resume: "latest"; "" to start over).
+
+        Refused, with the reason, for a finished or queued run, one whose status.json or config.json cannot be
+        read, or while a run trains; a run without a complete checkpoint raises NoCheckpoint unless `start_over`
+        confirms step 0."""
         self.ws.require_writable("resuming runs")
         with self._lock:
             self._refresh()
             run_dir = self._existing_run_dir(name)
-            if self._job is not None:
+            if self._job is not None and self._job.name == name:
                 raise JobBusy(self._busy_message())
             problem = status_problem(run_dir) or config_problem(run_dir)
             if problem:
@@ -211,9 +217,7 @@ class JobManager:
                     f"{load_config(run_dir / CONFIG_FILE).checkpoint_every or 'run end'} steps); "
                     "confirm to start it over from step 0."
                 )
-            return self.start(
-                replace(load_config(run_dir / CONFIG_FILE), resume="" if step is None else "latest"), True
-            )
+            return replace(load_config(run_dir / CONFIG_FILE), resume="" if step is None else "latest")
 
     def delete(self, name: str, confirm: str) -> None:
         """Delete a run folder (checkpoints, adapter, logs), only when `confirm` repeats its name; never a training run."""

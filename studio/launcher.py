@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from studio import child_processes
 from trainer.spec.machine import cuda_visible
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +120,7 @@ def run(argv: list[str], cwd: Path, log_path: Path, timeout: float) -> subproces
         try:
             stdout, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
+            child_processes.stop(process, grace=0)  # past its time: its whole group, at once
             process.communicate()
             raise
     return subprocess.CompletedProcess(argv, process.returncode, stdout, "")

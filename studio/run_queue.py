@@ -4,7 +4,8 @@ The queue is nothing but run folders, so a studio restart finds it again: a queu
 like any run's before it is written) and `status.json` with state `queued` and the time it joined the queue
 (`queued_at`, the queue's order; the name breaks ties). A watcher thread starts the first queued run whenever
 no run is training: one run at a time, on a GPU and on the CPU alike (two trainings on 2 CPU cores are each
-slower than one after the other).
+slower than one after the other). Resume queues like Start. On a GPU a run is started only when the
+studio's one owner of the device (studio.device) hands it over: no generation or evaluation holds or waits for it.
 
 Cancel never deletes what a user made: the queued run becomes `cancelled` and keeps its config.json, so it can
 be cloned into the form and queued again, or deleted from the runs list like any run. A queued run that can no
@@ -18,8 +19,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Callable
 
+from studio.device import Device
 from studio.folders import QuotaError, Refused
 from studio.jobs import JobBusy, JobError, JobManager
 from studio.paths import check_name
@@ -41,31 +44,12 @@ class Submitted:
     position: int  # 0: started at once; n: n-th in the queue
 
 
-def gpu_handover(generation: Any, *children: Any) -> Callable[[], bool]:
-    """Whether a run may start now, given the studio's generation worker (a GenerationClient) and the other
-    users of the GPU (the evaluator, the captioner: each with `busy`).
-
-    On a GPU one job uses it at a time: a run waits while a generation renders or an evaluation's or captioning's
-    child runs, and the idle worker is closed (its model freed) before the run starts. On the CPU they share the
-    cores and nothing waits."""
-
-    def ready() -> bool:
-        if not generation.gpu:
-            return True
-        if generation.busy or any(child.busy for child in children if child is not None):
-            return False
-        generation.close()
-        return True
-
-    return ready
-
-
 class RunQueue:
     """Starts a run at once when none trains, else queues it; `pump` (the watcher) starts the next in line."""
 
-    def __init__(self, jobs: JobManager, ready: Callable[[], bool] = lambda: True, limit: int = MAX_QUEUED):
+    def __init__(self, jobs: JobManager, device: Device | None = None, limit: int = MAX_QUEUED):
         self.jobs = jobs
-        self.ready = ready  # False: the device is busy with something else (see gpu_handover); try again later
+        self.device = device or Device(jobs)  # who may use the GPU now; a run is handed it (studio.device)
         self.limit = limit
         self._lock = threading.RLock()  # submit, pump and cancel each see the queue as the others left it
         self._stop = threading.Event()
@@ -97,32 +81,43 @@ class RunQueue:
         way, its folder written). QueueFull when MAX_QUEUED runs wait already."""
         self.jobs.ws.require_writable("training")
         with self._lock:
-            waiting = self.queued()
-            if not waiting and self.jobs.current() is None and self.ready():
-                try:
-                    return Submitted(self.jobs.start(config).name, 0)
-                except JobBusy:  # a Resume or a command-line run got there first: queue behind it
-                    pass
-            if len(waiting) >= self.limit:
-                raise QueueFull(
-                    f"The queue already holds {len(waiting)} runs, the most it takes; wait for one to "
-                    "start or cancel one, then start this run again."
-                )
-            config = self.jobs.write_config(config)
-            write_status(config.run_dir, Status(RunState.QUEUED, queued_at=time.time()))
-            return Submitted(config.name, len(waiting) + 1)
+            started = self._start_now(lambda: self.jobs.start(config))
+            if started is not None:
+                return Submitted(started.name, 0)
+            return self._enqueue(partial(self.jobs.write_config, config))
 
-    def resume(self, name: str, start_over: bool = False):
-        """JobManager.resume, once the device is free: on a GPU a resumed run waits for no generation or
-        evaluation (it is not queued: Resume is asked for now), so it is refused while one holds the GPU."""
+    def resume(self, name: str, start_over: bool = False) -> Submitted:
+        """Resume run `name` from its latest checkpoint (or start it over) like Start: now when nothing trains,
+        nothing waits and the device is free, else it joins the queue (JobManager.resume_config says what
+        cannot be resumed)."""
         self.jobs.ws.require_writable("resuming runs")
         with self._lock:
-            if self.jobs.current() is None and not self.ready():
-                raise JobError(
-                    f"Run {name!r} cannot resume now: a generation or an evaluation is using the GPU; "
-                    "resume it after that finishes."
-                )
-            return self.jobs.resume(name, start_over=start_over)
+            config = self.jobs.resume_config(name, start_over)
+            started = self._start_now(lambda: self.jobs.start(config, resume=True))
+            if started is not None:
+                return Submitted(started.name, 0)
+            return self._enqueue(partial(self.jobs.write_config, config, resume=True))
+
+    def _start_now(self, start: Callable[[], Any]) -> Any | None:
+        """`start()` when nothing trains or waits and the device is handed over, else None (the run queues)."""
+        if self.queued() or self.jobs.current() is not None:
+            return None
+        try:
+            return self.device.hand_over(start)
+        except JobBusy:  # a command-line run got there first: queue behind it
+            return None
+
+    def _enqueue(self, write: Callable[[], TrainConfig]) -> Submitted:
+        """Queue the run whose config.json `write()` checks and writes; QueueFull when MAX_QUEUED runs wait."""
+        waiting = self.queued()
+        if len(waiting) >= self.limit:
+            raise QueueFull(
+                f"The queue already holds {len(waiting)} runs, the most it takes; wait for one to "
+                "start or cancel one, then start this run again."
+            )
+        config = write()
+        write_status(config.run_dir, Status(RunState.QUEUED, queued_at=time.time()))
+        return Submitted(config.name, len(waiting) + 1)
 
     def cancel(self, name: str) -> None:
         """Take a queued run out of the queue: it becomes `cancelled`, its folder and config.json stay."""
@@ -140,12 +135,14 @@ class RunQueue:
         """Start the first queued run when no run trains and the device is free; the name started, or None."""
         with self._lock:
             waiting = self.queued()
-            if not waiting or self.jobs.current() is not None or not self.ready():
+            if not waiting or self.jobs.current() is not None or not self.device.free_for_training():
                 return None
             for name in waiting:
                 run_dir = self.jobs.runs_dir / name
                 try:
-                    self.jobs.start(load_config(run_dir / CONFIG_FILE), resume=True)
+                    config = load_config(run_dir / CONFIG_FILE)
+                    if self.device.hand_over(partial(self.jobs.start, config, resume=True)) is None:
+                        return None  # a generation or evaluation took the GPU meanwhile
                     return name
                 except JobBusy:  # a Resume or a command-line run got there first: wait for it
                     return None

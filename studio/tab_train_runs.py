@@ -44,11 +44,12 @@ def run_command(studio: Studio, action: str, name: str, typed: str = ""):
             studio.jobs.stop(name)
             gr.Info(f"Stopping {name!r}: it finishes the step, then saves a checkpoint and the adapter.")
         elif action in ("resume", "start_over"):
-            studio.queue.resume(name, start_over=action == "start_over")
-            gr.Info(
-                f"Run {name!r} "
-                + ("starts over from step 0." if action == "start_over" else "resumes from its latest checkpoint.")
-            )
+            run = studio.queue.resume(name, start_over=action == "start_over")
+            how = "starts over from step 0" if action == "start_over" else "resumes from its latest checkpoint"
+            if run.position:
+                gr.Info(f"Run {name!r} is queued ({studio.queue.note(name)}); it {how} when its turn comes.")
+            else:
+                gr.Info(f"Run {name!r} {how}.")
         elif action == "cancel":
             studio.queue.cancel(name)
             gr.Info(f"Run {name!r} left the queue; its config stays: clone it to queue it again.")

@@ -86,12 +86,12 @@ class Studio:
         from studio.caption_controller import CaptionController
         from studio.evaluation import Evaluator
         from studio.form_sources import FormSources
-        from studio.run_queue import RunQueue, gpu_handover
+        from studio.run_queue import RunQueue
 
         self.evaluation = self.evaluation or Evaluator(self.adapters, self.generation)
         if self.captions is None and self.datasets is not None:
             self.captions = CaptionController(self.datasets, self.generation)
-        self.queue = self.queue or RunQueue(self.jobs, gpu_handover(self.generation, self.evaluation, self.captions))
+        self.queue = self.queue or RunQueue(self.jobs, self.generation.device)  # one owner of the device
         self.sources = self.sources or FormSources(self.workspace)
 
     def close(self) -> None:

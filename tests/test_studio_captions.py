@@ -15,7 +15,6 @@ from studio.caption_controller import CAPTION_MODEL_ENV, PROPOSALS_DIR, CaptionC
 from studio.dataset_controller import DatasetController
 from studio.folders import Workspace
 from studio.generation_client import GenerationClient
-from studio.run_queue import gpu_handover
 from tests.conftest import REPO
 from tests.datafactory import canonical_dataset
 from trainer.caption_files import DEFAULT_VLM, read_captions_record
@@ -154,7 +153,7 @@ def test_captioning_on_the_gpu_holds_off_generations_and_runs_until_it_ends(capt
     monkeypatch.setattr(caption_controller.launcher, "trainer_command", lambda *_: [sys.executable, "-c", SLOW_CAPTION])
     generation = GenerationClient(captions.ws, None, gpu=True, argv=lambda: [sys.executable, "-c", "pass"])
     on_gpu = CaptionController(captions.datasets, generation)
-    ready = gpu_handover(generation, on_gpu)
+    ready = generation.device.free_for_training
     events = on_gpu.write_missing("datasets/boxes", owner="me")
     assert next(events)["event"] == "start"
     assert generation.refusal() == "Captions are being written on the GPU; generate after they finish, or cancel them."

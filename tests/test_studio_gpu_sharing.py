@@ -1,5 +1,5 @@
 """One job on the GPU at a time across the studio's features: while an evaluation's child runs on the GPU, no
-generation loads a second model, no queued run starts and no run resumes; once it ends, the queue moves on."""
+generation loads a second model, no queued run starts and a resumed run queues; once it ends, the queue moves on."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from studio import evaluation as evaluation_module
 from studio.adapter_registry import AdapterRegistry
 from studio.evaluation import EvaluationError, Evaluator
 from studio.generation_client import GenerationClient
-from studio.jobs import JobError
-from studio.run_queue import RunQueue, gpu_handover
+from studio.run_queue import RunQueue
 from trainer.spec.run_folder import RunState, read_status
 
 SETTINGS = {
@@ -46,7 +45,7 @@ def gpu_studio(manager, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation_module.launcher, "trainer_command", lambda *_: [sys.executable, str(script)])
     generation = GenerationClient(manager.ws, manager, gpu=True, argv=lambda: [sys.executable, "-c", "pass"])
     evaluator = Evaluator(AdapterRegistry(manager.ws), generation)
-    return generation, evaluator, RunQueue(manager, gpu_handover(generation, evaluator))
+    return generation, evaluator, RunQueue(manager, generation.device)
 
 
 def test_an_evaluation_on_the_gpu_holds_off_generations_queued_runs_and_resume(manager, gpu_studio):
@@ -62,13 +61,8 @@ def test_an_evaluation_on_the_gpu_holds_off_generations_queued_runs_and_resume(m
     assert generation.refusal() == "An evaluation is running on the GPU; generate after it finishes, or cancel it."
     assert queue.submit(cfg("a")).position == 1  # nothing trains, yet the run waits
     assert queue.pump() is None and read_status(manager.runs_dir / "a").state is RunState.QUEUED
-    with pytest.raises(
-        JobError,
-        match=r"^Run 'old' cannot resume now: a generation or an evaluation is using the "
-        r"GPU; resume it after that finishes\.$",
-    ):
-        queue.resume("old")
-    assert read_status(manager.runs_dir / "old").state is RunState.STOPPED
+    assert queue.resume("old", start_over=True).position == 2  # Resume (here: start over) queues like Start
+    assert read_status(manager.runs_dir / "old").state is RunState.QUEUED
 
     assert evaluator.cancel("me")
     with pytest.raises(EvaluationError, match="cancelled"):
@@ -76,6 +70,8 @@ def test_an_evaluation_on_the_gpu_holds_off_generations_queued_runs_and_resume(m
     assert generation.refusal() is None
     assert queue.pump() == "a"  # the GPU is free again: the queue moves on
     assert manager.wait(10) and read_status(manager.runs_dir / "a").state is RunState.FINISHED
+    assert queue.pump() == "old" and manager.wait(10)
+    assert read_status(manager.runs_dir / "old").state is RunState.FINISHED
 
 
 def test_closing_the_studio_stops_a_running_evaluation(manager, gpu_studio):

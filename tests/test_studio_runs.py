@@ -11,10 +11,11 @@ import json
 import pytest
 from test_studio_controllers import cfg, fake, manager, training_step, wait_until  # noqa: F401 (fixtures)
 
+from studio.device import Device
 from studio.form_sources import MAX_PRESETS, FormSourceError, FormSources, config_values
 from studio.jobs import JobError, JobManager
 from studio.paths import PathRefused
-from studio.run_queue import QueueFull, RunQueue, gpu_handover
+from studio.run_queue import QueueFull, RunQueue
 from studio.train_form import FORM_FIELDS, build_config, preset_values
 from trainer.spec.config import ConfigError, save_config
 from trainer.spec.run_folder import CONFIG_FILE, STATUS_FILE, RunState, read_status
@@ -268,8 +269,10 @@ def test_the_queue_survives_a_studio_restart(tmp_path, manager, fake):
 def test_a_full_workspace_holds_the_queue_instead_of_failing_it(tmp_path, manager, fake):
     from studio.folders import Workspace
 
+    busy = Device(manager, gpu=True)
+    busy.take_now("generation", "someone")
     for name in ("a", "b"):
-        RunQueue(manager, ready=lambda: False).submit(cfg(name))  # queued while the device was busy
+        RunQueue(manager, busy).submit(cfg(name))  # queued while the device was busy
     full = JobManager(Workspace(manager.workspace, max_bytes=1), launcher=fake)  # a studio with a quota, reached
     queue = RunQueue(full)
     assert queue.pump() is None and queue.pump() is None
@@ -329,19 +332,16 @@ def test_form_values_of_a_config_are_every_form_field(manager):
 
 
 def test_on_a_gpu_a_run_waits_for_a_generation_then_the_idle_worker_is_closed(manager, fake):
-    class Generation:
-        gpu, busy, closed = True, True, 0
-
-        def close(self):
-            self.closed += 1
-
-    generation = Generation()
-    queue = RunQueue(manager, gpu_handover(generation))
+    device, closed = Device(manager, gpu=True), []
+    device.leaves_idle["generation"] = lambda: closed.append(1)  # the idle worker's model
+    device.take_now("generation", "someone")
+    queue = RunQueue(manager, device)
     assert queue.submit(cfg("a")).position == 1  # nothing trains, but a generation holds the GPU
-    assert queue.pump() is None and generation.closed == 0 and state(manager, "a") is RunState.QUEUED
-    generation.busy = False
-    assert queue.pump() == "a" and generation.closed == 1  # its model leaves the GPU before the run loads
+    assert queue.pump() is None and closed == [] and state(manager, "a") is RunState.QUEUED
+    device.give_back("someone")
+    assert queue.pump() == "a" and closed == [1]  # its model leaves the GPU before the run loads
     assert manager.wait(10) and state(manager, "a") is RunState.FINISHED
-    generation.gpu, generation.busy = False, True  # on the CPU they share the cores: nothing waits
-    assert queue.submit(cfg("b")).position == 0 and generation.closed == 1
+    device.gpu = False  # on the CPU they share the cores: nothing waits
+    device.take_now("generation", "someone")
+    assert queue.submit(cfg("b")).position == 0 and closed == [1]
     assert manager.wait(10)

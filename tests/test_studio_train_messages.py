@@ -11,6 +11,7 @@ import pytest
 from test_studio_faults import studio  # noqa: F401 (fixture)
 
 from studio import tab_train
+from studio.device import Device
 from studio.run_queue import RunQueue
 from studio.train_form import FORM_FIELDS, preset_values
 
@@ -35,7 +36,9 @@ def test_saving_a_preset_again_says_it_replaced_the_earlier_one(studio, shown): 
 
 
 def test_a_run_queued_behind_the_gpus_other_work_says_what_it_waits_for(studio, shown):  # noqa: F811
-    studio.queue = RunQueue(studio.jobs, ready=lambda: False)  # a generation renders on the GPU
+    device = Device(studio.jobs, gpu=True)
+    device.take_now("generation", "someone")  # a generation renders on the GPU
+    studio.queue = RunQueue(studio.jobs, device)
     values = preset_values("cpu-tiny") | {"name": "waits"}
     tab_train.start_run(studio, *(values[n] for n in FORM_FIELDS))
     assert shown == [
