@@ -13,6 +13,7 @@ import pandas as pd
 from studio import tab_captions
 from studio.dataset_controller import DATASETS_DIR, REPORT_COLUMNS, caption_digest, default_import_name
 from studio.folders import REFUSALS
+from studio.named_outputs import NamedOutputs
 from studio.train_form import DEFAULT_PRESET, preset_values
 from studio.workspace import Studio
 from trainer.datasets import DatasetError
@@ -45,15 +46,17 @@ def _hub_info(studio: Studio) -> str:
 
 
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
-def pick_source(studio: Studio, choice: str):
-    label = "Use the built-in sample" if choice == SAMPLE else "Import"
-    return [
-        gr.update(visible=choice in (FOLDER, LEROBOT)),
-        *(gr.update(visible=choice == key) for key in (UPLOAD, HUB, LEROBOT)),
-        gr.update(visible=choice != SAMPLE),
-        gr.update(value=label),
-        gr.update(visible=choice == SAMPLE and not studio.workspace.read_only),
-    ]
+def pick_source(studio: Studio, choice: str) -> dict[str, Any]:
+    """The inputs the chosen source needs, by name."""
+    return {
+        "folder": gr.update(visible=choice in (FOLDER, LEROBOT)),
+        "upload": gr.update(visible=choice == UPLOAD),
+        "hub": gr.update(visible=choice == HUB),
+        "lerobot": gr.update(visible=choice == LEROBOT),
+        "name": gr.update(visible=choice != SAMPLE),
+        "go": gr.update(value="Use the built-in sample" if choice == SAMPLE else "Import"),
+        "copy": gr.update(visible=choice == SAMPLE and not studio.workspace.read_only),
+    }
 
 
 def import_sample_copy(studio: Studio):
@@ -107,20 +110,25 @@ def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_na
     return text, gr.update(choices=studio.datasets.choices(), value=result.dataset)
 
 
-def run_check(studio: Studio, name: str, frames):
-    """The check-data report: every clip, usable or not, with its problem."""
+def run_check(studio: Studio, name: str, frames) -> dict[str, Any]:
+    """The check-data report, by name (CHECKED): every clip, usable or not, with its problem."""
     try:
         result = studio.datasets.check(name, num_frames=int(frames or 0))
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return (
-            f"Cannot check {studio.datasets.paths.redact(name)}: {exc}",
-            EMPTY_REPORT,
-            [],
-            gr.update(choices=[], value=None),
-        )
+        return {
+            "summary": f"Cannot check {studio.datasets.paths.redact(name)}: {exc}",
+            "report": EMPTY_REPORT,
+            "keys": [],
+            "clip": gr.update(choices=[], value=None),
+        }
     keys = result.keys()
-    return result.summary(), result.table(), keys, gr.update(choices=keys, value=keys[0] if keys else None)
+    return {
+        "summary": result.summary(),
+        "report": result.table(),
+        "keys": keys,
+        "clip": gr.update(choices=keys, value=keys[0] if keys else None),
+    }
 
 
 def select_row(keys: list[str], evt: gr.SelectData):
@@ -161,17 +169,17 @@ def save_caption(studio: Studio, name, key, text, loaded, table, keys, frames):
         table = table.copy()
         table.loc[keys.index(key), "caption"] = text.strip()
         if str(table.loc[keys.index(key), "problem"]).startswith(("missing caption", "empty caption")):
-            return run_check(studio, name, frames)[1], loaded
+            return run_check(studio, name, frames)["report"], loaded
     return table, loaded
 
 
-def delete_clip(studio: Studio, name: str, key: str, frames):
-    """Remove the clip shown from its (imported) dataset, then check the dataset again."""
+def delete_clip(studio: Studio, name: str, key: str, frames) -> dict[str, Any]:
+    """Remove the clip shown from its (imported) dataset, then check the dataset again (CHECKED, by name)."""
     try:
         studio.datasets.delete_clip(name, key)
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return {}
     gr.Info(f"Clip {key!r} deleted from {name}.")
     return run_check(studio, name, frames)
 
@@ -299,24 +307,22 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         keys = gr.State([])
         loaded = gr.State(None)  # {"dataset", "clip", "digest"} of the caption in the editor
         private = {"api_visibility": "private"}
-        check = partial(run_check, studio)
-        checked = [chk.summary, chk.report, keys, pre.clip]
+        checked = NamedOutputs(summary=chk.summary, report=chk.report, keys=keys, clip=pre.clip)
+        check = checked.wrap(partial(run_check, studio))
         show = partial(preview, studio)
         shown = [pre.video, pre.caption, loaded]
         captions = tab_captions.build(
             studio,
             demo,
             chk.dataset,
-            refresh=lambda event: event.then(check, [chk.dataset, chk.num_frames], checked, **private).then(
+            refresh=lambda event: event.then(check, [chk.dataset, chk.num_frames], checked.components, **private).then(
                 show, [chk.dataset, pre.clip], shown, **private
             ),
         )
-    src.source.change(
-        partial(pick_source, studio),
-        src.source,
-        [src.folder, src.upload, src.hub, src.lerobot, src.name, src.go, src.copy],
-        **private,
+    sourced = NamedOutputs(
+        **{name: getattr(src, name) for name in ("folder", "upload", "hub", "lerobot", "name", "go", "copy")}
     )
+    src.source.change(sourced.wrap(partial(pick_source, studio)), src.source, sourced.components, **private)
     src.folder.change(suggest_name, src.folder, src.name, **private)
     src.hub.change(suggest_name, src.hub, src.name, **private)
     src.upload.upload(suggest_upload_name, src.upload, src.name, **private)
@@ -325,19 +331,19 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         [src.source, src.folder, src.upload, src.hub, src.name, src.camera, src.held_out, chk.num_frames],
         [src.message, chk.dataset],
         api_name="use_dataset",
-    ).then(check, [chk.dataset, chk.num_frames], checked, **private).then(
+    ).then(check, [chk.dataset, chk.num_frames], checked.components, **private).then(
         show, [chk.dataset, pre.clip], shown, **private
     )
     src.copy.click(
         partial(import_sample_copy, studio), None, [src.message, chk.dataset], api_name="import_sample"
-    ).then(check, [chk.dataset, chk.num_frames], checked, **private).then(
+    ).then(check, [chk.dataset, chk.num_frames], checked.components, **private).then(
         show, [chk.dataset, pre.clip], shown, **private
     )
     # The editor follows (dataset, clip): a new dataset whose first clip has the same name still reloads it.
-    chk.check.click(check, [chk.dataset, chk.num_frames], checked, api_name="check_data").then(
+    chk.check.click(check, [chk.dataset, chk.num_frames], checked.components, api_name="check_data").then(
         show, [chk.dataset, pre.clip], shown, **private
     )
-    chk.dataset.input(check, [chk.dataset, chk.num_frames], checked, **private).then(
+    chk.dataset.input(check, [chk.dataset, chk.num_frames], checked.components, **private).then(
         show, [chk.dataset, pre.clip], shown, **private
     )
     chk.report.select(select_row, keys, pre.clip, **private)
@@ -349,7 +355,10 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         api_name="save_caption",
     )
     pre.drop.click(
-        partial(delete_clip, studio), [chk.dataset, pre.clip, chk.num_frames], checked, api_name="delete_clip"
+        checked.wrap(partial(delete_clip, studio)),
+        [chk.dataset, pre.clip, chk.num_frames],
+        checked.components,
+        api_name="delete_clip",
     ).then(show, [chk.dataset, pre.clip], shown, **private)
     pre.delete.click(
         partial(delete_dataset, studio),
