@@ -1,4 +1,5 @@
-"""The model seam: everything that knows it is Cosmos Predict 2.5 lives here.
+"""The Cosmos Predict 2.5 model family (trainer.model_family names the seam): everything that knows it is Cosmos
+Predict 2.5 lives here.
 
 Loading the pipeline (tiny, local folder or Hub), encoding videos to normalised latents, encoding prompts to
 embeddings, the rectified-flow objective, and the guardrail choice. The trainer, `generate` and `evaluate`
@@ -19,13 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from trainer import compat
-from trainer.spec.config import TINY_MODEL, resolve_revision
+from trainer.spec.config import RECIPE_TARGET_MODULES, TINY_MODEL, resolve_revision
 from trainer.spec.embedded import tiny_model_dir
 
 compat.install()
 from diffusers import Cosmos2_5_PredictBasePipeline  # noqa: E402  (after the compat shim)
 
 PIPELINE_CLASS = Cosmos2_5_PredictBasePipeline
+ADAPTER_TARGETS = RECIPE_TARGET_MODULES  # the recipe's LoRA targets: attention and feed-forward Linears
 TIMESTEP_SHIFT = 5.0  # sigma = shift*t / (1 + (shift-1)*t), the recipe's shift for 432x768 training
 log = logging.getLogger(__name__)
 
