@@ -20,6 +20,7 @@ SETTINGS = {
     "revision": "",
     "guardrail": False,
     "precision": "auto",
+    "memory": "auto",
     "negative_prompt": "",
     "seed": 0,
     "steps": 2,
