@@ -4,6 +4,7 @@ the fit never saw (tiny model and the real block architecture), `train --dry-run
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -195,3 +196,12 @@ def test_dry_run_on_a_model_folder_stores_its_profile_once(tmp_path):
     assert stored["parameters"] == SHIPPED["tiny"]["parameters"]
     assert stored["activations"] == SHIPPED["tiny"]["activations"]
     assert memory.stored_profile_path(str(folder)).exists()
+
+
+def test_a_total_below_a_gib_is_shown_in_mib_not_as_zero():
+    """The tiny model's estimate (the studio's default) reads in MiB; the 2B model's stays in GiB."""
+    lines = memory.training_report(TrainConfig(data="sample", model="tiny", height=64, width=64, num_frames=17))
+    total = re.fullmatch(r"predicted peak GPU memory of training 'run': (\d+) MiB", lines[0])
+    assert total and 1 <= int(total.group(1)) < 1024, lines[0]
+    assert f"fits a 16 GB card: {total.group(1)} MiB of 15.0 GiB usable" in lines
+    assert memory.size_text(34.06) == "34.1 GiB" and memory.size_text(0.02) == "20 MiB"

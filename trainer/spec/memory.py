@@ -52,7 +52,7 @@ class Estimate:
         return self.total_gib <= usable_gib(card_gib)
 
     def lines(self) -> list[str]:
-        out = [f"predicted peak GPU memory of {self.what}: {self.total_gib:.1f} GiB"]
+        out = [f"predicted peak GPU memory of {self.what}: {size_text(self.total_gib)}"]
         for part in [*self.parts, *([self.before] if self.before else [])]:
             note = f" ({part.note})" if part.note else ""
             out.append(f"  {part.name:<34} {part.bytes / GIB:7.2f} GiB{note}")
@@ -61,6 +61,11 @@ class Estimate:
     def as_dict(self) -> dict:
         parts = {p.name: round(p.bytes / GIB, 3) for p in self.parts}
         return {"what": self.what, "total_gib": round(self.total_gib, 3), "parts": parts}
+
+
+def size_text(gib: float) -> str:
+    """A total as a person reads it: GiB to one decimal, in MiB below 1 GiB (the tiny model's 20 MiB is not 0.0)."""
+    return f"{gib:.1f} GiB" if gib >= 0.95 else f"{gib * 1024:.0f} MiB"
 
 
 def usable_gib(card_gib: float) -> float:
@@ -231,8 +236,8 @@ def cheapest_fix(cfg, card_gib: float, cache_complete: bool = False, profile: di
 def verdict(estimate: Estimate, card_gib: float, card_label: str) -> str:
     room = usable_gib(card_gib)
     if estimate.fits(card_gib):
-        return f"fits {card_label}: {estimate.total_gib:.1f} of {room:.1f} GiB usable"
-    return f"does not fit {card_label}: {estimate.total_gib:.1f} GiB needed, {room:.1f} GiB usable"
+        return f"fits {card_label}: {size_text(estimate.total_gib)} of {room:.1f} GiB usable"
+    return f"does not fit {card_label}: {size_text(estimate.total_gib)} needed, {room:.1f} GiB usable"
 
 
 def training_report(cfg, card_gb: float | None = None, cache_complete: bool = False) -> list[str]:
