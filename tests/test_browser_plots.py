@@ -1,4 +1,5 @@
-"""The Train tab's curves in a real browser: every line of a plot's legend is inside its block, not cut off.
+"""Text the page must not cut off, in a real browser: every line of the loss curve's legend is inside its block;
+the Generate tab's longest size label is shown whole.
 
 The run is a finished run folder written on disk (no training): steps with a loss, a checkpoint and a sample
 event, so the loss curve's legend has its four entries (loss, smoothed (EMA), checkpoints, samples).
@@ -16,6 +17,7 @@ from trainer.spec.run_folder import CONFIG_FILE, METRICS_FILE, STATUS_FILE
 pytestmark = test_browser.pytestmark  # skipped, with the reason, where Debian's chromium is missing
 
 RUN = "plotted"
+LONGEST_SIZE = "704x1280, 93 frames (model default)"
 
 
 def write_finished_run(runs) -> None:
@@ -36,7 +38,7 @@ def write_finished_run(runs) -> None:
     (run / METRICS_FILE).write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
-def test_the_loss_legend_is_inside_its_plot(tmp_path):
+def test_the_loss_legend_and_the_size_label_are_not_cut_off(tmp_path):
     from playwright.sync_api import expect
 
     ws = tmp_path / "ws"
@@ -54,7 +56,15 @@ def test_the_loss_legend_is_inside_its_plot(tmp_path):
             }"""
         )
         screenshot(page, "plots-legend")
+
+        page.get_by_role("tab", name="Generate & compare").click()
+        size = page.get_by_label("size and frames")
+        size.click()
+        page.get_by_role("option", name=LONGEST_SIZE).click()
+        expect(size).to_have_value(LONGEST_SIZE)
+        widths = size.evaluate("e => [e.scrollWidth, e.clientWidth]")
     names = [name for name, _ in boxes["labels"]]
     assert {"loss", "smoothed (EMA)", "checkpoints", "samples"} <= set(names), names
     cut = [name for name, bottom in boxes["labels"] if bottom > boxes["bottom"]]
     assert not cut, f"legend lines below the plot's block ({boxes['bottom']:.0f} px): {cut}"
+    assert widths[0] <= widths[1], f"{LONGEST_SIZE!r} needs {widths[0]} px, its box shows {widths[1]}"
