@@ -258,8 +258,7 @@ def _settings(studio: Studio) -> dict[str, Any]:
             [*(k for k, v in SIZE_PRESETS.items() if v[2] >= 9), CUSTOM_SIZE],
             value=size_label(start["height"], start["width"], start["num_frames"]),
             label="size and frames",
-            scale=3,
-            min_width=290,  # "704x1280, 93 frames (model default)" shown whole, not cut
+            min_width=320,  # "704x1280, 93 frames (model default)" shown whole; the numbers share the rest
         )
         for name in ("height", "width", "num_frames"):
             ui[name] = _setting(name, start[name], scale=1, min_width=80)
