@@ -13,6 +13,7 @@ import gradio as gr
 from studio import tab_train_runs
 from studio.folders import REFUSALS
 from studio.memory_notes import training_markdown
+from studio.named_outputs import NamedOutputs
 from studio.train_form import (
     ADVANCED_FIELDS,
     BASIC_FIELDS,
@@ -72,31 +73,31 @@ def show_config(*values):
     return json.dumps(form.raw, indent=2), _problems_markdown(form.problems), training_markdown(form.config)
 
 
-def _fill(values: dict[str, Any]) -> list[Any]:
-    """The form's fields and its size choice, from every field's value."""
-    return [values[n] for n in FORM_FIELDS] + [size_label(*(values[f] for f in SIZE_FIELDS))]
+def _fill(values: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields and its size choice (FORM_OUTPUTS), from every field's value."""
+    return {**{n: values[n] for n in FORM_FIELDS}, "size": size_label(*(values[f] for f in SIZE_FIELDS))}
 
 
-def load_preset(studio: Studio, name: str):
+def load_preset(studio: Studio, name: str) -> dict[str, Any]:
     try:
         values = studio.sources.preset(name)
     except ValueError as exc:  # a damaged preset file, or a name that is not a preset
         gr.Warning(studio.jobs.paths.redact(str(exc)))
-        return [gr.skip()] * (len(FORM_FIELDS) + 1)
+        return {}
     values["name"] = unique_run_name(values["name"], set(studio.monitor.run_names()))
     return _fill(values)
 
 
-def clone_run(studio: Studio, name: str | None):
+def clone_run(studio: Studio, name: str | None) -> dict[str, Any]:
     """The form filled with run `name`'s config under a fresh name: Start then makes a new run beside it."""
     if not name:
         gr.Warning("Pick a run to clone first.")
-        return [gr.skip()] * (len(FORM_FIELDS) + 1)
+        return {}
     try:
         values = studio.sources.run(name, set(studio.monitor.run_names()))
     except REFUSALS as exc:
         gr.Warning(studio.jobs.paths.redact(str(exc)))
-        return [gr.skip()] * (len(FORM_FIELDS) + 1)
+        return {}
     gr.Info(f"The form holds run {name!r}'s config as {values['name']!r}; change what you like and start it.")
     return _fill(values)
 
@@ -156,8 +157,8 @@ def start_run(studio: Studio, *values):
     return gr.update(choices=names, value=run.name), gr.skip(), unique_run_name(run.name, set(names))
 
 
-def on_load(studio: Studio):
-    """The runs list, and the form: the config of the run the page shows (under a fresh name), else the default."""
+def on_load(studio: Studio) -> dict[str, Any]:
+    """The runs list (run), the presets (preset), and the form: the config of the run the page shows (under a fresh name), else the default."""
     names, run = studio.monitor.run_names(), studio.monitor.default_run()
     try:
         values = studio.sources.run(run, set(names)) if run else None
@@ -166,9 +167,12 @@ def on_load(studio: Studio):
     if values is None:
         values = preset_values(DEFAULT_PRESET)
         values["name"] = unique_run_name(values["name"], set(names))
-    filled = _fill(values)
-    filled[FORM_FIELDS.index("data")] = gr.update(choices=studio.datasets.choices(), value=values["data"])
-    return [gr.update(choices=names, value=run), *filled, gr.update(choices=studio.sources.preset_names())]
+    return {
+        **_fill(values),
+        "run": gr.update(choices=names, value=run),
+        "data": gr.update(choices=studio.datasets.choices(), value=values["data"]),
+        "preset": gr.update(choices=studio.sources.preset_names()),
+    }
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
@@ -250,7 +254,9 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         show_progress="hidden",
         **private,
     )
-    form.preset.input(partial(load_preset, studio), form.preset, [*inputs, form.size], **private)
+    in_order = {n: fields[n] for n in FORM_FIELDS}  # `fields` is in layout order; API callers get FORM_FIELDS order
+    filled = NamedOutputs(**in_order, size=form.size)
+    form.preset.input(filled.wrap(partial(load_preset, studio)), form.preset, filled.components, **private)
     form.size.input(apply_size, form.size, size_fields, **private)
     gr.on([c.change for c in size_fields], size_label, size_fields, form.size, show_progress="hidden", **private)
     start = partial(start_run, studio)
@@ -260,11 +266,12 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     )
     form.start.click(start, inputs, [runs.run, form.problems, fields["name"]], api_name="start_training")
     tab_train_runs.wire(studio, runs)
-    runs.clone.click(partial(clone_run, studio), runs.run, [*inputs, form.size], api_name="clone_run")
+    runs.clone.click(filled.wrap(partial(clone_run, studio)), runs.run, filled.components, api_name="clone_run")
     form.save.click(
         partial(save_preset, studio), [form.preset_name, *inputs], [form.preset, form.problems], api_name="save_preset"
     )
     tab_train_runs.wire_tick(studio, runs)
-    demo.load(partial(on_load, studio), None, [runs.run, *inputs, form.size, form.preset], **private)
+    loaded = NamedOutputs(run=runs.run, **in_order, size=form.size, preset=form.preset)
+    demo.load(loaded.wrap(partial(on_load, studio)), None, loaded.components, **private)
     demo.load(show_config, inputs, [form.preview, form.problems, form.estimate], **private)
     return {"fields": fields, "run": runs.run}
