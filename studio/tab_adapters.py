@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from studio.folders import REFUSALS
+from studio.named_outputs import NamedOutputs
 from studio.publish_controller import publish_adapter
 from studio.run_samples import sample_steps, sample_strip
 from studio.workspace import Studio
@@ -44,10 +45,10 @@ def adapter_table(studio: Studio):
 
 
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
-def listing(studio: Studio, current: str | None = None):
+def listing(studio: Studio, current: str | None = None) -> dict[str, Any]:
     names = [i.name for i in studio.adapters.list()]
     value = current if current in names else (names[0] if names else None)
-    return adapter_table(studio), gr.update(choices=names, value=value)
+    return {"table": adapter_table(studio), "chosen": gr.update(choices=names, value=value)}
 
 
 def run_samples(studio: Studio, info) -> list[tuple[str, str]]:
@@ -65,21 +66,22 @@ def run_samples(studio: Studio, info) -> list[tuple[str, str]]:
     return sample_strip(run_dir, events, studio.workspace.gradio_temp / "samples")
 
 
-def show(studio: Studio, name: str | None):
+def show(studio: Studio, name: str | None) -> dict[str, Any]:
+    """The adapter's card (markdown and adapter_card.json) and its run's filmstrips."""
     if not name:
-        return "No adapter yet: finish a training run or import one.", None, []
+        return {"card": "No adapter yet: finish a training run or import one.", "card_json": None, "samples": []}
     try:
         info = studio.adapters.get(name)
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return str(exc), None, []
+        return {"card": str(exc), "card_json": None, "samples": []}
     try:
         raw = json.loads((info.path / CARD_FILE).read_text())
     except (OSError, ValueError):
         raw = None
     shown = card_markdown(info, studio.adapters.paths.show(info.path))
     evaluation = evaluation_markdown((raw or {}).get("evaluation") if isinstance(raw, dict) else None)
-    return shown + evaluation, raw, run_samples(studio, info)
+    return {"card": shown + evaluation, "card_json": raw, "samples": run_samples(studio, info)}
 
 
 def evaluation_markdown(entry: dict | None) -> str:
@@ -112,22 +114,22 @@ def make_zip(studio: Studio, name: str):
         raise gr.Error(str(exc)) from None
 
 
-def remove(studio: Studio, name: str, typed: str):
+def remove(studio: Studio, name: str, typed: str) -> dict[str, Any]:
     try:
         studio.adapters.delete(name, typed)
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return gr.skip(), gr.skip(), gr.skip()
+        return {}
     gr.Info(f"Adapter {name!r} deleted.")
-    return *listing(studio), ""
+    return {**listing(studio), "confirm": ""}
 
 
-def import_upload(studio: Studio, files: list[str] | None, name: str | None):
+def import_upload(studio: Studio, files: list[str] | None, name: str | None) -> dict[str, Any]:
     try:
         info = studio.adapters.import_upload(files or [], (name or "").strip())
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return gr.skip(), gr.skip()
+        return {}
     gr.Info(f"Adapter {info.name!r} imported.")
     return listing(studio, info.name)
 
@@ -199,13 +201,21 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
                     private_repo = gr.Checkbox(label="private", value=True)
                     publish_button = gr.Button("Publish", elem_id="adapters-publish")
                     published = gr.Markdown(elem_id="adapters-published")
-    private, refreshed = {"api_visibility": "private"}, partial(listing, studio)
-    refresh.click(refreshed, chosen, [table, chosen], api_name="list_adapters")
-    chosen.change(partial(show, studio), chosen, [card, card_json, samples], **private)
+    private = {"api_visibility": "private"}
+    listed = NamedOutputs(table=table, chosen=chosen)
+    shown = NamedOutputs(card=card, card_json=card_json, samples=samples)
+    removed = NamedOutputs(table=table, chosen=chosen, confirm=confirm)
+    refreshed = listed.wrap(partial(listing, studio))
+    refresh.click(refreshed, chosen, listed.components, api_name="list_adapters")
+    chosen.change(shown.wrap(partial(show, studio)), chosen, shown.components, **private)
     zip_button.click(partial(make_zip, studio), chosen, zip_file, api_name="zip_adapter")
-    delete.click(partial(remove, studio), [chosen, confirm], [table, chosen, confirm], api_name="delete_adapter")
-    import_button.click(partial(import_upload, studio), [upload, new_name], [table, chosen], api_name="import_adapter")
+    delete.click(
+        removed.wrap(partial(remove, studio)), [chosen, confirm], removed.components, api_name="delete_adapter"
+    )
+    import_button.click(
+        listed.wrap(partial(import_upload, studio)), [upload, new_name], listed.components, api_name="import_adapter"
+    )
     publish_button.click(partial(publish, studio), [chosen, repo, private_repo], published, api_name="publish_adapter")
-    demo.load(refreshed, None, [table, chosen], **private)
-    tab.select(refreshed, chosen, [table, chosen], **private)  # a run may have finished since the page loaded
+    demo.load(refreshed, None, listed.components, **private)
+    tab.select(refreshed, chosen, listed.components, **private)  # a run may have finished since the page loaded
     return {}

@@ -147,9 +147,10 @@ def test_the_adapters_tab_shows_the_cards_evaluation(studio, workspace):
         },
     )
     try:
-        text, raw, _ = show(studio, "robot")
+        shown = show(studio, "robot")
     finally:
         write_json_atomic(folder / "adapter_card.json", card)
+    text, raw = shown["card"], shown["card_json"]
     assert raw["evaluation"]["scores"] == scores
     assert "**Evaluation** on 4 clip(s) of `sample:held_out`" in text
     assert "| PSNR (dB) | 21.46 | 19.00 |" in text and "| hand accuracy | 0.75 | — |" in text

@@ -157,7 +157,7 @@ def test_the_adapters_tab_shows_its_runs_first_and_last_samples(studio):
 
     run = _write_run(studio.workspace.root)
     make_adapter(run / "adapter")
-    _, _, pictures = show(studio, "sampled")
+    pictures = show(studio, "sampled")["samples"]
     assert [caption for _, caption in pictures] == [
         "base (step 0) · left arm",
         "base (step 0) · right arm",
