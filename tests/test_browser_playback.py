@@ -8,6 +8,8 @@ from adapterfactory import make_adapter
 from test_browser import ARTIFACTS, CHROMIUM, GENERATE_TIMEOUT_MS, fill_number, studio_page
 
 FPS, FRAMES = 8, 9  # 9 frames at 8 fps: a 1.1 s clip, the smallest the tiny model renders
+# The base, the adapter and the real clip the default first frame was picked from (its own column, same length).
+VIDEOS = 3
 BAR = "#gen-playback"
 TIMES = "() => Array.from(document.querySelectorAll('#gen-videos video'), v => v.currentTime)"
 STATE = f"() => document.querySelector('{BAR} [data-state]').dataset.state"
@@ -24,8 +26,8 @@ def frame_of(time: float) -> int:
 
 
 def assert_locked(times: list[float], frame: int | None = None) -> None:
-    """Two videos, all on one frame: currentTime within one frame of each other (and on `frame` if given)."""
-    assert len(times) == 2, times
+    """Every video on one frame: currentTime within one frame of each other (and on `frame` if given)."""
+    assert len(times) == VIDEOS, times
     assert max(times) - min(times) < 1 / FPS, times
     if frame is not None:
         assert {frame_of(t) for t in times} == {frame}, times
@@ -47,7 +49,7 @@ def test_one_bar_plays_pauses_scrubs_and_steps_every_variant_together(tmp_path):
     with studio_page(ws, tmp_path / "app.log") as page:
         generate_two_variants(page, "pick")
         expect(page.locator("#gen-status")).to_contain_text("Done: 2 variants", timeout=GENERATE_TIMEOUT_MS)
-        expect(page.locator("#gen-videos video")).to_have_count(2, timeout=30_000)
+        expect(page.locator("#gen-videos video")).to_have_count(VIDEOS, timeout=30_000)
         bar = page.locator(BAR)
         toggle, counter = bar.locator("[data-action=toggle]"), bar.locator("[data-role=counter]")
         # The bar takes the videos over once both are loaded and plays them together from the first frame.
@@ -93,9 +95,9 @@ def test_one_bar_plays_pauses_scrubs_and_steps_every_variant_together(tmp_path):
         toggle.click()
         expect(toggle).to_have_text("Play", timeout=10_000)
         assert_locked(page.evaluate(TIMES), FRAMES - 1)
-        assert page.evaluate("() => Array.from(document.querySelectorAll('#gen-videos video'), v => v.paused)") == [
-            True,
-            True,
-        ]
+        assert (
+            page.evaluate("() => Array.from(document.querySelectorAll('#gen-videos video'), v => v.paused)")
+            == [True] * VIDEOS
+        )
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "playback.png"), full_page=True)
