@@ -186,7 +186,7 @@ class CaptionController:
         timer.start()
         try:
             for line in process.stdout:
-                event = _parse(line)
+                event = child_processes.event_line(line)
                 if event is None:
                     continue
                 if event["event"] == "error":
@@ -334,11 +334,3 @@ def _digest(changes: list[tuple[str, str, str]]) -> str:
 def _kill(process) -> None:
     """Its process group asked to end, then killed (child_processes.stop)."""
     child_processes.stop(process, STOP_GRACE_S)
-
-
-def _parse(line: str) -> dict[str, Any] | None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) and "event" in event else None

@@ -4,11 +4,13 @@ end of its log. Each child is started in its own session, so a signal reaches it
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def process_alive(pid: int) -> bool:
@@ -70,3 +72,12 @@ def stop(process: subprocess.Popen, grace: float, ask: Callable[[], None] | None
         except subprocess.TimeoutExpired:
             signal_group(process.pid, process.pid, signal.SIGKILL)
     return process.wait()
+
+
+def event_line(line: str) -> dict[str, Any] | None:
+    """One JSON-lines event a child printed (`--events`), or None for any other line (a warning, a progress bar)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None

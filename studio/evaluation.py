@@ -155,7 +155,7 @@ class Evaluator:
         timer.start()
         try:
             for line in process.stdout:
-                event = _parse(line)
+                event = child_processes.event_line(line)
                 if event is None:
                     continue
                 if event["event"] == "progress":
@@ -207,11 +207,3 @@ class Evaluator:
     def _end(process) -> None:
         """Its whole process group (start_new_session): the child and anything under it, asked, then killed."""
         child_processes.stop(process, STOP_GRACE_S)
-
-
-def _parse(line: str) -> dict[str, Any] | None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None  # not a protocol line
-    return event if isinstance(event, dict) and "event" in event else None
