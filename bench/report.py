@@ -17,7 +17,7 @@ of its kind. Timing lives here, never in tests.
 NOT_RUN = {
     "gpu": """## GPU: the recipe against the studio (432x768, 93 frames, batch 1, LoRA rank 32, bf16)
 
-**Not measured yet.** No GPU was lent for these measurements (the latest, 2026-12-04, ran on a 2-core CPU
+**Not measured yet.** No GPU was available for these measurements (the latest, 2026-12-04, ran on a 2-core CPU
 only), so this section holds no timings, memory or MFU. On the first machine with one H100 or H200, run
 `bash bench/gpu.sh` before anything else: in at most 8 minutes, without network, it measures every GPU number
 (these modes, DoRA against LoRA, one generation per memory mode, the memory estimate beside each measured peak,
