@@ -68,9 +68,13 @@ def _problems_markdown(problems: list[Problem]) -> str:
 
 
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
-def show_config(*values):
+def show_config(*values) -> dict[str, Any]:
     form = build_config(dict(zip(FORM_FIELDS, values)))
-    return json.dumps(form.raw, indent=2), _problems_markdown(form.problems), training_markdown(form.config)
+    return {
+        "preview": json.dumps(form.raw, indent=2),
+        "problems": _problems_markdown(form.problems),
+        "estimate": training_markdown(form.config),
+    }
 
 
 def _fill(values: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +106,7 @@ def clone_run(studio: Studio, name: str | None) -> dict[str, Any]:
     return _fill(values)
 
 
-def save_preset(studio: Studio, preset: str, *values):
+def save_preset(studio: Studio, preset: str, *values) -> dict[str, Any]:
     """Save the form as workspace preset `preset` (presets/<preset>.json); every problem of the form at once.
     Saving over a workspace preset of that name replaces it, and the message says so."""
     replaced = (preset or "").strip() in studio.sources.preset_names()
@@ -110,10 +114,10 @@ def save_preset(studio: Studio, preset: str, *values):
         studio.sources.save_preset(preset, dict(zip(FORM_FIELDS, values)))
     except ConfigError as exc:
         gr.Warning(f"Fix {', '.join(problem_fields(exc.problems))} before saving the preset.")
-        return gr.skip(), _problems_markdown(exc.problems)
+        return {"problems": _problems_markdown(exc.problems)}
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return gr.skip(), gr.skip()
+        return {}
     gr.Info(
         f"Preset {preset.strip()!r} "
         + (
@@ -122,28 +126,29 @@ def save_preset(studio: Studio, preset: str, *values):
             else "saved in the workspace's presets/."
         )
     )
-    return gr.update(choices=studio.sources.preset_names(), value=preset.strip()), gr.skip()
+    return {"preset": gr.update(choices=studio.sources.preset_names(), value=preset.strip())}
 
 
-def apply_size(label: str):
-    return list(SIZE_PRESETS[label]) if label in SIZE_PRESETS else [gr.skip()] * 3
+def apply_size(label: str) -> dict[str, Any]:
+    """height, width and num_frames of size choice `label` (none for the custom size)."""
+    return dict(zip(SIZE_FIELDS, SIZE_PRESETS[label])) if label in SIZE_PRESETS else {}
 
 
-def start_run(studio: Studio, *values):
+def start_run(studio: Studio, *values) -> dict[str, Any]:
     """Validate the form with the trainer's validator, write runs/<name>/config.json and launch the trainer."""
     form = build_config(dict(zip(FORM_FIELDS, values)))
     if form.problems:
         gr.Warning(f"Fix {', '.join(form.fields_with_problems)} before starting (listed under the config).")
-        return gr.skip(), _problems_markdown(form.problems), gr.skip()
+        return {"problems": _problems_markdown(form.problems)}
     try:  # starts now when nothing trains (on a GPU: and nothing generates), else queues it
         run = studio.queue.submit(form.config)
     except ConfigError as exc:
         gr.Warning(f"Fix {', '.join(problem_fields(exc.problems))} before starting.")
-        return gr.skip(), _problems_markdown(exc.problems), gr.skip()
+        return {"problems": _problems_markdown(exc.problems)}
     except REFUSALS as exc:
         message = studio.jobs.paths.redact(str(exc))
         gr.Warning(message)
-        return gr.skip(), f"**Not started:** {message}", gr.skip()
+        return {"problems": f"**Not started:** {message}"}
     if run.position and studio.jobs.current() is None:  # nothing trains: a generation or evaluation has the GPU
         gr.Info(
             f"Run {run.name!r} is queued ({studio.queue.note(run.name)}); it starts when the generation or "
@@ -154,7 +159,7 @@ def start_run(studio: Studio, *values):
     else:
         gr.Info(f"Run {run.name!r} started; its curve appears after the first step.")
     names = studio.monitor.run_names()
-    return gr.update(choices=names, value=run.name), gr.skip(), unique_run_name(run.name, set(names))
+    return {"run": gr.update(choices=names, value=run.name), "name": unique_run_name(run.name, set(names))}
 
 
 def on_load(studio: Studio) -> dict[str, Any]:
@@ -245,11 +250,12 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         form, runs = _form(studio), tab_train_runs.layout(studio)
     fields, private = form.fields, {"api_visibility": "private"}
     inputs, size_fields = [fields[n] for n in FORM_FIELDS], [fields[f] for f in SIZE_FIELDS]
+    configured = NamedOutputs(preview=form.preview, problems=form.problems, estimate=form.estimate)
     gr.on(
         [c.change for c in inputs],
-        show_config,
+        configured.wrap(show_config),
         inputs,
-        [form.preview, form.problems, form.estimate],
+        configured.components,
         trigger_mode="always_last",
         show_progress="hidden",
         **private,
@@ -257,21 +263,24 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     in_order = {n: fields[n] for n in FORM_FIELDS}  # `fields` is in layout order; API callers get FORM_FIELDS order
     filled = NamedOutputs(**in_order, size=form.size)
     form.preset.input(filled.wrap(partial(load_preset, studio)), form.preset, filled.components, **private)
-    form.size.input(apply_size, form.size, size_fields, **private)
+    sized = NamedOutputs(**{f: fields[f] for f in SIZE_FIELDS})
+    form.size.input(sized.wrap(apply_size), form.size, sized.components, **private)
     gr.on([c.change for c in size_fields], size_label, size_fields, form.size, show_progress="hidden", **private)
+    started = NamedOutputs(run=runs.run, problems=form.problems, name=fields["name"])
     start = partial(start_run, studio)
     # One named parameter per config field, so API callers pass them by name (start_training(rank=4, ...)).
     start.__signature__ = inspect.Signature(
         [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in FORM_FIELDS]
     )
-    form.start.click(start, inputs, [runs.run, form.problems, fields["name"]], api_name="start_training")
+    form.start.click(started.wrap(start), inputs, started.components, api_name="start_training")
     tab_train_runs.wire(studio, runs)
     runs.clone.click(filled.wrap(partial(clone_run, studio)), runs.run, filled.components, api_name="clone_run")
+    saved = NamedOutputs(preset=form.preset, problems=form.problems)
     form.save.click(
-        partial(save_preset, studio), [form.preset_name, *inputs], [form.preset, form.problems], api_name="save_preset"
+        saved.wrap(partial(save_preset, studio)), [form.preset_name, *inputs], saved.components, api_name="save_preset"
     )
     tab_train_runs.wire_tick(studio, runs)
     loaded = NamedOutputs(run=runs.run, **in_order, size=form.size, preset=form.preset)
     demo.load(loaded.wrap(partial(on_load, studio)), None, loaded.components, **private)
-    demo.load(show_config, inputs, [form.preview, form.problems, form.estimate], **private)
+    demo.load(configured.wrap(show_config), inputs, configured.components, **private)
     return {"fields": fields, "run": runs.run}

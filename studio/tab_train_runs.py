@@ -31,13 +31,13 @@ def _log_html(text: str) -> str:
 
 
 # --- handlers (module level, `studio` bound with functools.partial) ----------------------------------------
-def run_command(studio: Studio, action: str, name: str, typed: str = ""):
+def run_command(studio: Studio, action: str, name: str, typed: str = "") -> dict[str, Any]:
     """Stop (graceful), resume (from the latest checkpoint), start over, kill or delete the chosen run.
 
     Resume of a run without a checkpoint does not silently restart it: the refusal shows the Start over button."""
     if not name:
         gr.Warning("Pick a run first.")
-        return gr.skip(), gr.skip()
+        return {}
     start_over = gr.update(visible=False)
     try:
         if action == "stop":
@@ -57,7 +57,7 @@ def run_command(studio: Studio, action: str, name: str, typed: str = ""):
             studio.jobs.delete(name, typed)
             gr.Info(f"Run {name!r} deleted.")
             names = studio.monitor.run_names()
-            return gr.update(choices=names, value=names[0] if names else None), start_over
+            return {"run": gr.update(choices=names, value=names[0] if names else None), "start_over": start_over}
         else:
             studio.jobs.kill(name)
             gr.Info(f"Run {name!r} was killed; resume it from its last checkpoint.")
@@ -68,7 +68,7 @@ def run_command(studio: Studio, action: str, name: str, typed: str = ""):
         gr.Warning(f"Run {name!r}: " + "; ".join(map(str, exc.problems)))
     except REFUSALS as exc:
         gr.Warning(studio.jobs.paths.redact(str(exc)))
-    return gr.update(choices=studio.monitor.run_names(), value=name), start_over
+    return {"run": gr.update(choices=studio.monitor.run_names(), value=name), "start_over": start_over}
 
 
 def tick(studio: Studio, name: str, last) -> dict[str, Any]:
@@ -243,14 +243,18 @@ def tick_outputs(runs: SimpleNamespace, seen: gr.State) -> NamedOutputs:
 def wire(studio: Studio, runs: SimpleNamespace) -> None:
     """The run buttons (endpoints stop_run, resume_run, start_over_run, kill_run, cancel_run, delete_run)."""
     private = {"api_visibility": "private"}
+    commanded = NamedOutputs(run=runs.run, start_over=runs.start_over)
     for action in ("stop", "resume", "start_over", "kill", "cancel"):
         getattr(runs, action).click(
-            partial(run_command, studio, action), runs.run, [runs.run, runs.start_over], api_name=f"{action}_run"
+            commanded.wrap(partial(run_command, studio, action)),
+            runs.run,
+            commanded.components,
+            api_name=f"{action}_run",
         )
     runs.delete.click(
-        partial(run_command, studio, "delete"),
+        commanded.wrap(partial(run_command, studio, "delete")),
         [runs.run, runs.confirm],
-        [runs.run, runs.start_over],
+        commanded.components,
         api_name="delete_run",
     )
     runs.refresh.click(partial(refresh_runs, studio), runs.run, runs.run, **private)

@@ -157,7 +157,7 @@ def test_a_trainer_killed_mid_checkpoint_resumes_from_the_last_complete_one(stud
 
 def test_no_checkpoint_asks_before_starting_over(studio, warnings):
     run = make_run(studio, state="failed", step=3)
-    _, start_over = tab_train_runs.run_command(studio, "resume", "a")
+    start_over = tab_train_runs.run_command(studio, "resume", "a")["start_over"]
     assert warnings == [
         "Run 'a' has no checkpoint to resume from (it saves one every 2 steps); confirm to start it over from step 0."
     ]
