@@ -59,22 +59,22 @@ def pick_source(studio: Studio, choice: str) -> dict[str, Any]:
     }
 
 
-def import_sample_copy(studio: Studio):
+def import_sample_copy(studio: Studio) -> dict[str, Any]:
     """The built-in sample is read-only: its editable copy is datasets/sample-robot, imported on the first click and
     picked again on the next ones (one copy, however often it is pressed)."""
     copy = f"{DATASETS_DIR}/{SAMPLE_COPY}"
     if copy in studio.datasets.choices():
         message = f"The copy of the sample is `{copy}` (edited captions included); it is picked again."
-        return message, gr.update(choices=studio.datasets.choices(), value=copy)
+        return {"message": message, "dataset": gr.update(choices=studio.datasets.choices(), value=copy)}
     try:
         result = studio.datasets.import_source(SAMPLE_DATA, SAMPLE_COPY)
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return f"Not imported: {exc}", gr.skip()
-    return (
-        f"{result.message} Its captions and clips can be edited here; train on `{result.dataset}`.",
-        gr.update(choices=studio.datasets.choices(), value=result.dataset),
-    )
+        return {"message": f"Not imported: {exc}"}
+    return {
+        "message": f"{result.message} Its captions and clips can be edited here; train on `{result.dataset}`.",
+        "dataset": gr.update(choices=studio.datasets.choices(), value=result.dataset),
+    }
 
 
 def suggest_name(text: str):
@@ -85,17 +85,19 @@ def suggest_upload_name(files: list[str]):
     return default_import_name(os.path.splitext(files[0])[0]) if files else gr.skip()
 
 
-def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_name, camera="", held_out=0, frames=None):
+def use_or_import(
+    studio: Studio, choice, folder_path, files, hub_id, dataset_name, camera="", held_out=0, frames=None
+) -> dict[str, Any]:
     """Select the built-in sample, or import a folder / LeRobot dataset / upload / Hub dataset through
     `trainer import-data` (a LeRobot dataset is cut into clips of the num_frames set under Check)."""
     try:
         if choice == SAMPLE:
             studio.datasets.path(SAMPLE_DATA)  # built on first use
-            return (
-                f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`); it is read-only (**Import a copy "
-                "to edit** makes an editable one).",
-                gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA),
-            )
+            return {
+                "message": f"Using the built-in sample robot dataset (`{SAMPLE_DATA}`); it is read-only (**Import a "
+                "copy to edit** makes an editable one).",
+                "dataset": gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA),
+            }
         gr.Info("Importing through `trainer import-data`; large datasets take a while.")
         if choice == UPLOAD:
             result = studio.datasets.import_uploads(files or [], dataset_name)
@@ -105,9 +107,9 @@ def use_or_import(studio: Studio, choice, folder_path, files, hub_id, dataset_na
             result = studio.datasets.import_source(folder_path if choice == FOLDER else hub_id, dataset_name)
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return f"Not imported: {exc}", gr.skip()
+        return {"message": f"Not imported: {exc}"}
     text = result.message + ("\n\n" + "\n".join(f"- {d}" for d in result.details) if result.details else "")
-    return text, gr.update(choices=studio.datasets.choices(), value=result.dataset)
+    return {"message": text, "dataset": gr.update(choices=studio.datasets.choices(), value=result.dataset)}
 
 
 def run_check(studio: Studio, name: str, frames) -> dict[str, Any]:
@@ -136,19 +138,23 @@ def select_row(keys: list[str], evt: gr.SelectData):
     return keys[row] if 0 <= row < len(keys) else gr.skip()
 
 
-def preview(studio: Studio, name: str, key: str):
-    """The clip's video and caption, and what the editor now holds: (dataset, clip, digest of the caption)."""
+def preview(studio: Studio, name: str, key: str) -> dict[str, Any]:
+    """The clip's video and caption, and what the editor now holds (loaded: dataset, clip, digest of the caption)."""
     if not key or not name:
-        return None, "", None
+        return {"video": None, "caption": "", "loaded": None}
     try:
         path, text = studio.datasets.clip(name, key)
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return None, "", None
-    return str(path), text, {"dataset": name, "clip": key, "digest": caption_digest(text)}
+        return {"video": None, "caption": "", "loaded": None}
+    return {
+        "video": str(path),
+        "caption": text,
+        "loaded": {"dataset": name, "clip": key, "digest": caption_digest(text)},
+    }
 
 
-def save_caption(studio: Studio, name, key, text, loaded, table, keys, frames):
+def save_caption(studio: Studio, name, key, text, loaded, table, keys, frames) -> dict[str, Any]:
     """Write metas/<key>.txt and update the report row (checking again when it fixes a caption problem).
 
     The editor is keyed by (dataset, clip): a caption loaded for another pair is never written to this one,
@@ -162,15 +168,15 @@ def save_caption(studio: Studio, name, key, text, loaded, table, keys, frames):
         target = studio.datasets.save_caption(name, key, text, loaded=loaded.get("digest"))
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return gr.skip(), gr.skip()
+        return {}
     gr.Info(f"Caption of {key!r} saved to {target.parent.name}/{target.name}.")
     loaded = {**loaded, "digest": caption_digest(text.strip())}
     if key in keys and len(table) == len(keys):
         table = table.copy()
         table.loc[keys.index(key), "caption"] = text.strip()
         if str(table.loc[keys.index(key), "problem"]).startswith(("missing caption", "empty caption")):
-            return run_check(studio, name, frames)["report"], loaded
-    return table, loaded
+            return {"report": run_check(studio, name, frames)["report"], "loaded": loaded}
+    return {"report": table, "loaded": loaded}
 
 
 def delete_clip(studio: Studio, name: str, key: str, frames) -> dict[str, Any]:
@@ -184,15 +190,15 @@ def delete_clip(studio: Studio, name: str, key: str, frames) -> dict[str, Any]:
     return run_check(studio, name, frames)
 
 
-def delete_dataset(studio: Studio, name: str, typed: str):
+def delete_dataset(studio: Studio, name: str, typed: str) -> dict[str, Any]:
     """Delete an imported dataset after its name was typed; refused while a run trains on it."""
     try:
         studio.datasets.delete(name, typed)
     except REFUSALS as exc:
         gr.Warning(str(exc))
-        return gr.skip(), gr.skip()
+        return {}
     gr.Info(f"Dataset {name!r} deleted.")
-    return gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA), ""
+    return {"dataset": gr.update(choices=studio.datasets.choices(), value=SAMPLE_DATA), "confirm": ""}
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
@@ -309,8 +315,8 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         private = {"api_visibility": "private"}
         checked = NamedOutputs(summary=chk.summary, report=chk.report, keys=keys, clip=pre.clip)
         check = checked.wrap(partial(run_check, studio))
-        show = partial(preview, studio)
-        shown = [pre.video, pre.caption, loaded]
+        shown_as = NamedOutputs(video=pre.video, caption=pre.caption, loaded=loaded)
+        show, shown = shown_as.wrap(partial(preview, studio)), shown_as.components
         captions = tab_captions.build(
             studio,
             demo,
@@ -326,16 +332,17 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     src.folder.change(suggest_name, src.folder, src.name, **private)
     src.hub.change(suggest_name, src.hub, src.name, **private)
     src.upload.upload(suggest_upload_name, src.upload, src.name, **private)
+    picked = NamedOutputs(message=src.message, dataset=chk.dataset)
     src.go.click(
-        partial(use_or_import, studio),
+        picked.wrap(partial(use_or_import, studio)),
         [src.source, src.folder, src.upload, src.hub, src.name, src.camera, src.held_out, chk.num_frames],
-        [src.message, chk.dataset],
+        picked.components,
         api_name="use_dataset",
     ).then(check, [chk.dataset, chk.num_frames], checked.components, **private).then(
         show, [chk.dataset, pre.clip], shown, **private
     )
     src.copy.click(
-        partial(import_sample_copy, studio), None, [src.message, chk.dataset], api_name="import_sample"
+        picked.wrap(partial(import_sample_copy, studio)), None, picked.components, api_name="import_sample"
     ).then(check, [chk.dataset, chk.num_frames], checked.components, **private).then(
         show, [chk.dataset, pre.clip], shown, **private
     )
@@ -348,10 +355,11 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     )
     chk.report.select(select_row, keys, pre.clip, **private)
     pre.clip.change(show, [chk.dataset, pre.clip], shown, api_name="preview_clip")
+    saved = NamedOutputs(report=chk.report, loaded=loaded)
     pre.save.click(
-        partial(save_caption, studio),
+        saved.wrap(partial(save_caption, studio)),
         [chk.dataset, pre.clip, pre.caption, loaded, chk.report, keys, chk.num_frames],
-        [chk.report, loaded],
+        saved.components,
         api_name="save_caption",
     )
     pre.drop.click(
@@ -360,10 +368,11 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         checked.components,
         api_name="delete_clip",
     ).then(show, [chk.dataset, pre.clip], shown, **private)
+    deleted = NamedOutputs(dataset=chk.dataset, confirm=pre.confirm)
     pre.delete.click(
-        partial(delete_dataset, studio),
+        deleted.wrap(partial(delete_dataset, studio)),
         [chk.dataset, pre.confirm],
-        [chk.dataset, pre.confirm],
+        deleted.components,
         api_name="delete_dataset",
     )
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, chk.dataset, **private)

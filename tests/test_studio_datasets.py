@@ -176,10 +176,12 @@ def test_the_sample_is_copied_once_to_edit_it_from_the_data_tab(tmp_path, monkey
         assert str(refused.value) == (
             "The built-in sample is read-only; import it to edit it (Data tab: Import a copy to edit)."
         )
-        message, picked = tab_data.import_sample_copy(studio)
+        message, picked = (tab_data.import_sample_copy(studio)[k] for k in ("message", "dataset"))
         assert message.startswith("Imported 48 clips") and picked["value"] == "datasets/sample-robot"
         studio.datasets.save_caption("datasets/sample-robot", "train_0000", "The left arm waves.")
-        message, picked = tab_data.import_sample_copy(studio)  # pressed again: the same copy, edits kept
+        message, picked = (
+            tab_data.import_sample_copy(studio)[k] for k in ("message", "dataset")
+        )  # pressed again: the same copy, edits kept
         assert (
             message
             == "The copy of the sample is `datasets/sample-robot` (edited captions included); it is picked again."
