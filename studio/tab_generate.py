@@ -20,7 +20,7 @@ from studio.named_number import named_number
 from studio.named_outputs import NamedOutputs, bind
 from studio.synced_playback import synced_playback
 from studio.tab_generate_conditioning import CLIP, CONDITIONAL_LATENT_FRAMES, FRAME
-from studio.train_form import CUSTOM_SIZE, SIZE_PRESETS, size_label
+from studio.train_form import CUSTOM_SIZE, SIZE_FIELDS, SIZE_PRESETS, size_label, size_values
 from studio.workspace import Studio
 from trainer.spec.bounds import MAX_TEXT, generation_size_problem, long_text_problem, strength_problem
 from trainer.spec.config import DEFAULT_HUB_MODEL, Problem
@@ -205,13 +205,10 @@ def sync_strengths(selected, table):
     return pd.DataFrame([(n, current.get(n, 1.0)) for n in selected or []], columns=STRENGTH_COLUMNS)
 
 
-def apply_size(label: str):
-    return list(SIZE_PRESETS[label]) if label in SIZE_PRESETS else [gr.skip()] * 3
-
-
-def apply_preset(name: str):
+def apply_preset(name: str) -> dict[str, Any]:
+    """The settings preset `name` tunes (TUNED), by name."""
     values = preset_values(name)
-    return [values[n] for n in TUNED]
+    return {n: values[n] for n in TUNED}
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
@@ -379,12 +376,14 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     var.cancel.click(bind(cancel, studio), None, var.status, api_name="cancel_generation")
     var.adapters.change(sync_strengths, [var.adapters, var.strengths], var.strengths, **private)
     conditioning.wire(studio, cond, ui)
-    sizes = [ui["height"], ui["width"], ui["num_frames"]]
-    ui["size"].input(apply_size, ui["size"], sizes, **private)
+    sized = NamedOutputs(**{n: ui[n] for n in SIZE_FIELDS})
+    sizes = sized.components
+    ui["size"].input(sized.wrap(size_values), ui["size"], sizes, **private)
     gr.on([c.change for c in sizes], size_label, sizes, ui["size"], show_progress="hidden", **private)
     estimated = [ui[n] for n in ESTIMATED]
     gr.on([*(c.change for c in estimated), demo.load], generation_markdown, estimated, ui["memory_estimate"], **private)
-    ui["preset"].input(apply_preset, ui["preset"], [ui[n] for n in TUNED], **private).then(
+    tuned = NamedOutputs(**{n: ui[n] for n in TUNED})
+    ui["preset"].input(tuned.wrap(apply_preset), ui["preset"], tuned.components, **private).then(
         lambda name: gr.update(info=PRESET_HELP[name]), ui["preset"], ui["preset"], **private
     )
     page = tab_evaluate.Page(studio, owner=_owner, strengths=_strengths, results=_results, user_error=_user_error)

@@ -50,8 +50,13 @@ def pick(studio: Studio, mode: str, name: str, key: str, index: int) -> dict[str
         return {}
 
 
-def switch_mode(mode: str):
-    return gr.update(visible=mode == FRAME), gr.update(visible=mode == CLIP), gr.update(visible=mode == FRAME)
+def switch_mode(mode: str) -> dict[str, Any]:
+    """Show the inputs of conditioning mode `mode`: the image and frame for a frame, the video for a clip."""
+    return {
+        "image": gr.update(visible=mode == FRAME),
+        "video": gr.update(visible=mode == CLIP),
+        "frame": gr.update(visible=mode == FRAME),
+    }
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
@@ -86,7 +91,8 @@ def wire(studio: Studio, cond: SimpleNamespace, ui: dict[str, Any]) -> None:
     picked = NamedOutputs(**{name: ui[name] for name in ("image", "video", "prompt", "frame")})
     choose = picked.wrap(partial(pick, studio))
     where = [cond.mode, cond.dataset, cond.clip, cond.frame]
-    cond.mode.change(switch_mode, cond.mode, [cond.image, cond.video, cond.frame], **private).then(
+    shown = NamedOutputs(image=cond.image, video=cond.video, frame=cond.frame)
+    cond.mode.change(shown.wrap(switch_mode), cond.mode, shown.components, **private).then(
         choose, where, picked.components, **private
     )
     cond.dataset.change(partial(list_clips, studio), cond.dataset, cond.clip, **private)

@@ -27,6 +27,7 @@ from studio.train_form import (
     field_kind,
     preset_values,
     size_label,
+    size_values,
     unique_run_name,
 )
 from studio.workspace import Studio
@@ -127,11 +128,6 @@ def save_preset(studio: Studio, preset: str, *values) -> dict[str, Any]:
         )
     )
     return {"preset": gr.update(choices=studio.sources.preset_names(), value=preset.strip())}
-
-
-def apply_size(label: str) -> dict[str, Any]:
-    """height, width and num_frames of size choice `label` (none for the custom size)."""
-    return dict(zip(SIZE_FIELDS, SIZE_PRESETS[label])) if label in SIZE_PRESETS else {}
 
 
 def start_run(studio: Studio, *values) -> dict[str, Any]:
@@ -264,7 +260,7 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     filled = NamedOutputs(**in_order, size=form.size)
     form.preset.input(filled.wrap(partial(load_preset, studio)), form.preset, filled.components, **private)
     sized = NamedOutputs(**{f: fields[f] for f in SIZE_FIELDS})
-    form.size.input(sized.wrap(apply_size), form.size, sized.components, **private)
+    form.size.input(sized.wrap(size_values), form.size, sized.components, **private)
     gr.on([c.change for c in size_fields], size_label, size_fields, form.size, show_progress="hidden", **private)
     started = NamedOutputs(run=runs.run, problems=form.problems, name=fields["name"])
     start = partial(start_run, studio)

@@ -140,6 +140,11 @@ def size_label(height: Any, width: Any, num_frames: Any) -> str:
     return CUSTOM_SIZE
 
 
+def size_values(label: str) -> dict[str, int]:
+    """height, width and num_frames of size preset `label`, by name (none for the custom size)."""
+    return dict(zip(SIZE_FIELDS, SIZE_PRESETS[label])) if label in SIZE_PRESETS else {}
+
+
 def unique_run_name(base: str, taken: set[str]) -> str:
     """`base`, or base-2, base-3 ... when a run already uses the name."""
     if base not in taken:
