@@ -16,6 +16,7 @@ SETTINGS = {
     "revision": "",
     "guardrail": False,
     "precision": "auto",
+    "memory": "auto",
     "negative_prompt": "",
     "seed": 0,
     "steps": 2,
