@@ -9,22 +9,7 @@ import threading
 
 import pytest
 from adapterfactory import make_adapter
-
-SETTINGS = {
-    "model": "tiny",
-    "revision": "",
-    "guardrail": False,
-    "precision": "auto",
-    "memory": "auto",
-    "negative_prompt": "",
-    "seed": 0,
-    "steps": 2,
-    "guidance": 1.0,
-    "height": 64,
-    "width": 64,
-    "num_frames": 9,
-    "fps": 8,
-}
+from settingsfactory import QUICK_SETTINGS as SETTINGS
 
 
 @pytest.fixture(scope="module")

@@ -7,25 +7,10 @@ import re
 
 import gradio as gr
 import pytest
+from settingsfactory import QUICK_SETTINGS as SETTINGS
 
 from studio import tab_generate
 from studio.workspace import open_studio
-
-SETTINGS = {
-    "model": "tiny",
-    "revision": "",
-    "guardrail": False,
-    "precision": "auto",
-    "memory": "auto",
-    "negative_prompt": "",
-    "seed": 0,
-    "steps": 2,
-    "guidance": 1.0,
-    "height": 64,
-    "width": 64,
-    "num_frames": 9,
-    "fps": 8,
-}
 
 
 @pytest.fixture

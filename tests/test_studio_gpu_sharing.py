@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from settingsfactory import QUICK_SETTINGS as SETTINGS
 from test_studio_controllers import cfg, fake, manager  # noqa: F401 (fixtures)
 
 from studio import evaluation as evaluation_module
@@ -15,21 +16,6 @@ from studio.generation_client import GenerationClient
 from studio.run_queue import RunQueue
 from trainer.spec.run_folder import RunState, read_status
 
-SETTINGS = {
-    "model": "tiny",
-    "revision": "",
-    "guardrail": False,
-    "precision": "auto",
-    "memory": "auto",
-    "negative_prompt": "",
-    "seed": 0,
-    "steps": 2,
-    "guidance": 1.0,
-    "height": 64,
-    "width": 64,
-    "num_frames": 9,
-    "fps": 8,
-}
 # An evaluation child that reports one step, then keeps the GPU until it is killed.
 SLOW_EVALUATE = """
 import json, sys, time
