@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.adapter_registry import TABLE_COLUMNS
 from studio.folders import REFUSALS
 from studio.named_outputs import NamedOutputs
 from studio.publish_controller import publish_adapter
@@ -15,18 +16,8 @@ from studio.run_samples import sample_steps, sample_strip
 from studio.workspace import Studio
 from trainer.spec.run_folder import CARD_FILE, CARD_SUMMARY_KEYS, read_events
 
-SHOWN_COLUMNS = [
-    "name",
-    "source",
-    "adapter",
-    "rank",
-    "alpha",
-    "steps",
-    "final_loss",
-    "dataset",
-    "base_model",
-    "created",
-]
+# The registry's table less the folder (a server path) and the revision (in the card beside it).
+SHOWN_COLUMNS = [c for c in TABLE_COLUMNS if c not in ("path", "revision")]
 CARD_LINES = (*CARD_SUMMARY_KEYS, "dataset")
 
 
