@@ -12,7 +12,7 @@ from studio.adapter_registry import TABLE_COLUMNS
 from studio.folders import REFUSALS
 from studio.named_outputs import NamedOutputs
 from studio.publish_controller import publish_adapter
-from studio.run_samples import sample_steps, sample_strip
+from studio.run_samples import sample_steps, samples_at
 from studio.workspace import Studio
 from trainer.spec.run_folder import CARD_FILE, CARD_SUMMARY_KEYS, read_events
 
@@ -48,13 +48,10 @@ def run_samples(studio: Studio, info) -> list[tuple[str, str]]:
     if info.source != "run":
         return []
     run_dir = info.path.parent
-    events = read_events(run_dir)
-    steps = list(sample_steps(events))
+    steps = list(sample_steps(read_events(run_dir)))
     if not steps:
         return []
-    shown = {steps[0], steps[-1]}
-    events = [e for e in events if e.get("event") != "sample" or e.get("step") in shown]
-    return sample_strip(run_dir, events, studio.workspace.gradio_temp / "samples")
+    return samples_at(run_dir, {steps[0], steps[-1]}, studio.workspace.gradio_temp / "samples")
 
 
 def show(studio: Studio, name: str | None) -> dict[str, Any]:

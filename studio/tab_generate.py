@@ -13,6 +13,7 @@ import pandas as pd
 
 from studio import ground_truth, tab_evaluate
 from studio import tab_generate_conditioning as conditioning
+from studio import tab_generate_variants as variants
 from studio.folders import REFUSALS
 from studio.generation_client import base_model_mismatch, settings_problems
 from studio.memory_notes import ESTIMATED, generation_markdown
@@ -20,9 +21,10 @@ from studio.named_number import named_number
 from studio.named_outputs import NamedOutputs, bind
 from studio.synced_playback import synced_playback
 from studio.tab_generate_conditioning import CLIP, CONDITIONAL_LATENT_FRAMES, FRAME
+from studio.tab_generate_variants import strengths, user_error
 from studio.train_form import CUSTOM_SIZE, SIZE_FIELDS, SIZE_PRESETS, size_label, size_values
 from studio.workspace import Studio
-from trainer.spec.bounds import MAX_TEXT, generation_size_problem, long_text_problem, strength_problem
+from trainer.spec.bounds import MAX_TEXT, generation_size_problem, long_text_problem
 from trainer.spec.config import DEFAULT_HUB_MODEL, Problem
 from trainer.spec.embedded import TINY_MODEL
 from trainer.spec.generate_settings import (
@@ -36,7 +38,6 @@ from trainer.spec.generate_settings import (
 from trainer.spec.machine import cuda_visible
 from trainer.spec.run_folder import CARD_SUMMARY_KEYS, COMPARE_RECORD_FILE, COMPARE_VIDEO_FILE, card_summary
 
-STRENGTH_COLUMNS = ["adapter", "strength"]
 SUMMARY_COLUMNS = ["variant", "strength", "seconds", *CARD_SUMMARY_KEYS]
 SETTINGS = field_help()
 START_PRESET = preset_for(TINY_MODEL)  # the studio starts on the embedded tiny model
@@ -46,11 +47,6 @@ TUNED = ("steps", "guidance", "height", "width", "num_frames", "fps")  # what a 
 INPUTS = ("mode", "image", "video", "prompt", *SETTING_NAMES, "adapters", "strengths")
 OUTPUTS = ("status", "result", "summary", "files", "record_json")
 API_OUTPUTS = tuple(n for n in OUTPUTS if n != "result")  # a gr.State is not part of the API's answer
-
-
-def _user_error(message: str) -> gr.Error:
-    """A one-sentence error for the page, kept out of the server log (it is not a fault of the studio)."""
-    return gr.Error(message, print_exception=False)
 
 
 def summary_table(record: dict) -> pd.DataFrame:
@@ -70,22 +66,6 @@ def summary_table(record: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def _strengths(table: Any) -> dict[str, float]:
-    if table is None:
-        return {}
-    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table.get("data", []), columns=STRENGTH_COLUMNS)
-    out = {}
-    for name, value in frame[STRENGTH_COLUMNS].itertuples(index=False):
-        try:
-            out[str(name)] = float(value)
-        except (TypeError, ValueError):
-            raise _user_error(f"The strength of {name!r} must be a number (got {value!r}).") from None
-        problem = strength_problem(out[str(name)])
-        if problem:
-            raise _user_error(f"The strength of {name!r} {problem}.")
-    return out
-
-
 # --- handlers (module level, `studio` bound with named_outputs.bind) --------------------------------------
 def _bounds(studio: Studio, settings: dict[str, Any], mode: str, prompt: str) -> None:
     """The request's settings (GenerateSettings' checks) and prompt, a model this studio may load (and the
@@ -94,15 +74,15 @@ def _bounds(studio: Studio, settings: dict[str, Any], mode: str, prompt: str) ->
     long = long_text_problem(prompt)
     problems += [Problem("prompt", long)] if long else []
     if problems:
-        raise _user_error("Fix the settings: " + "; ".join(map(str, problems)) + ".")
+        raise user_error("Fix the settings: " + "; ".join(map(str, problems)) + ".")
     try:
         studio.datasets.paths.model(settings["model"], settings["revision"])
         studio.workspace.access.check_guardrail(settings["model"], settings["guardrail"])
     except REFUSALS as exc:
-        raise _user_error(str(exc)) from None
+        raise user_error(str(exc)) from None
     problem = generation_size_problem(settings["height"], settings["width"], settings["num_frames"], cuda_visible())
     if problem:
-        raise _user_error(problem[0].upper() + problem[1:] + ".")
+        raise user_error(problem[0].upper() + problem[1:] + ".")
 
 
 def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form):
@@ -111,7 +91,7 @@ def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
     mode = form["mode"]
     condition = form["image"] if mode == FRAME else form["video"]
     if not condition:
-        raise _user_error(f"Give a {mode.split(' (')[0]}: upload one or pick a dataset clip.")
+        raise user_error(f"Give a {mode.split(' (')[0]}: upload one or pick a dataset clip.")
     settings = {name: form[name] for name in SETTING_NAMES} | {"model": form["model"] or TINY_MODEL}
     _bounds(studio, settings, mode, form["prompt"] or "")
     picked = list(dict.fromkeys(form["adapters"] or []))
@@ -120,11 +100,11 @@ def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
         try:
             studio.adapters.variant(name)  # raises, saying why
         except REFUSALS as exc:
-            raise _user_error(str(exc)) from None
+            raise user_error(str(exc)) from None
     why = base_model_mismatch(settings["model"], [(n, a.base_model) for n, a in chosen.items()])
     if why:
-        raise _user_error(why)
-    scale = _strengths(form["strengths"])
+        raise user_error(why)
+    scale = strengths(form["strengths"])
     request = settings | {
         "prompt": form["prompt"] or "",
         "image": condition if mode == FRAME else "",
@@ -159,7 +139,7 @@ def generate(studio: Studio, session: gr.Request, progress=gr.Progress(), **form
                 shown = _results(event["record"], out_dir, studio.datasets.paths.redact)
                 yield shown | ({"result": shown["result"] | {"truth": truth}} if truth else {})
     except REFUSALS as exc:
-        raise _user_error(studio.datasets.paths.redact(str(exc))) from None
+        raise user_error(studio.datasets.paths.redact(str(exc))) from None
 
 
 def _owner(request: gr.Request | None) -> str | None:
@@ -187,22 +167,6 @@ def _results(record: dict, out_dir: Path, redact) -> dict[str, Any]:
         "files": [str(out_dir / COMPARE_VIDEO_FILE), str(out_dir / COMPARE_RECORD_FILE)],
         "record_json": shown,
     }
-
-
-def adapter_choices(studio: Studio):
-    """The variants to pick: adapters, then the runs' checkpoints as run@step-N."""
-    return gr.update(choices=[a.name for a in studio.adapters.variants()])
-
-
-def unusable_note(studio: Studio):
-    """Why a checkpoint is not offered (an older one without a loadable adapter), or nothing."""
-    note = "".join(f"- `{label}`: {why}.\n" for label, why in studio.adapters.checkpoints()[1].items())
-    return gr.update(value="Checkpoints not offered:\n" + note if note else "", visible=bool(note))
-
-
-def sync_strengths(selected, table):
-    current = _strengths(table) if table is not None and len(getattr(table, "index", [])) else {}
-    return pd.DataFrame([(n, current.get(n, 1.0)) for n in selected or []], columns=STRENGTH_COLUMNS)
 
 
 def apply_preset(name: str) -> dict[str, Any]:
@@ -276,39 +240,6 @@ def _settings(studio: Studio) -> dict[str, Any]:
     return ui
 
 
-def _variants(studio: Studio) -> SimpleNamespace:
-    with gr.Row(equal_height=False):
-        adapters = gr.CheckboxGroup(
-            [a.name for a in studio.adapters.variants()],
-            scale=4,
-            label="adapters to compare with the base model",
-            info="From finished runs and imported adapter folders; a run's checkpoints as run@step-N.",
-            elem_id="gen-adapters",
-        )
-        refresh = gr.Button("Refresh", scale=0, min_width=90, size="sm")
-    unusable = gr.Markdown("", visible=False, elem_id="gen-unusable")
-    strengths = gr.Dataframe(
-        pd.DataFrame(columns=STRENGTH_COLUMNS),
-        label="strength of each adapter",
-        datatype=["str", "number"],
-        interactive=True,
-        elem_id="gen-strengths",
-    )
-    with gr.Row():
-        go = gr.Button("Generate", variant="primary", elem_id="gen-go", scale=3)
-        cancel_button = gr.Button("Cancel", elem_id="gen-cancel", scale=1)
-    status = gr.Markdown("The base model always runs; every variant starts from the same noise.", elem_id="gen-status")
-    return SimpleNamespace(
-        adapters=adapters,
-        unusable=unusable,
-        refresh=refresh,
-        strengths=strengths,
-        go=go,
-        cancel=cancel_button,
-        status=status,
-    )
-
-
 def _results_area() -> SimpleNamespace:
     result = gr.State(None)
 
@@ -359,7 +290,7 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
             with gr.Column(scale=3):
                 cond, opts = conditioning.layout(studio), _settings(studio)
             with gr.Column(scale=2):
-                var = _variants(studio)
+                var = variants.layout(studio)
                 evaluation = tab_evaluate.controls(studio)
         out = _results_area()
     ui = {**vars(cond), **opts, **vars(var), **vars(out), **vars(evaluation)}
@@ -374,7 +305,6 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
         concurrency_limit=None,
     )
     var.cancel.click(bind(cancel, studio), None, var.status, api_name="cancel_generation")
-    var.adapters.change(sync_strengths, [var.adapters, var.strengths], var.strengths, **private)
     conditioning.wire(studio, cond, ui)
     sized = NamedOutputs(**{n: ui[n] for n in SIZE_FIELDS})
     sizes = sized.components
@@ -386,13 +316,9 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
     ui["preset"].input(tuned.wrap(apply_preset), ui["preset"], tuned.components, **private).then(
         lambda name: gr.update(info=PRESET_HELP[name]), ui["preset"], ui["preset"], **private
     )
-    page = tab_evaluate.Page(studio, owner=_owner, strengths=_strengths, results=_results, user_error=_user_error)
+    page = tab_evaluate.Page(studio, owner=_owner, strengths=strengths, results=_results, user_error=user_error)
     tab_evaluate.wire(page, demo, ui, bind)
-    refresh = partial(adapter_choices, studio)
-    var.refresh.click(refresh, None, var.adapters, api_name="refresh_adapters")
-    demo.load(refresh, None, var.adapters, **private)
-    tab.select(refresh, None, var.adapters, **private)  # a run may have finished since the page loaded
-    gr.on([var.refresh.click, demo.load, tab.select], partial(unusable_note, studio), None, var.unusable, **private)
+    variants.wire(studio, var, demo, tab)
     demo.load(lambda: gr.update(choices=studio.datasets.choices()), None, cond.dataset, **private).then(
         partial(conditioning.list_clips, studio), cond.dataset, cond.clip, **private
     )

@@ -170,8 +170,8 @@ def test_the_studio_refuses_a_strength_that_is_not_finite():
     import gradio as gr
     import pandas as pd
 
-    from studio.tab_generate import STRENGTH_COLUMNS, _strengths
+    from studio.tab_generate_variants import STRENGTH_COLUMNS, strengths
 
-    assert _strengths(pd.DataFrame([["a", 0.5]], columns=STRENGTH_COLUMNS)) == {"a": 0.5}
+    assert strengths(pd.DataFrame([["a", 0.5]], columns=STRENGTH_COLUMNS)) == {"a": 0.5}
     with pytest.raises(gr.Error, match="The strength of 'a' must be a number between -10 and 10"):
-        _strengths(pd.DataFrame([["a", float("inf")]], columns=STRENGTH_COLUMNS))
+        strengths(pd.DataFrame([["a", float("inf")]], columns=STRENGTH_COLUMNS))

@@ -165,3 +165,25 @@ def test_the_adapters_tab_shows_its_runs_first_and_last_samples(studio):
         "step 8 · right arm",
     ]
     assert all(picture.endswith(".png") for picture, _ in pictures)
+
+
+def test_picked_variants_show_their_runs_samples_at_their_step(studio):
+    from studio.tab_generate_variants import variant_samples
+    from trainer.spec.run_folder import CHECKPOINT_DONE_MARK, WEIGHTS_FILE
+
+    run = _write_run(studio.workspace.root)
+    for folder in (run / "checkpoints" / "step-5", run / "adapter", studio.workspace.adapters / "imported"):
+        folder.mkdir(parents=True)
+        (folder / WEIGHTS_FILE).write_bytes(b"weights")  # listing reads no weights
+    (run / "checkpoints" / "step-5" / CHECKPOINT_DONE_MARK).write_text("")
+    shown = variant_samples(studio, ["sampled@step-5", "sampled", "imported", "gone@step-9"])
+    # the run's base row once, then each variant at its step: a checkpoint at the last sample before it
+    assert [caption for _, caption in shown["value"]] == [
+        f"{label} · {arm} arm"
+        for label in ("sampled · base (step 0)", "sampled@step-5 · step 4", "sampled · step 8")
+        for arm in ("left", "right")
+    ]
+    assert shown["visible"] and all(
+        Image.open(picture).size == (5 * 16 + 4 * GAP_PX, 16) for picture, _ in shown["value"]
+    )
+    assert variant_samples(studio, ["imported"]) == {"__type__": "update", "value": [], "visible": False}
