@@ -244,10 +244,19 @@ def test_pretrain_tiny_any_world_writes_a_loadable_base_and_its_report(tmp_path)
         "1",
         "--probe-clips",
         "2",
+        "--dit-robot-clips",
+        "2",
+        "--dit-heads",
+        "6",
+        "--work-dir",
+        str(tmp_path / "work"),
         "--no-score",
     ]
     result = run_trainer(*args, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "reusing the VAE" not in result.stdout
+    import torch
+
     from trainer.cosmos import PIPELINE_CLASS, NoGuardrail
 
     PIPELINE_CLASS.from_pretrained(out, safety_checker=NoGuardrail())
@@ -258,6 +267,15 @@ def test_pretrain_tiny_any_world_writes_a_loadable_base_and_its_report(tmp_path)
     report = (out / "PRETRAINING.md").read_text()
     assert "robot-world clips of dataset seed 5, never their captions" in report
     assert "4x space / 4x time" in report and "not measured (pre-trained with `score: false`)" in report
+    assert "2 robot-world clips of dataset seed 5 in which either arm fetches a target anywhere" in report
+    assert record["spec"]["dit_heads"] == 6 and record["settings"]["dit_robot_clips"] == 2
+    # a rerun that changes only the DiT, in the same work dir, takes the VAE trained above
+    again = run_trainer(*[str(tmp_path / "again") if a == str(out) else a for a in args], "--dit-steps", "1")
+    assert again.returncode == 0 and "reusing the VAE trained with these settings" in again.stdout, again.stderr
+    first, second = (
+        PIPELINE_CLASS.from_pretrained(d, safety_checker=NoGuardrail()).vae for d in (out, tmp_path / "again")
+    )
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
     bad = run_trainer("pretrain-tiny", str(tmp_path / "x"), "--vae-world", "robots", timeout=120)
     assert bad.returncode == 2 and "--vae-world must be one of robot, shapes, strokes" in bad.stderr
     bad = run_trainer("pretrain-tiny", str(tmp_path / "x"), "--vae-world", "robot", "--vae-seed", "1", timeout=120)

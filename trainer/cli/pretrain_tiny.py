@@ -30,7 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             kind = {"int": int, "float": float, "str": str}[field.type]
             parser.add_argument(flag, type=kind, default=field.default)
-    parser.add_argument("--work-dir", type=Path, default=None, help="where held-out clips are written (temp)")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="where held-out clips and the trained VAE are kept (temp); a rerun with the same VAE "
+        "settings and work dir reuses the VAE",
+    )
     parser.add_argument("--rescore", action="store_true", help="score the base already in OUT_DIR")
 
 

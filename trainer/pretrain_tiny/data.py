@@ -47,3 +47,16 @@ def _robot_clip(seed: int) -> np.ndarray:
 def robot_frames(clips: int, seed: int, workers: int = 1) -> torch.Tensor:
     """The frames of the training split of robot dataset seed `seed`, uint8 [N, F, H, W, 3]; no captions."""
     return torch.from_numpy(np.stack(_render(_robot_clip, [clip_seed(seed, i) for i in range(clips)], workers)))
+
+
+def _robot_clip_without_arm(seed: int) -> tuple[np.ndarray, str]:
+    clip = sample_robot_clip(seed, SIZE, NUM_FRAMES, any_arm=True)
+    return render_robot_clip(clip), clip.caption_without_arm
+
+
+def robot_world_without_arm(clips: int, seed: int, workers: int = 1) -> tuple[torch.Tensor, list[str]]:
+    """Robot clips of dataset seed `seed` for the DiT: either arm fetches a target anywhere on the table, and
+    the caption names the object, never the arm. The base learns the robot world's look and motion, not the
+    task the sample dataset is for (which arm the caption names)."""
+    rendered = _render(_robot_clip_without_arm, [clip_seed(seed, i) for i in range(clips)], workers)
+    return torch.from_numpy(np.stack([frames for frames, _ in rendered])), [caption for _, caption in rendered]

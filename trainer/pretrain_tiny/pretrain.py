@@ -15,6 +15,8 @@ to a time budget from measured step times; the record holds the counts used, for
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 import sys
 import time
@@ -25,7 +27,14 @@ import numpy as np
 import torch
 
 from trainer import cosmos
-from trainer.pretrain_tiny.data import NUM_FRAMES, SIZE, robot_frames, shapes_world, strokes_world
+from trainer.pretrain_tiny.data import (
+    NUM_FRAMES,
+    SIZE,
+    robot_frames,
+    robot_world_without_arm,
+    shapes_world,
+    strokes_world,
+)
 from trainer.pretrain_tiny.report import machine
 from trainer.pretrain_tiny.scoring import prompt_separation, rescore, write_record
 from trainer.pretrain_tiny.settings import (
@@ -231,6 +240,18 @@ def train_dit(transformer, latents: torch.Tensor, embeds: torch.Tensor, s: Pretr
 
 
 # ------------------------------------------------------------------------------------------------- the run
+VAE_FIELDS = ("seed", "clips", "vae_world", "vae_clips", "vae_seed", "vae_base_dim", "vae_spatial")
+VAE_FIELDS += ("vae_image_steps", "vae_image_batch", "vae_video_steps", "vae_video_batch", "vae_crop", "vae_lr")
+VAE_FIELDS += ("vae_kl_weight", "threads", "device")
+
+
+def vae_digest(s: PretrainSettings) -> str:
+    """Names a trained VAE in the work dir by every setting it depends on (init_vae reseeds all its random
+    weights from s.seed, so the DiT's size is not one): a rerun that changes only the DiT reuses it."""
+    key = json.dumps({name: getattr(s, name) for name in VAE_FIELDS}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
 def _fit(s: PretrainSettings, vae, transformer, frames, vae_frames, latents, embeds) -> PretrainSettings:
     """Step counts that fit s.fit_seconds, each timed on throw-away copies of the model."""
     measured = {}
@@ -255,7 +276,13 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     torch.set_num_threads(s.threads)
     if s.vae_world == "robot" and s.vae_seed in RESERVED_ROBOT_SEEDS:
         raise ValueError(f"vae_seed {s.vae_seed} is reserved (the sample dataset or the probe); choose another.")
-    spec = replace(tiny.TinySpec(), vae_base_dim=s.vae_base_dim, vae_spatial=s.vae_spatial, dit_patch=s.dit_patch)
+    spec = replace(
+        tiny.TinySpec(),
+        vae_base_dim=s.vae_base_dim,
+        vae_spatial=s.vae_spatial,
+        dit_patch=s.dit_patch,
+        dit_heads=s.dit_heads,
+    )
     device = torch.device(s.device)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -275,6 +302,10 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
     elif s.vae_world == "robot":
         log(f"data: {s.vae_clips} robot clips of dataset seed {s.vae_seed} for the VAE (frames only)")
         vae_frames = robot_frames(s.vae_clips, s.vae_seed, s.workers)
+    if s.dit_robot_clips:
+        log(f"data: {s.dit_robot_clips} robot clips of dataset seed {s.vae_seed} for the DiT (arm-free captions)")
+        robot, robot_captions = robot_world_without_arm(s.dit_robot_clips, s.vae_seed, s.workers)
+        frames, captions = torch.cat([frames, robot]), captions + robot_captions
     frames, vae_frames = frames.to(device), vae_frames.to(device)
     t = lap("data", t)
 
@@ -288,10 +319,19 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
         f"vae: {sum(p.numel() for p in vae.parameters()):,} parameters, "
         f"{s.vae_image_steps} image + {s.vae_video_steps} video steps on {s.vae_world}"
     )
-    vae_history = train_vae(vae, vae_frames, s, 1, s.vae_image_batch, s.vae_image_steps, "images")
-    log(f"vae after the images: robot probe {robot_probe(vae, s.probe_clips)}")
-    vae_history += train_vae(vae, vae_frames, s, NUM_FRAMES, s.vae_video_batch, s.vae_video_steps, "videos")
-    vae.requires_grad_(False)
+    saved = work_dir / f"vae-{vae_digest(s)}"
+    if (saved / "history.json").is_file():  # the same VAE settings already trained in this work dir
+        vae.load_state_dict(torch.load(saved / "vae.pt", map_location=device))
+        vae_history = json.loads((saved / "history.json").read_text())
+        log(f"vae: reusing the VAE trained with these settings in {saved}")
+    else:
+        vae_history = train_vae(vae, vae_frames, s, 1, s.vae_image_batch, s.vae_image_steps, "images")
+        log(f"vae after the images: robot probe {robot_probe(vae, s.probe_clips)}")
+        vae_history += train_vae(vae, vae_frames, s, NUM_FRAMES, s.vae_video_batch, s.vae_video_steps, "videos")
+        saved.mkdir(parents=True, exist_ok=True)
+        torch.save(vae.state_dict(), saved / "vae.pt")
+        (saved / "history.json").write_text(json.dumps(vae_history))
+    vae.eval().requires_grad_(False)
     t = lap("vae", t)
 
     log("latents: every clip encoded once; latent statistics; prompt embeddings")

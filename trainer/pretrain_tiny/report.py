@@ -53,6 +53,18 @@ def _vae_data(s: dict) -> str:
     return "the shapes clips above"
 
 
+def _dit_data(s: dict) -> str:
+    task = "the robot world's task (which arm moves, as the caption names it) is the fine-tuning task."
+    if not s.get("dit_robot_clips"):
+        return f"The DiT saw these shapes clips only: no robot, table or bowl and no caption naming an arm; {task}"
+    return (
+        f"The DiT saw these shapes clips and {s['dit_robot_clips']} robot-world clips of dataset seed "
+        f'{s["vae_seed"]} in which either arm fetches a target anywhere on the table, captioned "A robot arm '
+        f"picks up the <colour> <object> and places it in the bowl.\": the robot world's look and motion, never a "
+        f"caption naming an arm nor an object's side giving the arm away; {task}"
+    )
+
+
 def _scores(r: dict) -> str:
     if not r.get("held_out_scores"):
         return "| held-out scores | not measured (pre-trained with `score: false`) |\n"
@@ -109,9 +121,8 @@ same weights.
 The shapes world (`trainer.tinyworld.shapes_world`, the clips `make_shapes_dataset` writes, rendered in
 memory): {s["clips"]} clips, seed {s["seed"]}, {SIZE}x{SIZE}, {NUM_FRAMES} frames at 8 fps, 1-3 circles,
 squares and triangles moving, bouncing, growing or shrinking, each clip captioned with what its shapes do. The
-VAE learned from {_vae_data(s)}. The DiT saw no robot, table or bowl and no caption naming an arm: the
-robot world's task (which arm moves, as the caption names it) is the fine-tuning task. Scores
-below are on {s["held_out_clips"]} held-out shapes clips (dataset seed {s["seed"] + 1}).
+VAE learned from {_vae_data(s)}. {_dit_data(s)} Scores below are on {s["held_out_clips"]} held-out shapes
+clips (dataset seed {s["seed"] + 1}).
 
 ## Components ({sum(params.values()):,} parameters)
 | component | parameters | how it was made |

@@ -29,6 +29,10 @@ class PretrainSettings:
     vae_base_dim: int = 8  # the VAE's width (TinySpec.vae_base_dim)
     vae_spatial: int = 8  # the VAE's spatial compression, 8 or 4 (TinySpec.vae_spatial)
     dit_patch: int = 2  # the DiT's spatial patch (TinySpec.dit_patch); 4 with a 4x VAE keeps 8x/2's tokens
+    dit_heads: int = 4  # the DiT's width in heads of 32 (TinySpec.dit_heads)
+    # Robot clips of dataset seed vae_seed the DiT also learns from, with arm-free captions and either arm
+    # fetching a target anywhere (data.robot_world_without_arm): the look and motion, never the task.
+    dit_robot_clips: int = 0
     # The VAE learns in two phases. Images first (single frames: the causal VAE encodes frame 0 alone, and
     # the spatial layers are shared), cheap enough for many clips per step; then whole 17-frame windows, so
     # every chunk of the causal cache is trained (measured: trained on 5 or 9 frames, frames 9+ decode badly).

@@ -92,6 +92,12 @@ class RobotClip:
         kind = OBJECT_KINDS[self.target.kind]
         return f"The {self.hand} arm picks up the {kind.colour} {self.target.kind} and places it in the bowl."
 
+    @property
+    def caption_without_arm(self) -> str:
+        """The caption less the one thing the sample dataset teaches: which arm does the work."""
+        kind = OBJECT_KINDS[self.target.kind]
+        return f"A robot arm picks up the {kind.colour} {self.target.kind} and places it in the bowl."
+
 
 # --- robot world: sampling ----------------------------------------------------------------------------------------
 def _random_angle(rng: np.random.Generator) -> float:
@@ -102,12 +108,16 @@ def _far_enough(point: tuple[float, float], others: list[PlacedObject]) -> bool:
     return all(math.dist(point, o.position) >= MIN_OBJECT_GAP for o in others)
 
 
-def sample_robot_clip(seed: int, size: int = 64, num_frames: int = 17) -> RobotClip:
-    """The parameters of one pick-and-place clip, all drawn from `seed`."""
+def sample_robot_clip(seed: int, size: int = 64, num_frames: int = 17, any_arm: bool = False) -> RobotClip:
+    """The parameters of one pick-and-place clip, all drawn from `seed`. In the sample world a target off the
+    middle sits on its arm's side; `any_arm` puts it in any band, so where it lies says nothing of the arm."""
     check_clip_shape(size, num_frames)
     rng = np.random.default_rng(seed)
     hand: Hand = HANDS[int(rng.integers(2))]
-    band = "middle" if rng.random() < MIDDLE_BAND_PROBABILITY else hand
+    if any_arm:
+        band = str(rng.choice(list(BAND_X)))
+    else:
+        band = "middle" if rng.random() < MIDDLE_BAND_PROBABILITY else hand
     kinds = [str(k) for k in rng.permutation(list(OBJECT_KINDS))]
     objects = [PlacedObject(kinds[0], uniform_point(rng, BAND_X[band], OBJECT_Y), _random_angle(rng))]
     for kind in kinds[1 : 1 + int(rng.integers(1, MAX_DISTRACTORS + 1))]:
