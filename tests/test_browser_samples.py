@@ -5,6 +5,7 @@ finishes."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from test_browser import CHROMIUM, fill_number, screenshot, studio_page
@@ -14,6 +15,7 @@ from studio.previews import GAP_PX
 RUN = "sampled-run"
 STEPS, EVERY = 4, 2  # samples at steps 0, 2 and 4
 TRAIN_TIMEOUT_MS = 420_000
+PROGRESS_TEXT = re.compile(r"queue:|\b\d+\.\d+s\b")
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -51,6 +53,9 @@ def test_sample_videos_appear_while_the_run_trains(tmp_path):
         expect(headline).to_contain_text("training")
         expect(headline).not_to_contain_text("finished")
         expect(page.locator("#train-samples")).to_contain_text("base (step 0)")
+        # the live view redraws every tick without Gradio's progress text ("0.3s", "queue: 1/1 | 0.1/0.1s")
+        expect(headline).not_to_contain_text(PROGRESS_TEXT)
+        expect(page.locator("#train-error")).not_to_contain_text(PROGRESS_TEXT)
         expect(headline).to_contain_text("finished", timeout=TRAIN_TIMEOUT_MS)
         expect(pictures).to_have_count(6, timeout=30_000)  # steps 0, 2 and 4, two prompts each
         expect(page.locator("#train-samples video")).to_have_count(0)

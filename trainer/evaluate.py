@@ -283,23 +283,28 @@ def _fraction(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
+SHEET_GAP_PX = 6  # white between frames and rows: neighbouring frames' arms do not read as one scene
+
+
 def contact_sheet(clips: list[tuple[EvalClip, dict[str, np.ndarray]]], every: int = 4, scale: int = 4) -> np.ndarray:
     """Per clip, labelled rows: the conditioning first frame, each variant (and the VAE round trip when given),
-    the real clip; frames 0, every, 2*every ... across, upscaled `scale` times (nearest). uint8 [H, W, 3]. When
-    the caption names an arm (robot world), a line above gives it and each row says which arm moves in it
-    (`hand_scorer.which_hand_moved`), so the picture reads without the caption."""
+    the real clip; frames 0, every, 2*every ... across, upscaled `scale` times (nearest), a white gap between
+    frames. uint8 [H, W, 3]. When the caption names an arm (robot world), a line above gives it and each row says
+    which arm moves in it (`hand_scorer.which_hand_moved`), so the picture reads without the caption."""
     from PIL import Image, ImageDraw
 
     from trainer.spec.embedded import which_hand_moved
 
     blocks = []
+    cell = clips[0][0].frames.shape[2] * scale + SHEET_GAP_PX  # one frame and the gap after it
     for clip, frames in clips:
         picked = list(range(0, len(clip.frames), every))
+        width = 110 + len(picked) * cell - SHEET_GAP_PX
         if clip.hand:
-            line = Image.new("RGB", (110 + len(picked) * clip.frames.shape[2] * scale, 16), (255, 255, 255))
+            line = Image.new("RGB", (width, 16), (255, 255, 255))
             ImageDraw.Draw(line).text((6, 2), f"caption: {clip.caption}", fill=(0, 0, 0))
             blocks.append(np.asarray(line))
-        first = np.zeros_like(clip.frames[picked])
+        first = np.full_like(clip.frames[picked], 255)
         first[0] = clip.frames[0]
         rows = [
             ("first frame", first),
@@ -307,20 +312,22 @@ def contact_sheet(clips: list[tuple[EvalClip, dict[str, np.ndarray]]], every: in
             ("ground truth", clip.frames[picked]),
         ]
         for label, row in rows:
-            strip = np.concatenate(list(row), axis=1)
-            strip = np.asarray(
-                Image.fromarray(strip).resize((strip.shape[1] * scale, strip.shape[0] * scale), Image.NEAREST)
-            )
-            tag = Image.new("RGB", (110, strip.shape[0]), (255, 255, 255))
-            ImageDraw.Draw(tag).text((6, strip.shape[0] // 2 - 12), label[:17], fill=(0, 0, 0))
+            height = row.shape[1] * scale
+            strip = np.full((height, width - 110, 3), 255, np.uint8)
+            for i, frame in enumerate(row):
+                big = Image.fromarray(frame).resize((frame.shape[1] * scale, height), Image.NEAREST)
+                strip[:, i * cell : i * cell + big.width] = np.asarray(big)
+            tag = Image.new("RGB", (110, height), (255, 255, 255))
+            ImageDraw.Draw(tag).text((6, height // 2 - 12), label[:17], fill=(0, 0, 0))
             if clip.hand and label != "first frame":
                 moved = which_hand_moved(frames.get(label, clip.frames))
                 verdict = "unclear" if moved == "unclear" else f"{moved} arm moves"
-                ImageDraw.Draw(tag).text((6, strip.shape[0] // 2 + 2), verdict, fill=(0, 90, 200))
+                ImageDraw.Draw(tag).text((6, height // 2 + 2), verdict, fill=(0, 90, 200))
             blocks.append(np.concatenate([np.asarray(tag), strip], axis=1))
-        blocks.append(np.full((8, blocks[-1].shape[1], 3), 255, np.uint8))
+            blocks.append(np.full((SHEET_GAP_PX, width, 3), 255, np.uint8))
+        blocks.append(np.full((8, width, 3), 255, np.uint8))
     header = Image.new("RGB", (blocks[0].shape[1], 18), (255, 255, 255))
     draw = ImageDraw.Draw(header)
     for i, frame in enumerate(range(0, len(clips[0][0].frames), every)):
-        draw.text((110 + i * clips[0][0].frames.shape[2] * scale + 4, 4), f"frame {frame}", fill=(0, 0, 0))
-    return np.concatenate([np.asarray(header), *blocks[:-1]], axis=0)
+        draw.text((110 + i * cell + 4, 4), f"frame {frame}", fill=(0, 0, 0))
+    return np.concatenate([np.asarray(header), *blocks[:-2]], axis=0)

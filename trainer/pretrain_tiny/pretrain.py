@@ -245,6 +245,12 @@ VAE_FIELDS += ("vae_image_steps", "vae_image_batch", "vae_video_steps", "vae_vid
 VAE_FIELDS += ("vae_kl_weight", "threads", "device")
 
 
+def training_seconds(history: list[dict]) -> float:
+    """The time a VAE's phases took, from its history (each phase's seconds count from its own start)."""
+    last = {h["phase"]: h["seconds"] for h in history}
+    return round(sum(last.values()), 1)
+
+
 def vae_digest(s: PretrainSettings) -> str:
     """Names a trained VAE in the work dir by every setting it depends on (init_vae reseeds all its random
     weights from s.seed, so the DiT's size is not one): a rerun that changes only the DiT reuses it."""
@@ -320,7 +326,8 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
         f"{s.vae_image_steps} image + {s.vae_video_steps} video steps on {s.vae_world}"
     )
     saved = work_dir / f"vae-{vae_digest(s)}"
-    if (saved / "history.json").is_file():  # the same VAE settings already trained in this work dir
+    vae_reused = (saved / "history.json").is_file()
+    if vae_reused:  # the same VAE settings already trained in this work dir
         vae.load_state_dict(torch.load(saved / "vae.pt", map_location=device))
         vae_history = json.loads((saved / "history.json").read_text())
         log(f"vae: reusing the VAE trained with these settings in {saved}")
@@ -333,6 +340,7 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
         (saved / "history.json").write_text(json.dumps(vae_history))
     vae.eval().requires_grad_(False)
     t = lap("vae", t)
+    timings["vae"] = max(timings["vae"], training_seconds(vae_history))  # a reused VAE: the time it took then
 
     log("latents: every clip encoded once; latent statistics; prompt embeddings")
     raw = encode_latents(vae, frames)
@@ -371,6 +379,7 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
         "vae": {
             "history": vae_history,
             "held_out_psnr_db": round(recon_psnr, 2),
+            "reused_from_work_dir": vae_reused,
             "robot_probe": probe,
             "latents_mean": vae.config.latents_mean,
             "latents_std": vae.config.latents_std,

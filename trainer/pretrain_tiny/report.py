@@ -111,9 +111,14 @@ def report_markdown(r: dict) -> str:
         for p in r["prompt_separation"]
     )
     scoring = f" (scoring afterwards {t['scoring']:.0f} s)" if "scoring" in t else ""
+    reused = (
+        " (trained once by an earlier run with the same VAE settings, reused through `--work-dir`)"
+        if r["vae"].get("reused_from_work_dir")
+        else ""
+    )
     return f"""# How the tiny base model was pre-trained
 
-Made by `{r["command"]}` (`trainer/tinyworld/pretrain.py`); every number below is from that run
+Made by `{r["command"]}` (`trainer/pretrain_tiny/`); every number below is from that run
 (`pretraining.json` holds the full record).{fitted} The same seed and settings on the same machine give the
 same weights.
 
@@ -146,6 +151,6 @@ Prompt embeddings (after the pipeline's per-layer normalisation) of captions tha
 {separation}
 
 ## Time and machine
-Data {t["data"]:.0f} s, VAE {t["vae"]:.0f} s, latents and prompts {t["latents"]:.0f} s, DiT {t["dit"]:.0f} s:
+Data {t["data"]:.0f} s, VAE {t["vae"]:.0f} s{reused}, latents and prompts {t["latents"]:.0f} s, DiT {t["dit"]:.0f} s:
 **{t["pretraining"] / 60:.1f} minutes** in all{scoring}, on {_machine_line(m)}.
 """
