@@ -459,7 +459,7 @@ def test_form_fields_come_from_the_config_and_defaults_are_the_cpu_preset():
         "conditional_frames": "table",
     }
     values = preset_values("cpu-tiny")
-    assert (values["model"], values["data"], values["rank"], values["height"]) == ("tiny", "sample", 16, 64)
+    assert (values["model"], values["data"], values["rank"], values["height"]) == ("tiny", "sample", 32, 64)
     assert values["target_modules"] == "to_q, to_k, to_v, to_out.0, ff.net.0.proj, ff.net.2"
     assert values["conditional_frames"] == "1: 0.5, 2: 0.5"
 

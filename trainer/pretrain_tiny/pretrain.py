@@ -15,8 +15,6 @@ to a time budget from measured step times; the record holds the counts used, for
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import sys
 import time
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 
 from trainer import cosmos
+from trainer.pretrain_tiny import vae_cache
 from trainer.pretrain_tiny.data import (
     NUM_FRAMES,
     SIZE,
@@ -240,24 +239,6 @@ def train_dit(transformer, latents: torch.Tensor, embeds: torch.Tensor, s: Pretr
 
 
 # ------------------------------------------------------------------------------------------------- the run
-VAE_FIELDS = ("seed", "clips", "vae_world", "vae_clips", "vae_seed", "vae_base_dim", "vae_spatial")
-VAE_FIELDS += ("vae_image_steps", "vae_image_batch", "vae_video_steps", "vae_video_batch", "vae_crop", "vae_lr")
-VAE_FIELDS += ("vae_kl_weight", "threads", "device")
-
-
-def training_seconds(history: list[dict]) -> float:
-    """The time a VAE's phases took, from its history (each phase's seconds count from its own start)."""
-    last = {h["phase"]: h["seconds"] for h in history}
-    return round(sum(last.values()), 1)
-
-
-def vae_digest(s: PretrainSettings) -> str:
-    """Names a trained VAE in the work dir by every setting it depends on (init_vae reseeds all its random
-    weights from s.seed, so the DiT's size is not one): a rerun that changes only the DiT reuses it."""
-    key = json.dumps({name: getattr(s, name) for name in VAE_FIELDS}, sort_keys=True)
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
 def _fit(s: PretrainSettings, vae, transformer, frames, vae_frames, latents, embeds) -> PretrainSettings:
     """Step counts that fit s.fit_seconds, each timed on throw-away copies of the model."""
     measured = {}
@@ -325,22 +306,19 @@ def pretrain(out_dir: Path, s: PretrainSettings, work_dir: Path) -> dict:
         f"vae: {sum(p.numel() for p in vae.parameters()):,} parameters, "
         f"{s.vae_image_steps} image + {s.vae_video_steps} video steps on {s.vae_world}"
     )
-    saved = work_dir / f"vae-{vae_digest(s)}"
-    vae_reused = (saved / "history.json").is_file()
-    if vae_reused:  # the same VAE settings already trained in this work dir
-        vae.load_state_dict(torch.load(saved / "vae.pt", map_location=device))
-        vae_history = json.loads((saved / "history.json").read_text())
+    saved = vae_cache.folder(work_dir, s)
+    vae_history = vae_cache.load(saved, vae)
+    vae_reused = vae_history is not None
+    if vae_reused:
         log(f"vae: reusing the VAE trained with these settings in {saved}")
     else:
         vae_history = train_vae(vae, vae_frames, s, 1, s.vae_image_batch, s.vae_image_steps, "images")
         log(f"vae after the images: robot probe {robot_probe(vae, s.probe_clips)}")
         vae_history += train_vae(vae, vae_frames, s, NUM_FRAMES, s.vae_video_batch, s.vae_video_steps, "videos")
-        saved.mkdir(parents=True, exist_ok=True)
-        torch.save(vae.state_dict(), saved / "vae.pt")
-        (saved / "history.json").write_text(json.dumps(vae_history))
+        vae_cache.save(saved, vae, vae_history)
     vae.eval().requires_grad_(False)
     t = lap("vae", t)
-    timings["vae"] = max(timings["vae"], training_seconds(vae_history))  # a reused VAE: the time it took then
+    timings["vae"] = max(timings["vae"], vae_cache.training_seconds(vae_history))  # a reused VAE: the time it took then
 
     log("latents: every clip encoded once; latent statistics; prompt embeddings")
     raw = encode_latents(vae, frames)

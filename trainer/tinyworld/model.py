@@ -3,7 +3,8 @@
 Same classes, same layout on disk and same code path as `nvidia/Cosmos-Predict2.5-2B`; only the sizes differ.
 Building is deterministic (fixed seed, a tokenizer trained in-process on a fixed corpus), so two builds give
 identical weights. `build_tiny` writes these random weights; `trainer/pretrain_tiny/` pre-trains the same
-components on the shapes world into `trainer/tinyworld/assets/tiny-base/`, which is what `model: "tiny"` loads.
+components (the VAE on robot scenes of a seed no dataset uses, the DiT on the shapes world) into
+`trainer/tinyworld/assets/tiny-base/`, which is what `model: "tiny"` loads; its tiny_spec.json gives its sizes.
 """
 
 from __future__ import annotations
