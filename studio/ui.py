@@ -21,15 +21,22 @@ CSS = """
 .run-log { font-size: 12px; line-height: 1.35; white-space: pre; overflow-x: auto; max-width: 100%; margin: 0;
            padding: 8px; border-radius: 6px; background: var(--block-background-fill); }
 /* 64 px clips and their filmstrips stay crisp when enlarged */
-#gen-videos video, #data-preview video, #train-samples img, #adapters-samples img { image-rendering: pixelated; }
+#gen-videos video, #data-preview video, #train-samples img, #adapters-samples img, #gen-variant-samples img {
+    image-rendering: pixelated; }
 /* sample tiles are filmstrips (5 frames wide): wide tiles, rows as tall as they need, whole captions */
-#train-samples .grid-container, #adapters-samples .grid-container { grid-template-rows: none; grid-auto-rows: auto; }
-#train-samples .thumbnail-item, #adapters-samples .thumbnail-item { aspect-ratio: 3 / 1; height: auto; }
-#train-samples .caption-label, #adapters-samples .caption-label { white-space: normal; max-width: 100%; }
+#train-samples .grid-container, #adapters-samples .grid-container, #gen-variant-samples .grid-container {
+    grid-template-rows: none; grid-auto-rows: auto; }
+#train-samples .thumbnail-item, #adapters-samples .thumbnail-item, #gen-variant-samples .thumbnail-item {
+    aspect-ratio: 3 / 1; height: auto; }
+#train-samples .caption-label, #adapters-samples .caption-label, #gen-variant-samples .caption-label {
+    white-space: normal; max-width: 100%; }
 .variant-video { min-width: 180px; }
 /* a plot's block is as tall as its label and chart: at a fixed height the loss curve's legend was cut off */
 #loss-plot, #lr-plot, #grad-norm-plot { height: auto !important; }
 #loss-plot .vega-embed, #lr-plot .vega-embed, #grad-norm-plot .vega-embed { height: 240px; }
+/* Gradio 6 still writes its timer ("0.3s", "processing | 0.3/0.2s") into the outputs of an event whose
+   show_progress is "hidden", such as the Train tab's live view every second; the tracker's class says so. */
+.wrap.hidden[data-testid="status-tracker"] { display: none !important; }
 """
 
 

@@ -53,9 +53,13 @@ def test_sample_videos_appear_while_the_run_trains(tmp_path):
         expect(headline).to_contain_text("training")
         expect(headline).not_to_contain_text("finished")
         expect(page.locator("#train-samples")).to_contain_text("base (step 0)")
-        # the live view redraws every tick without Gradio's progress text ("0.3s", "queue: 1/1 | 0.1/0.1s")
+        # the live view redraws every second without Gradio's timer text ("0.3s", "processing | 0.3/0.2s"):
+        # its status trackers are there and never drawn
+        for live in ("#train-headline", "#train-error", "#train-samples"):
+            tracker = page.locator(f'{live} [data-testid="status-tracker"]')
+            expect(tracker).to_have_count(1)
+            assert tracker.evaluate("el => getComputedStyle(el).display") == "none", live
         expect(headline).not_to_contain_text(PROGRESS_TEXT)
-        expect(page.locator("#train-error")).not_to_contain_text(PROGRESS_TEXT)
         expect(headline).to_contain_text("finished", timeout=TRAIN_TIMEOUT_MS)
         expect(pictures).to_have_count(6, timeout=30_000)  # steps 0, 2 and 4, two prompts each
         expect(page.locator("#train-samples video")).to_have_count(0)

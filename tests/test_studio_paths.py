@@ -210,3 +210,17 @@ def test_a_full_workspace_takes_no_new_data_but_still_deletes(tmp_path):
     data.delete("datasets/big", "big")  # deleting is what frees room: never refused
     assert not (root / "datasets" / "big").exists()
     ws.require_room("training")  # room again
+
+
+def test_cpu_children_leave_the_studio_a_core_unless_told_otherwise(monkeypatch):
+    """On a machine without a GPU a child computes with one torch thread fewer than the cores (the page redraws
+    every second); OMP_NUM_THREADS set by the user wins, and a GPU machine keeps torch's own choice."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(launcher, "cuda_visible", lambda: False)
+    assert [launcher.cpu_threads(n) for n in (1, 2, 8)] == [1, 1, 7]
+    assert launcher.child_env()["OMP_NUM_THREADS"] == str(launcher.cpu_threads())
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert launcher.child_env()["OMP_NUM_THREADS"] == "3"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(launcher, "cuda_visible", lambda: True)
+    assert "OMP_NUM_THREADS" not in launcher.child_env()
