@@ -96,13 +96,15 @@ def layout(studio: Studio) -> SimpleNamespace:
             [a.name for a in studio.adapters.variants()],
             scale=4,
             label="adapters to compare with the base model",
-            info="From finished runs and imported adapter folders; a run's checkpoints as run@step-N.",
+            info="From finished runs and imported adapter folders; a run's checkpoints as run@step-N. Picked, each "
+            "shows below what its run drew while training at that step (frames left to right).",
             elem_id="gen-adapters",
         )
         refresh = gr.Button("Refresh", scale=0, min_width=90, size="sm")
     unusable = gr.Markdown("", visible=False, elem_id="gen-unusable")
     samples = gr.Gallery(
-        label="what the picked variants drew while training (their run's samples; frames left to right)",
+        label="what the picked variants drew while training",
+        show_label=False,  # a floating label would cover the first row; the list's help says what these are
         columns=2,
         object_fit="contain",
         height="auto",

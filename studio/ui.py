@@ -28,8 +28,7 @@ CSS = """
     grid-template-rows: none; grid-auto-rows: auto; }
 #train-samples .thumbnail-item, #adapters-samples .thumbnail-item, #gen-variant-samples .thumbnail-item {
     aspect-ratio: 3 / 1; height: auto; }
-#train-samples .caption-label, #adapters-samples .caption-label, #gen-variant-samples .caption-label {
-    white-space: normal; max-width: 100%; }
+#train-samples .caption-label, #adapters-samples .caption-label { white-space: normal; max-width: 100%; }
 .variant-video { min-width: 180px; }
 /* a plot's block is as tall as its label and chart: at a fixed height the loss curve's legend was cut off */
 #loss-plot, #lr-plot, #grad-norm-plot { height: auto !important; }

@@ -1,6 +1,6 @@
 """Samples during training in a real browser: a run started with sample_every shows its samples in the Train
 tab while it trains (the base's first) as filmstrip images, not play buttons, and the strip grows until the run
-finishes."""
+finishes; picked in Generate & compare, its adapter shows the same filmstrips."""
 
 from __future__ import annotations
 
@@ -79,6 +79,14 @@ def test_sample_videos_appear_while_the_run_trains(tmp_path):
             assert all(box["x"] >= left for box in boxes if box), (plot, boxes)
         page.wait_for_timeout(1000)
         screenshot(page, "samples-train")
+
+        # Generate & compare: picking the run's adapter shows what it drew while training, under its base row
+        page.get_by_role("tab", name="Generate & compare").click()
+        page.locator("#gen-adapters").get_by_text(RUN, exact=True).click()
+        variant_pictures = page.locator("#gen-variant-samples img")
+        expect(variant_pictures).to_have_count(4, timeout=30_000)  # steps 0 and 4, two prompts each
+        expect(page.locator("#gen-variant-samples")).to_contain_text(f"{RUN} · step {STEPS}")
+        expect(page.locator("#gen-variant-samples")).to_contain_text(f"{RUN} · base (step 0)")
 
     events = [json.loads(line) for line in (ws / "runs" / RUN / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e["event"] == "sample"] == [0, 2, 4]
