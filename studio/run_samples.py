@@ -17,7 +17,7 @@ import pandas as pd
 
 from studio.metrics_tail import SMOOTHED
 from studio.previews import filmstrip
-from trainer.spec.run_folder import read_events, sample_dir, sample_video_name, step_folder_name
+from trainer.spec.run_folder import sample_dir, sample_video_name, step_folder_name
 
 SHOWN_STEPS = 6  # the first sampled step and the latest five: every sample of the CPU preset (steps 0-1200 by 300)
 MARK_KINDS = {"sample": "samples", "checkpoint": "checkpoints"}  # event -> series name on the loss plot
@@ -60,16 +60,15 @@ def sample_strip(run_dir: Path, events: list[dict[str, Any]], serve_dir: Path) -
     return strip
 
 
-def samples_at(run_dir: Path, steps: set[int], serve_dir: Path) -> list[tuple[str, str]]:
+def samples_at(run_dir: Path, events: list[dict[str, Any]], steps: set[int], serve_dir: Path) -> list[tuple[str, str]]:
     """sample_strip of only the sampled steps in `steps` (those the run sampled), in step order."""
-    events = read_events(run_dir)
     chosen = [e for e in events if e.get("event") == "sample" and e.get("step") in steps]
     return sample_strip(run_dir, chosen, serve_dir)
 
 
-def sampled_step_at(run_dir: Path, step: int | None) -> int | None:
+def sampled_step_at(events: list[dict[str, Any]], step: int | None) -> int | None:
     """The run's latest sampled step at or before `step` (None: its latest), or None when it has no sample."""
-    sampled = [s for s in sample_steps(read_events(run_dir)) if step is None or s <= step]
+    sampled = [s for s in sample_steps(events) if step is None or s <= step]
     return sampled[-1] if sampled else None
 
 

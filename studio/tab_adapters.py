@@ -48,10 +48,11 @@ def run_samples(studio: Studio, info) -> list[tuple[str, str]]:
     if info.source != "run":
         return []
     run_dir = info.path.parent
-    steps = list(sample_steps(read_events(run_dir)))
+    events = read_events(run_dir)
+    steps = list(sample_steps(events))
     if not steps:
         return []
-    return samples_at(run_dir, {steps[0], steps[-1]}, studio.workspace.gradio_temp / "samples")
+    return samples_at(run_dir, events, {steps[0], steps[-1]}, studio.workspace.gradio_temp / "samples")
 
 
 def show(studio: Studio, name: str | None) -> dict[str, Any]:

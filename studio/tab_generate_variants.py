@@ -19,7 +19,7 @@ from studio.folders import REFUSALS
 from studio.run_samples import sampled_step_at, samples_at
 from studio.workspace import Studio
 from trainer.spec.bounds import strength_problem
-from trainer.spec.run_folder import folder_step
+from trainer.spec.run_folder import folder_step, read_events
 
 STRENGTH_COLUMNS = ["adapter", "strength"]
 MAX_PREVIEWED = 6  # variants whose samples are shown: a page of filmstrips, not the whole workspace
@@ -78,15 +78,18 @@ def variant_samples(studio: Studio, picked: list[str] | None):
         if info.source == "imported":
             continue
         run_dir = info.path.parent if info.source == "run" else info.path.parent.parent
-        step = sampled_step_at(run_dir, None if info.source == "run" else folder_step(info.path))
-        first = sampled_step_at(run_dir, 0)
+        events = read_events(run_dir)
+        step = sampled_step_at(events, None if info.source == "run" else folder_step(info.path))
+        first = sampled_step_at(events, 0)
         if step is None:
             continue
         if str(run_dir) not in rows and first is not None and first != step:
-            rows[str(run_dir)] = [(p, f"{run_dir.name} · {c}") for p, c in samples_at(run_dir, {first}, serve)]
-        rows.setdefault(str(run_dir), []).extend((p, f"{name} · {c}") for p, c in samples_at(run_dir, {step}, serve))
-    shown = [item for row in rows.values() for item in row]
-    return gr.update(value=shown, visible=bool(shown))
+            base = samples_at(run_dir, events, {first}, serve)
+            rows[str(run_dir)] = [(p, f"{run_dir.name} · {c}") for p, c in base]
+        shown = samples_at(run_dir, events, {step}, serve)
+        rows.setdefault(str(run_dir), []).extend((p, f"{name} · {c}") for p, c in shown)
+    pictures = [item for row in rows.values() for item in row]
+    return gr.update(value=pictures, visible=bool(pictures))
 
 
 # --- layout and wiring ------------------------------------------------------------------------------------
