@@ -29,6 +29,10 @@ CSS = """
 #train-samples .thumbnail-item, #adapters-samples .thumbnail-item, #gen-variant-samples .thumbnail-item {
     aspect-ratio: 3 / 1; height: auto; }
 #train-samples .caption-label, #adapters-samples .caption-label { white-space: normal; max-width: 100%; }
+/* the Generate column is half as wide: taller tiles keep the caption below the filmstrip, off the arms */
+#gen-variant-samples .thumbnail-item { aspect-ratio: 2 / 1; }
+/* Gradio keeps a 320-450 px floor under a gallery of height "auto": two rows of filmstrips left it half empty */
+#train-samples .grid-wrap, #adapters-samples .grid-wrap, #gen-variant-samples .grid-wrap { min-height: 0; }
 .variant-video { min-width: 180px; }
 /* a plot's block is as tall as its label and chart: at a fixed height the loss curve's legend was cut off */
 #loss-plot, #lr-plot, #grad-norm-plot { height: auto !important; }

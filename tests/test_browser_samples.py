@@ -87,6 +87,15 @@ def test_sample_videos_appear_while_the_run_trains(tmp_path):
         expect(variant_pictures).to_have_count(4, timeout=30_000)  # steps 0 and 4, two prompts each
         expect(page.locator("#gen-variant-samples")).to_contain_text(f"{RUN} · step {STEPS}")
         expect(page.locator("#gen-variant-samples")).to_contain_text(f"{RUN} · base (step 0)")
+        # No empty floor under the two rows, and each caption sits under its filmstrip, not over the arms
+        wrap = page.locator("#gen-variant-samples .grid-wrap").bounding_box()
+        grid = page.locator("#gen-variant-samples .grid-container").bounding_box()
+        assert wrap["height"] <= grid["height"] + 40, (wrap, grid)
+        box = variant_pictures.first.bounding_box()
+        natural = variant_pictures.first.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        painted = natural[1] * min(box["width"] / natural[0], box["height"] / natural[1])  # object-fit: contain
+        caption = page.locator("#gen-variant-samples .caption-label").first.bounding_box()
+        assert caption["y"] >= box["y"] + (box["height"] + painted) / 2 - 1, (box, natural, caption)
 
     events = [json.loads(line) for line in (ws / "runs" / RUN / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e["event"] == "sample"] == [0, 2, 4]
