@@ -167,7 +167,7 @@ def test_committed_vae_carries_robot_scenes_it_never_saw():
 
 
 # The targets the committed base and the CPU preset reach (docs/tiny-world.md, "Targets", has the measured numbers
-# and the one they do not reach: a validation loss 50 % below the base's; measured -31 %).
+# and the one they do not reach: a validation loss 50 % below the base's; measured -32 %).
 VAL_LOSS_RATIO = 0.75  # the adapter's validation loss at most 3/4 of the base's
 PSNR_GAIN_DB = 2.0  # the adapter's clips at least this much closer to the real ones than the base's
 ADAPTER_HAND_ACCURACY = 9 / 12  # the adapter moves the arm its caption names at least this often
