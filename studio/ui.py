@@ -34,6 +34,9 @@ CSS = """
 /* Gradio keeps a 320-450 px floor under a gallery of height "auto": two rows of filmstrips left it half empty */
 #train-samples .grid-wrap, #adapters-samples .grid-wrap, #gen-variant-samples .grid-wrap { min-height: 0; }
 .variant-video { min-width: 180px; }
+/* the memory estimates are aligned text in a half-width column: long lines wrap instead of running off the edge */
+#train-memory pre, #train-memory code, #gen-memory-estimate pre, #gen-memory-estimate code {
+    white-space: pre-wrap; overflow-wrap: anywhere; }
 /* a plot's block is as tall as its label and chart: at a fixed height the loss curve's legend was cut off */
 #loss-plot, #lr-plot, #grad-norm-plot { height: auto !important; }
 #loss-plot .vega-embed, #lr-plot .vega-embed, #grad-norm-plot .vega-embed { height: 240px; }

@@ -105,6 +105,10 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
         page.get_by_text("Advanced", exact=True).click()
         page.locator("#cfg-cache").get_by_text("off", exact=True).click()
         expect(page.locator("#train-problems")).to_contain_text("The config is valid")
+        # the memory estimate reads whole in its half-width column: its lines wrap, none runs off the edge
+        estimate = page.locator("#train-memory pre")
+        expect(estimate).to_contain_text("trainable weights+grads+AdamW")
+        assert estimate.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), estimate.inner_text()
         page.locator("#train-start").click()
         headline = page.locator("#train-headline")
         expect(headline).to_contain_text(f"{RUN}", timeout=30_000)
