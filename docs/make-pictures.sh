@@ -3,6 +3,8 @@
 #   docs/images/tiny-world-compare.png  (docs/tiny-world.md: two held-out clips, every row, each row labelled
 #                                        with the arm the scorer sees moving)
 #   docs/images/hero.png                (the README: the first held-out clip alone)
+#   docs/screenshots/evaluate.png       (the README: the studio scoring every checkpoint of that run, in headless
+#                                        Chromium: needs the test dependencies, `make test-deps chromium`)
 # It trains the CPU preset's adapter, then draws what `trainer evaluate` generates on the held-out split:
 # frames 0, 4, 8, 12 and 16, enlarged 4x with sharp pixels; rows: the first frame, the base, the adapter, the real
 # clip through the VAE, the real clip. Usage: docs/make-pictures.sh [WORK_DIR]   (PYTHON=... to pick python)
@@ -17,4 +19,5 @@ $PY -m trainer evaluate --data sample:held_out --adapter "$ADAPTER" --json \
     --sheet docs/images/tiny-world-compare.png >"$WORK/held-out-scores.json"
 $PY -m trainer evaluate --data sample:held_out --adapter "$ADAPTER" --json --max-clips 1 \
     --sheet docs/images/hero.png --sheet-clips 1 >"$WORK/hero-scores.json"
+$PY docs/screenshot-evaluate.py "$WORK/tiny-lora" "$WORK/studio-workspace"
 echo "wrote docs/images/tiny-world-compare.png and docs/images/hero.png; scores in $WORK/held-out-scores.json"

@@ -3,7 +3,8 @@
 Opens the page, picks the sample dataset, starts a short training run, watches the loss curve grow until the
 run finishes, compares the base model with the new adapter and sees both videos. Screenshots of every tab go to
 artifacts/browser/; with STUDIO_SCREENSHOTS_DIR set they are also written there, small enough for the README
-(that is how docs/screenshots/ is made: STUDIO_SCREENSHOTS_DIR=docs/screenshots STUDIO_BROWSER_STEPS=30 ...).
+(that is how docs/screenshots/ is made: STUDIO_SCREENSHOTS_DIR=docs/screenshots STUDIO_BROWSER_STEPS=30 ...;
+evaluate.png alone shows a real run, the CPU preset's: docs/make-pictures.sh takes it).
 """
 
 from __future__ import annotations

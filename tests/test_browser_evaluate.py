@@ -52,7 +52,7 @@ def test_evaluate_base_adapter_and_checkpoint_in_a_real_browser(tmp_path):
         expect(table).to_contain_text("robot@step-3")
         page.wait_for_timeout(1000)
         shown = table.inner_text()
-        screenshot(page, "evaluate")
+        screenshot(page, "evaluate-fake-adapter")  # the README's evaluate.png is a real run: docs/make-pictures.sh
 
     (out_dir,) = [p for p in (ws / "generations").iterdir() if (p / "compare.json").exists()]
     scores = json.loads((out_dir / "compare.json").read_text())["evaluation"]["variants"]
