@@ -1,18 +1,28 @@
-"""Pictures of a video that a glance reads without pressing play: a filmstrip of evenly spaced frames.
+"""How the page shows a video: a filmstrip of evenly spaced frames, which a glance reads without pressing play,
+and for a small video an enlarged copy that plays with sharp pixels.
 
-Torch-free (trainer.video decodes through imageio-ffmpeg's binary, Pillow draws): the studio makes them itself,
-next to the servable copy of a video, once per version of the video.
+Torch-free (trainer.video decodes and encodes through imageio-ffmpeg's binary, Pillow draws): the studio makes
+them itself, once per version of the video.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import os
+import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from trainer.video import VideoError, read_frames
+from trainer.video import VideoError, read_frames, stream_info, write_video
 
+# A video whose smaller side is under this is played enlarged a whole number of times, each pixel a square block:
+# browsers smooth a small video they stretch to the page (Chromium did, `image-rendering: pixelated` or not), and
+# a 64x64 arm turns to haze.
+DISPLAY_MIN_SIDE = 256
+ENLARGED_DIR = "enlarged"  # under the workspace's servable temp folder, pruned with it
 FILMSTRIP_FRAMES = 5  # the first frame, the last, and three between: enough to see an arm start to move
 GAP_PX = 2  # a light seam between frames, so the strip does not read as one wide picture
 GAP_RGB = (245, 245, 245)
@@ -51,4 +61,37 @@ def filmstrip(video: Path) -> Path | None:
     tmp = target.with_name(f".{target.name}.tmp")
     filmstrip_image(frames).save(tmp, format="PNG")
     tmp.replace(target)
+    return target
+
+
+def display_scale(width: int, height: int, min_side: int = DISPLAY_MIN_SIDE) -> int:
+    """The whole factor that brings the smaller side to at least `min_side` (1: shown as it is)."""
+    return max(1, math.ceil(min_side / max(1, min(width, height))))
+
+
+def enlarged(video: Path, folder: Path) -> Path:
+    """The file the page plays for `video`: a small one (under DISPLAY_MIN_SIDE) enlarged by repeating pixels, a
+    copy in `folder` made again when the video is newer; `video` itself when it is large enough, has no frame
+    rate, or cannot be read (the player then says so)."""
+    try:
+        width, height, fps = stream_info(video)
+        made = video.stat().st_mtime
+    except (OSError, VideoError):
+        return video
+    scale = display_scale(width, height)
+    if scale == 1 or not fps > 0:
+        return video
+    source = hashlib.sha1(str(video.resolve()).encode()).hexdigest()[:16]  # clips of different folders share stems
+    target = folder / f"{video.stem}-{source}.x{scale}.mp4"
+    try:
+        if target.is_file() and target.stat().st_mtime >= made:
+            return target
+        frames = read_frames(video)
+        folder.mkdir(parents=True, exist_ok=True)
+        # The page asks for a clip from two events at once: each writes its own file, the last one in wins.
+        mine = folder / f".{target.stem}.{uuid.uuid4().hex}.mp4"
+        write_video(mine, frames.repeat(scale, axis=1).repeat(scale, axis=2), fps)
+        os.replace(mine, target)
+    except (OSError, VideoError, ValueError):
+        return video
     return target

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +15,7 @@ from studio import tab_captions
 from studio.dataset_controller import DATASETS_DIR, REPORT_COLUMNS, caption_digest, default_import_name
 from studio.folders import REFUSALS
 from studio.named_outputs import NamedOutputs
+from studio.previews import ENLARGED_DIR, enlarged
 from studio.train_form import DEFAULT_PRESET, preset_values
 from studio.workspace import Studio
 from trainer.datasets import DatasetError
@@ -148,7 +150,7 @@ def preview(studio: Studio, name: str, key: str) -> dict[str, Any]:
         gr.Warning(str(exc))
         return {"video": None, "caption": "", "loaded": None}
     return {
-        "video": str(path),
+        "video": str(enlarged(Path(path), studio.workspace.gradio_temp / ENLARGED_DIR)),
         "caption": text,
         "loaded": {"dataset": name, "clip": key, "digest": caption_digest(text)},
     }

@@ -19,6 +19,7 @@ from studio.generation_client import base_model_mismatch, settings_problems
 from studio.memory_notes import ESTIMATED, generation_markdown
 from studio.named_number import named_number
 from studio.named_outputs import NamedOutputs, bind
+from studio.previews import ENLARGED_DIR, enlarged
 from studio.synced_playback import synced_playback
 from studio.tab_generate_conditioning import CLIP, CONDITIONAL_LATENT_FRAMES, FRAME
 from studio.tab_generate_variants import strengths, user_error
@@ -240,7 +241,8 @@ def _settings(studio: Studio) -> dict[str, Any]:
     return ui
 
 
-def _results_area() -> SimpleNamespace:
+def _results_area(serve: Path) -> SimpleNamespace:
+    """The videos side by side (small ones enlarged into `serve`, see previews.enlarged), scores and files."""
     result = gr.State(None)
 
     @gr.render(inputs=result)
@@ -256,7 +258,7 @@ def _results_area() -> SimpleNamespace:
         with gr.Row(elem_id="gen-videos"):  # one row: every variant side by side
             for file, label, elem_id in columns:
                 gr.Video(
-                    str(Path(current["out_dir"]) / file),
+                    str(enlarged(Path(current["out_dir"]) / file, serve)),
                     label=label,
                     autoplay=True,
                     loop=True,
@@ -292,7 +294,7 @@ def build(studio: Studio, demo: gr.Blocks) -> dict[str, Any]:
             with gr.Column(scale=2):
                 var = variants.layout(studio)
                 evaluation = tab_evaluate.controls(studio)
-        out = _results_area()
+        out = _results_area(studio.workspace.gradio_temp / ENLARGED_DIR)
     ui = {**vars(cond), **opts, **vars(var), **vars(out), **vars(evaluation)}
     private = {"api_visibility": "private"}
     outputs = NamedOutputs(**{name: ui[name] for name in OUTPUTS})

@@ -94,6 +94,7 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
         expect(page.locator("#data-summary")).to_contain_text("48 clips in sample", timeout=60_000)
         expect(page.locator("#data-report")).to_contain_text("train_0000.mp4")
         expect(page.locator("#data-caption textarea")).not_to_have_value("", timeout=30_000)
+        expect(page.locator("#data-preview video")).to_have_js_property("videoWidth", 256, timeout=10_000)  # 64 px x 4
         screenshot(page, "1-data")
 
         # Train: a short run of the form's defaults, made smaller; the curve grows until the run finishes.
@@ -140,6 +141,9 @@ def test_sample_data_training_and_comparison_in_a_real_browser(tmp_path):
         expect(page.locator("#gen-real-clip")).to_contain_text("real clip: ")
         assert videos.nth(2).evaluate("v => getComputedStyle(v).imageRendering") == "pixelated"
         assert videos.nth(2).evaluate("v => v.getBoundingClientRect().height") >= 256  # 64 px shown 4x
+        # ... from videos enlarged 4x on the server (square pixels): the browser smoothed the 64 px ones it stretched
+        for i in range(3):
+            expect(videos.nth(i)).to_have_js_property("videoWidth", 256, timeout=10_000)
         expect(page.locator("#gen-summary")).to_contain_text(RUN)
         page.wait_for_timeout(1500)
         screenshot(page, "3-generate")

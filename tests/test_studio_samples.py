@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from studio.previews import GAP_PX, filmstrip_frames
+from studio.previews import GAP_PX, enlarged, filmstrip_frames
 from studio.run_samples import sample_strip
 from studio.workspace import open_studio
 from trainer.spec.config import TrainConfig, save_config
 from trainer.spec.run_folder import CONFIG_FILE, EventWriter, RunState, Status, write_status
-from trainer.video import write_video
+from trainer.video import read_frames, stream_info, write_video
 
 
 def _write_run(ws, name="sampled", steps=(0, 2, 4, 6, 8)):
@@ -84,6 +85,36 @@ def test_filmstrips_take_the_first_last_and_evenly_spaced_frames():
     assert filmstrip_frames(17) == [0, 4, 8, 12, 16]
     assert filmstrip_frames(9) == [0, 2, 4, 6, 8]
     assert filmstrip_frames(3) == [0, 1, 2]
+
+
+def test_a_small_video_plays_enlarged_with_square_pixels_and_a_large_one_as_it_is(tmp_path):
+    """A 64x64 clip with a hard edge comes back 4x larger with the edge still hard (each pixel a 4x4 block, no
+    blend between them), made once per version of the clip; a clip large enough is served as it is."""
+    frames = np.zeros((5, 64, 64, 3), np.uint8)
+    frames[:, :, 32:] = 255  # dark left half, white right half
+    clip = tmp_path / "clips" / "small.mp4"
+    clip.parent.mkdir()
+    write_video(clip, frames, 8.0)
+    serve = tmp_path / "serve"
+
+    shown = enlarged(clip, serve)
+    assert shown.parent == serve and stream_info(shown) == (256, 256, 8.0)
+    big = read_frames(shown)
+    assert len(big) == 5
+    row = big[0, 128, :, 1].astype(int)  # green across the middle row
+    assert row[:124].max() < 20 and row[132:].min() > 235, row[120:136]
+    assert row[127] < 40 and row[128] > 215, row[120:136]  # stretched bilinearly, these two would be 96 and 159
+    assert enlarged(clip, serve) == shown and shown.stat().st_mtime >= clip.stat().st_mtime  # made once
+    # the page asks for the same clip from two events at once: every caller gets the enlarged copy
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(lambda _: enlarged(clip, tmp_path / "serve-2"), range(4))) == {
+            tmp_path / "serve-2" / shown.name
+        }
+
+    large = tmp_path / "clips" / "large.mp4"
+    write_video(large, np.zeros((3, 256, 320, 3), np.uint8), 8.0)
+    assert enlarged(large, serve) == large
+    assert enlarged(tmp_path / "clips" / "gone.mp4", serve) == tmp_path / "clips" / "gone.mp4"
 
 
 def test_sample_and_checkpoint_steps_are_marked_on_the_smoothed_loss(studio):

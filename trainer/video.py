@@ -63,6 +63,14 @@ def probe_video(path: str | Path) -> VideoInfo:
     return VideoInfo(frames=frames, fps=float(header["fps"]), width=width, height=height)
 
 
+def stream_info(path: str | Path) -> tuple[int, int, float]:
+    """(width, height, fps) from the stream header alone, without decoding a frame (fps 0.0 when unstated);
+    raises VideoError when there is no readable header."""
+    header = _header(_existing_file(path))
+    width, height = header["size"]
+    return width, height, float(header["fps"])
+
+
 def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
     """Frames [start, start + count) as uint8 [F, H, W, 3]; every frame from `start` on when count is None.
 
