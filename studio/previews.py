@@ -81,15 +81,15 @@ def enlarged(video: Path, folder: Path) -> Path:
     scale = display_scale(width, height)
     if scale == 1 or not fps > 0:
         return video
-    source = hashlib.sha1(str(video.resolve()).encode()).hexdigest()[:16]  # clips of different folders share stems
-    target = folder / f"{video.stem}-{source}.x{scale}.mp4"
+    # A folder per source (clips of different folders share names); the file keeps the clip's name for a download.
+    target = folder / hashlib.sha1(str(video.resolve()).encode()).hexdigest()[:16] / f"{video.stem}.x{scale}.mp4"
     try:
         if target.is_file() and target.stat().st_mtime >= made:
             return target
         frames = read_frames(video)
-        folder.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         # The page asks for a clip from two events at once: each writes its own file, the last one in wins.
-        mine = folder / f".{target.stem}.{uuid.uuid4().hex}.mp4"
+        mine = target.with_name(f".{target.stem}.{uuid.uuid4().hex}.mp4")
         write_video(mine, frames.repeat(scale, axis=1).repeat(scale, axis=2), fps)
         os.replace(mine, target)
     except (OSError, VideoError, ValueError):

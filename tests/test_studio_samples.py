@@ -98,7 +98,7 @@ def test_a_small_video_plays_enlarged_with_square_pixels_and_a_large_one_as_it_i
     serve = tmp_path / "serve"
 
     shown = enlarged(clip, serve)
-    assert shown.parent == serve and stream_info(shown) == (256, 256, 8.0)
+    assert shown.parent.parent == serve and shown.name == "small.x4.mp4" and stream_info(shown) == (256, 256, 8.0)
     big = read_frames(shown)
     assert len(big) == 5
     row = big[0, 128, :, 1].astype(int)  # green across the middle row
@@ -108,7 +108,7 @@ def test_a_small_video_plays_enlarged_with_square_pixels_and_a_large_one_as_it_i
     # the page asks for the same clip from two events at once: every caller gets the enlarged copy
     with ThreadPoolExecutor(4) as pool:
         assert set(pool.map(lambda _: enlarged(clip, tmp_path / "serve-2"), range(4))) == {
-            tmp_path / "serve-2" / shown.name
+            tmp_path / "serve-2" / shown.relative_to(serve)
         }
 
     large = tmp_path / "clips" / "large.mp4"
