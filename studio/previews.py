@@ -23,6 +23,7 @@ from trainer.video import VideoError, read_frames, stream_info, write_video
 # a 64x64 arm turns to haze.
 DISPLAY_MIN_SIDE = 256
 ENLARGED_DIR = "enlarged"  # under the workspace's servable temp folder, pruned with it
+ENLARGE_BUDGET_BYTES = 256 * 2**20  # enlarged frames held at once: a longer small clip plays as it is (smoothed)
 FILMSTRIP_FRAMES = 5  # the first frame, the last, and three between: enough to see an arm start to move
 GAP_PX = 2  # a light seam between frames, so the strip does not read as one wide picture
 GAP_RGB = (245, 245, 245)
@@ -71,8 +72,8 @@ def display_scale(width: int, height: int, min_side: int = DISPLAY_MIN_SIDE) -> 
 
 def enlarged(video: Path, folder: Path) -> Path:
     """The file the page plays for `video`: a small one (under DISPLAY_MIN_SIDE) enlarged by repeating pixels, a
-    copy in `folder` made again when the video is newer; `video` itself when it is large enough, has no frame
-    rate, or cannot be read (the player then says so)."""
+    copy in `folder` made again when the video is newer; `video` itself when it is large enough, too long for
+    ENLARGE_BUDGET_BYTES, has no frame rate, or cannot be read (the player then says so)."""
     try:
         width, height, fps = stream_info(video)
         made = video.stat().st_mtime
@@ -86,7 +87,10 @@ def enlarged(video: Path, folder: Path) -> Path:
     try:
         if target.is_file() and target.stat().st_mtime >= made:
             return target
-        frames = read_frames(video)
+        most = ENLARGE_BUDGET_BYTES // (width * height * 3 * scale * scale)
+        frames = read_frames(video, 0, most + 1, exact=False)
+        if len(frames) > most:
+            return video
         target.parent.mkdir(parents=True, exist_ok=True)
         # The page asks for a clip from two events at once: each writes its own file, the last one in wins.
         mine = target.with_name(f".{target.stem}.{uuid.uuid4().hex}.mp4")

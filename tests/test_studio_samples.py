@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from studio import previews
 from studio.previews import GAP_PX, enlarged, filmstrip_frames
 from studio.run_samples import sample_strip
 from studio.workspace import open_studio
@@ -87,9 +88,10 @@ def test_filmstrips_take_the_first_last_and_evenly_spaced_frames():
     assert filmstrip_frames(3) == [0, 1, 2]
 
 
-def test_a_small_video_plays_enlarged_with_square_pixels_and_a_large_one_as_it_is(tmp_path):
+def test_a_small_video_plays_enlarged_with_square_pixels_and_a_large_one_as_it_is(tmp_path, monkeypatch):
     """A 64x64 clip with a hard edge comes back 4x larger with the edge still hard (each pixel a 4x4 block, no
-    blend between them), made once per version of the clip; a clip large enough is served as it is."""
+    blend between them), made once per version of the clip; a clip large enough, or too long to enlarge within
+    the memory budget, is served as it is."""
     frames = np.zeros((5, 64, 64, 3), np.uint8)
     frames[:, :, 32:] = 255  # dark left half, white right half
     clip = tmp_path / "clips" / "small.mp4"
@@ -110,6 +112,9 @@ def test_a_small_video_plays_enlarged_with_square_pixels_and_a_large_one_as_it_i
         assert set(pool.map(lambda _: enlarged(clip, tmp_path / "serve-2"), range(4))) == {
             tmp_path / "serve-2" / shown.relative_to(serve)
         }
+
+    monkeypatch.setattr(previews, "ENLARGE_BUDGET_BYTES", 4 * 256 * 256 * 3)  # 4 enlarged frames: the clip has 5
+    assert enlarged(clip, tmp_path / "serve-3") == clip and not (tmp_path / "serve-3").exists()
 
     large = tmp_path / "clips" / "large.mp4"
     write_video(large, np.zeros((3, 256, 320, 3), np.uint8), 8.0)

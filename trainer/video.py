@@ -71,12 +71,13 @@ def stream_info(path: str | Path) -> tuple[int, int, float]:
     return width, height, float(header["fps"])
 
 
-def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
+def read_frames(path: str | Path, start: int = 0, count: int | None = None, *, exact: bool = True) -> np.ndarray:
     """Frames [start, start + count) as uint8 [F, H, W, 3]; every frame from `start` on when count is None.
 
     Frame-exact (decoded and counted, never a time seek). Raises VideoError when the clip ends before
-    start + count, so a caller never trains on a silently shorter clip. Integrity is probe_video's job: this
-    returns what the decoder delivers.
+    start + count, so a caller never trains on a silently shorter clip; `exact=False` returns what there is
+    (at most `count`: a bound on memory, not a demand). Integrity is probe_video's job: this returns what the
+    decoder delivers.
     """
     if start < 0 or (count is not None and count < 1):
         raise ValueError(f"start must be 0 or more and count at least 1 (got start={start}, count={count})")
@@ -94,7 +95,7 @@ def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> n
     finally:
         reader.close()
     frames = np.frombuffer(b"".join(chunks), dtype=np.uint8).reshape(len(chunks), height, width, 3)
-    if count is not None and len(frames) < count:
+    if exact and count is not None and len(frames) < count:
         reason = f"ends before frame {start + count} (frames {start} to {start + count - 1} were asked for)"
         raise VideoError(path, reason, fix="ask for fewer frames or use a longer clip")
     return frames
