@@ -1,4 +1,4 @@
-"""The studio's Gradio-free controllers: job manager, metrics tail, train form and run view.
+"""The studio's Gradio-free controllers: the job manager and the run view.
 
 Jobs run a tiny fake trainer (a Python script written into tmp_path) that speaks the real run-folder contract
 through trainer.spec.run_folder, so start/stop/crash/re-attach are exercised with real child processes in ~a second.
@@ -7,7 +7,6 @@ through trainer.spec.run_folder, so start/stop/crash/re-attach are exercised wit
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from studio.jobs import PROCESS_LOG, JobBusy, JobError, JobManager, NoCheckpoint, trainer_argv
-from studio.metrics_tail import RAW, SMOOTHED, MetricsTail, loss_curve, loss_frame, progress
+from studio.metrics_tail import MetricsTail
 from trainer.spec.config import ConfigError, config_from_dict
 from trainer.spec.run_folder import (
     CONFIG_FILE,
@@ -285,143 +284,6 @@ def test_controllers_do_not_import_torch_diffusers_or_gradio():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-# --- metrics tail ---------------------------------------------------------------------------------------
-def test_metrics_tail_reads_only_complete_new_lines(tmp_path):
-    path = tmp_path / METRICS_FILE
-    tail = MetricsTail(path)
-    assert tail.poll() == []  # no file yet
-    path.write_text('{"event": "step", "step": 1, "loss": 0.9, "time": 10}\n{"event": "step", "st')
-    assert [e["step"] for e in tail.poll()] == [1]
-    assert tail.poll() == []  # the partial line stays buffered
-    with path.open("a") as fh:
-        fh.write('ep": 2, "loss": 0.8, "time": 11}\nnot json\n{"event": "step", "step": 3, "loss": 0.7, "time": 12}\n')
-    assert [e["step"] for e in tail.poll()] == [2, 3]  # the damaged line is skipped
-    assert [e["step"] for e in tail.events] == [1, 2, 3]
-
-
-def test_metrics_tail_restarts_on_a_truncated_or_replaced_file(tmp_path):
-    path = tmp_path / METRICS_FILE
-    tail = MetricsTail(path)
-    path.write_text("".join(json.dumps({"event": "step", "step": i, "time": i}) + "\n" for i in range(1, 5)))
-    assert len(tail.poll()) == 4
-    path.write_text(json.dumps({"event": "start", "time": 0}) + "\n")  # truncated: shorter than what was read
-    assert [e["event"] for e in tail.poll()] == ["start"] and len(tail.events) == 1
-    replacement = tmp_path / "new.jsonl"
-    replacement.write_text("".join(json.dumps({"event": "step", "step": i, "time": i}) + "\n" for i in range(9)))
-    os.replace(replacement, path)  # replaced by a longer file: a new inode
-    assert len(tail.poll()) == 9 and len(tail.events) == 9
-
-
-def test_loss_frame_and_progress():
-    events = [{"event": "start", "time": 0, "total_steps": 10}]
-    events += [{"event": "step", "step": s, "loss": 1 / s, "lr": 1e-4, "time": 100 + 2 * s} for s in range(1, 6)]
-    events += [{"event": "start", "time": 200, "total_steps": 10, "resumed_from": 3}]
-    events += [
-        {"event": "step", "step": s, "loss": 0.5, "lr": 2e-4, "grad_norm": 0.25 * s, "time": 200 + 0.5 * s}
-        for s in range(4, 7)
-    ]
-    frame = loss_frame(events)
-    assert list(frame.columns) == ["step", "loss", "lr", "grad_norm"]
-    assert frame.loc[frame["step"] == 6, "grad_norm"].item() == 1.5
-    assert frame.loc[frame["step"] == 2, "grad_norm"].isna().all()  # logged before grad_norm existed: a gap
-    assert frame["step"].tolist() == [1, 2, 3, 4, 5, 6]
-    assert frame.loc[frame["step"] == 5, "loss"].item() == 0.5  # the resumed attempt's value wins
-    assert frame.loc[frame["step"] == 3, "loss"].item() == pytest.approx(1 / 3)  # history up to the checkpoint
-    # Started over (no checkpoint): the curve is the new attempt's only.
-    over = events + [
-        {"event": "start", "time": 300, "total_steps": 10, "resumed_from": 0},
-        {"event": "step", "step": 1, "loss": 0.9, "time": 301},
-    ]
-    assert loss_frame(over)[["step", "loss"]].values.tolist() == [[1, 0.9]]
-    p = progress(events, Status(RunState.RUNNING, step=6, total=10))
-    assert p["step"] == 6 and p["total"] == 10 and p["last_loss"] == 0.5
-    assert p["steps_per_second"] == pytest.approx(2.0)  # measured on the current attempt only
-    assert p["eta_seconds"] == pytest.approx(2.0)
-    assert progress([], None) == {
-        "step": 0,
-        "total": 0,
-        "steps_per_second": None,
-        "eta_seconds": None,
-        "last_loss": None,
-    }
-
-
-def test_loss_curve_is_the_raw_loss_and_its_debiased_moving_average():
-    frame = loss_frame(
-        [{"event": "step", "step": s, "loss": float(s % 2), "lr": 1e-4, "time": s} for s in range(1, 41)]
-    )
-    curve = loss_curve(frame)
-    raw, smoothed = (curve[curve["series"] == name] for name in (RAW, SMOOTHED))
-    assert raw["loss"].tolist() == frame["loss"].tolist() and raw["step"].tolist() == smoothed["step"].tolist()
-    assert smoothed["loss"].iloc[0] == 1.0  # debiased: the first point is the first loss, not a tenth of it
-    expected, weights = 0.0, 0.0  # the definition, step by step
-    for loss in frame["loss"]:
-        expected, weights = 0.9 * expected + loss, 0.9 * weights + 1
-    assert smoothed["loss"].iloc[-1] == pytest.approx(expected / weights)
-    assert smoothed["loss"].std() < 0.3 * raw["loss"].std()  # the alternating 0/1 loss is smoothed out
-
-
-# --- train form (studio.train_form) ---------------------------------------------------------------------
-def test_form_fields_come_from_the_config_and_defaults_are_the_cpu_preset():
-    from studio.train_form import ADVANCED_FIELDS, BASIC_FIELDS, FORM_FIELDS, field_kind, preset_values
-    from trainer.spec.config import FIELD_NAMES, field_help
-
-    assert set(FORM_FIELDS) == set(FIELD_NAMES) - {"output_dir", "resume"} and len(FORM_FIELDS) == len(set(FORM_FIELDS))
-    assert all(field_help()[n]["group"] == "basic" for n in BASIC_FIELDS)
-    assert {"rank", "alpha", "learning_rate", "max_steps", "epochs", "adapter", "model", "data"} <= set(BASIC_FIELDS)
-    assert {"cache", "mixed_precision", "target_modules", "conditional_frames"} <= set(ADVANCED_FIELDS)
-    kinds = {n: field_kind(n) for n in ("adapter", "rank", "alpha", "compile", "target_modules", "conditional_frames")}
-    assert kinds == {
-        "adapter": "choice",
-        "rank": "int",
-        "alpha": "float",
-        "compile": "bool",
-        "target_modules": "list",
-        "conditional_frames": "table",
-    }
-    values = preset_values("cpu-tiny")
-    assert (values["model"], values["data"], values["rank"], values["height"]) == ("tiny", "sample", 32, 64)
-    assert values["target_modules"] == "to_q, to_k, to_v, to_out.0, ff.net.0.proj, ff.net.2"
-    assert values["conditional_frames"] == "1: 0.5, 2: 0.5"
-
-
-def test_form_builds_the_same_config_the_trainer_validates():
-    from studio.train_form import build_config, preset_values
-
-    values = preset_values("cpu-tiny") | {
-        "name": "a",
-        "max_steps": 5.0,
-        "target_modules": "to_q, to_k",
-        "conditional_frames": "1: 1",
-    }
-    form = build_config(values)
-    assert form.problems == [] and form.config is not None
-    assert (form.config.max_steps, form.config.target_modules, form.config.conditional_frames) == (
-        5,
-        ["to_q", "to_k"],
-        {1: 1.0},
-    )
-    assert form.raw["output_dir"] == "runs" and form.raw == form.config.to_dict()
-
-    bad = build_config(values | {"rank": 0, "height": 65, "alpha": None, "conditional_frames": "one half"})
-    assert bad.config is None
-    assert bad.fields_with_problems == ["alpha", "conditional_frames", "rank", "height"]
-    assert "rank: must be at least 1 (got 0)" in [str(p) for p in bad.problems]
-    assert "alpha: must be a number (the box is empty)" in [str(p) for p in bad.problems]
-
-
-def test_presets_size_labels_and_unique_names():
-    from studio.train_form import CUSTOM_SIZE, build_config, preset_names, preset_values, size_label, unique_run_name
-
-    assert {"cpu-tiny", "gpu-recipe"} <= set(preset_names())
-    for name in preset_names():  # every shipped preset fills a valid form
-        assert build_config(preset_values(name)).problems == [], name
-    assert size_label(432, 768, 93) == "432x768, 93 frames (recipe)" and size_label(64, 80, 9) == CUSTOM_SIZE
-    assert unique_run_name("tiny-lora", set()) == "tiny-lora"
-    assert unique_run_name("tiny-lora", {"tiny-lora", "tiny-lora-2"}) == "tiny-lora-3"
-    assert unique_run_name("tiny-lora-2", {"tiny-lora", "tiny-lora-2"}) == "tiny-lora-3"
 
 
 # --- run view (studio.run_view) -------------------------------------------------------------------------
